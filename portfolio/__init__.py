@@ -1,0 +1,82 @@
+"""NVQ e-portfolio evidence builder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from portfolio.config import (
+    DEFAULTS,
+    PROJECT_ROOT,
+    default_database_url,
+    from_environment,
+    load_or_create_secret_key,
+)
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: config, database, security, web layer, blueprints."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("PORTFOLIO_INSTANCE_PATH", str(PROJECT_ROOT / "instance")),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    _configure(app, test_config)
+
+    from portfolio import db, security, web
+
+    db.init_app(app)
+    security.init_app(app)
+    web.init_app(app)
+    _register_blueprints(app)
+    return app
+
+
+def _configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
+    app.config.from_mapping(DEFAULTS)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(from_environment())
+    if test_config:
+        app.config.update(test_config)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = default_database_url(app.instance_path)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = load_or_create_secret_key(app.instance_path)
+    development = app.config["ENV"] == "development"
+    if development and "PORTFOLIO_SESSION_COOKIE_SECURE" not in os.environ and not (
+        test_config and "SESSION_COOKIE_SECURE" in test_config
+    ):
+        # Plain http on 127.0.0.1 for `make run`; production keeps Secure cookies.
+        app.config["SESSION_COOKIE_SECURE"] = False
+    from datetime import timedelta
+
+    lifetime = timedelta(minutes=int(app.config["SESSION_LIFETIME_MINUTES"]))
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="portfolio_session",
+        REMEMBER_COOKIE_SECURE=app.config["SESSION_COOKIE_SECURE"],
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=lifetime,
+        WTF_CSRF_TIME_LIMIT=int(lifetime.total_seconds()),
+        WTF_CSRF_SSL_STRICT=app.config["SESSION_COOKIE_SECURE"],
+    )
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portfolio.admin.views import bp as admin_bp
+    from portfolio.api.views import bp as api_bp
+    from portfolio.auth.views import bp as auth_bp
+    from portfolio.criteria.views import bp as criteria_bp
+    from portfolio.dashboard.views import bp as dashboard_bp
+    from portfolio.enrolments.views import bp as enrolments_bp
+
+    for blueprint in (auth_bp, dashboard_bp, criteria_bp, enrolments_bp, admin_bp, api_bp):
+        app.register_blueprint(blueprint)

@@ -1,0 +1,197 @@
+"""Centre admin pages: people, roles and enrolments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
+from wtforms import Form
+
+from portfolio import db
+from portfolio.admin.forms import EnrolmentForm, PersonForm
+from portfolio.auth import services as accounts
+from portfolio.enrolments import services as enrolments
+from portfolio.enrolments.queries import list_centre_enrolments, list_units
+from portfolio.errors import NotFound, ValidationFailed
+from portfolio.models import Enrolment, Role, Unit, User
+from portfolio.security import roles_required
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _show_error(form: Form, exc: ValidationFailed) -> None:
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = [*field.errors, exc.message]
+    else:
+        form.form_errors.append(exc.message)
+
+
+def _person_in_centre(user_id: int) -> User:
+    user = db.session().get(User, user_id)
+    if user is None or user.centre_id != current_user.centre_id:
+        raise NotFound("No such person in your centre.")
+    return user
+
+
+@bp.route("/people")
+@roles_required(Role.ADMIN)
+def people() -> Any:
+    return render_template("admin/people.html",
+                           people=accounts.list_users(db.session(), current_user.centre_id))
+
+
+@bp.route("/people/new", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def new_person() -> Any:
+    form = PersonForm()
+    status = 200
+    if form.validate_on_submit():
+        s = db.session()
+        try:
+            if not form.password.data:
+                raise ValidationFailed("Set a first password for the person.", field="password")
+            user = accounts.create_user(
+                s, centre=current_user.centre, email=form.email.data,
+                full_name=form.full_name.data, password=form.password.data,
+                roles=form.roles.data, assessor_status=form.assessor_status.data,
+                min_password_length=current_app.config["PASSWORD_MIN_LENGTH"], actor=current_user,
+            )
+        except ValidationFailed as exc:
+            _show_error(form, exc)
+            status = 422
+        else:
+            s.commit()
+            flash(f"{user.full_name} can now sign in as {user.email}.", "success")
+            return redirect(url_for("admin.people"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/person_form.html", form=form, person=None), status
+
+
+@bp.route("/people/<int:user_id>", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def edit_person(user_id: int) -> Any:
+    person = _person_in_centre(user_id)
+    form = PersonForm(obj=person)
+    if not form.is_submitted():
+        form.roles.data = sorted(r.value for r in person.roles)
+        form.assessor_status.data = person.assessor_status or "qualified"
+    status = 200
+    if form.validate_on_submit():
+        s = db.session()
+        try:
+            accounts.update_user(
+                s, person, actor=current_user, full_name=form.full_name.data,
+                roles=form.roles.data, assessor_status=form.assessor_status.data,
+                is_active=form.is_active.data,
+            )
+            if form.password.data:
+                accounts.set_password(s, person, form.password.data,
+                                      min_length=current_app.config["PASSWORD_MIN_LENGTH"])
+        except ValidationFailed as exc:
+            s.rollback()
+            _show_error(form, exc)
+            status = 422
+        else:
+            s.commit()
+            flash(f"Changes to {person.full_name} are saved.", "success")
+            return redirect(url_for("admin.people"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/person_form.html", form=form, person=person), status
+
+
+@bp.route("/enrolments")
+@roles_required(Role.ADMIN)
+def enrolments_list() -> Any:
+    return render_template("admin/enrolments.html",
+                           enrolments=list_centre_enrolments(db.session(),
+                                                             current_user.centre_id))
+
+
+def _fill_choices(form: EnrolmentForm) -> None:
+    people = [p for p in accounts.list_users(db.session(), current_user.centre_id) if p.is_active]
+    form.learner_id.choices = [(p.id, f"{p.full_name} ({p.email})")
+                               for p in people if p.has_role(Role.LEARNER)]
+    form.assessor_id.choices = [
+        (p.id, p.full_name + (" (trainee)" if p.is_trainee_assessor else ""))
+        for p in people if p.has_role(Role.ASSESSOR)
+    ]
+    form.iqa_id.choices = [(0, "Not assigned yet")] + [
+        (p.id, p.full_name) for p in people if p.has_role(Role.IQA)
+    ]
+    form.unit_id.choices = [(u.id, f"Unit {u.number}: {u.title} ({u.reference})")
+                            for u in list_units(db.session())]
+
+
+def _centre_person(user_id: int | None) -> User | None:
+    return _person_in_centre(user_id) if user_id else None
+
+
+@bp.route("/enrolments/new", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def new_enrolment() -> Any:
+    form = EnrolmentForm()
+    _fill_choices(form)
+    status = 200
+    if form.validate_on_submit():
+        s = db.session()
+        try:
+            unit = s.get(Unit, form.unit_id.data)
+            if unit is None:
+                raise ValidationFailed("Choose a unit.", field="unit_id")
+            enrolment = enrolments.enrol_learner(
+                s, learner=_person_in_centre(form.learner_id.data), unit=unit,
+                assessor=_person_in_centre(form.assessor_id.data),
+                iqa=_centre_person(form.iqa_id.data), start_on=form.start_on.data,
+                planned_end_on=form.planned_end_on.data, employer=form.employer.data,
+                workplace=form.workplace.data, actor=current_user,
+            )
+        except ValidationFailed as exc:
+            _show_error(form, exc)
+            status = 422
+        else:
+            s.commit()
+            flash(f"{enrolment.learner.full_name} is enrolled on unit {unit.number}.", "success")
+            return redirect(url_for("admin.enrolments_list"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/enrolment_form.html", form=form, enrolment=None), status
+
+
+@bp.route("/enrolments/<int:enrolment_id>", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def edit_enrolment(enrolment_id: int) -> Any:
+    s = db.session()
+    enrolment = s.get(Enrolment, enrolment_id)
+    if enrolment is None or enrolment.centre_id != current_user.centre_id:
+        raise NotFound("No such enrolment in your centre.")
+    form = EnrolmentForm(obj=enrolment)
+    _fill_choices(form)
+    form.learner_id.choices = [(enrolment.learner_id, enrolment.learner.full_name)]
+    form.unit_id.choices = [(enrolment.unit_id, enrolment.unit.title)]
+    if not form.is_submitted():
+        form.iqa_id.data = enrolment.iqa_id or 0
+    status = 200
+    if form.validate_on_submit():
+        try:
+            enrolments.update_enrolment(
+                s, enrolment, actor=current_user,
+                assessor=_person_in_centre(form.assessor_id.data),
+                iqa=_centre_person(form.iqa_id.data), start_on=form.start_on.data,
+                planned_end_on=form.planned_end_on.data, employer=form.employer.data,
+                workplace=form.workplace.data, status=form.status.data,
+            )
+        except ValidationFailed as exc:
+            s.rollback()
+            _show_error(form, exc)
+            status = 422
+        else:
+            s.commit()
+            flash(f"The enrolment of {enrolment.learner.full_name} is updated.", "success")
+            return redirect(url_for("admin.enrolments_list"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/enrolment_form.html", form=form, enrolment=enrolment), status

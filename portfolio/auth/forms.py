@@ -1,0 +1,36 @@
+"""Sign-in, password and API token forms."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email address", validators=[DataRequired(), Length(max=254)],
+                       render_kw={"autocomplete": "username", "autocapitalize": "none",
+                                  "spellcheck": "false"})
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)],
+                             render_kw={"autocomplete": "current-password"})
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired()],
+                                     render_kw={"autocomplete": "current-password"})
+    new_password = PasswordField("New password", validators=[DataRequired(), Length(max=1000)],
+                                 render_kw={"autocomplete": "new-password"})
+    confirm_password = PasswordField(
+        "New password again",
+        validators=[DataRequired(), EqualTo("new_password", message="The two passwords differ.")],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
+class TokenForm(FlaskForm):
+    name = StringField("Token name", validators=[DataRequired(), Length(max=100)],
+                       description="What will use it, e.g. “reporting script”.")
+
+
+class ConfirmForm(FlaskForm):
+    """A form with nothing but its CSRF token, for buttons that change state."""

@@ -1,0 +1,135 @@
+"""Sign in and out, change password, manage personal API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from portfolio import db
+from portfolio.auth import services
+from portfolio.auth.forms import ConfirmForm, LoginForm, PasswordForm, TokenForm
+from portfolio.errors import NotFound, Throttled, ValidationFailed
+from portfolio.models import ApiToken
+from portfolio.security import client_address
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    """Follow ?next= only to a path on this site."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
+            return target
+    return url_for("dashboard.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if current_user.is_authenticated:
+        return redirect(url_for("dashboard.home"))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        s = db.session()
+        try:
+            user = services.authenticate(
+                s, form.email.data, form.password.data, client=client_address(),
+                max_failures=current_app.config["LOGIN_MAX_FAILURES"],
+                lockout_minutes=current_app.config["LOGIN_LOCKOUT_MINUTES"],
+            )
+        except Throttled as exc:
+            s.commit()
+            form.form_errors.append(exc.message)
+            status = 429
+        except ValidationFailed as exc:
+            s.commit()  # the failed attempt is kept: it counts towards throttling
+            form.form_errors.append(exc.message)
+            status = 401
+        else:
+            s.commit()
+            session.clear()
+            session.permanent = True
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Any:
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+def _account_page(password_form: PasswordForm | None = None, token_form: TokenForm | None = None,
+                  new_token: str | None = None, status: int = 200) -> Any:
+    return render_template(
+        "auth/account.html",
+        password_form=password_form or PasswordForm(prefix="pw"),
+        token_form=token_form or TokenForm(prefix="tok"),
+        revoke_form=ConfirmForm(),
+        tokens=services.list_tokens(db.session(), current_user),
+        new_token=new_token,
+    ), status
+
+
+@bp.route("/account")
+@login_required
+def account() -> Any:
+    return _account_page()
+
+
+@bp.route("/account/password", methods=["POST"])
+@login_required
+def change_password() -> Any:
+    form = PasswordForm(prefix="pw")
+    if not form.validate_on_submit():
+        return _account_page(password_form=form, status=422)
+    if not services.verify_password(current_user, form.current_password.data):
+        form.current_password.errors.append("That is not your current password.")
+        return _account_page(password_form=form, status=422)
+    s = db.session()
+    try:
+        services.set_password(s, current_user, form.new_password.data,
+                              min_length=current_app.config["PASSWORD_MIN_LENGTH"])
+    except ValidationFailed as exc:
+        form.new_password.errors.append(exc.message)
+        return _account_page(password_form=form, status=422)
+    s.commit()
+    login_user(current_user)  # the login id rotated; keep this session, end the others
+    flash("Your password is changed. Other devices have been signed out.", "success")
+    return redirect(url_for("auth.account"))
+
+
+@bp.route("/account/tokens", methods=["POST"])
+@login_required
+def create_token() -> Any:
+    form = TokenForm(prefix="tok")
+    if not form.validate_on_submit():
+        return _account_page(token_form=form, status=422)
+    s = db.session()
+    _token, raw = services.create_api_token(s, current_user, form.name.data)
+    s.commit()
+    # Shown once, in this response only; never stored or redirected through the session.
+    return _account_page(new_token=raw, status=201)
+
+
+@bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: int) -> Any:
+    s = db.session()
+    token = s.get(ApiToken, token_id)
+    if token is None or token.user_id != current_user.id:
+        raise NotFound("No such token.")
+    services.revoke_api_token(s, token, actor=current_user)
+    s.commit()
+    flash(f"Token “{token.name}” is revoked.", "success")
+    return redirect(url_for("auth.account"))
+

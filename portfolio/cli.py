@@ -1,0 +1,283 @@
+"""The `portfolio` command: database, criteria, users, enrolments, demo data and the server."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
+
+from portfolio import create_app, db, schema
+from portfolio.audit import verify_chain
+from portfolio.auth import services as accounts
+from portfolio.criteria.files import UnitFileInvalid, check_file
+from portfolio.criteria.services import load_paths, unit_files_in
+from portfolio.demo import PEOPLE, demo_password, seed_demo
+from portfolio.enrolments.services import enrol_learner
+from portfolio.errors import DomainError
+from portfolio.models import ApiToken, Role, Unit, User
+
+
+def main() -> None:
+    """Run the portfolio command line."""
+    cli(prog_name="portfolio")
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=True,
+             add_version_option=False, load_dotenv=False)
+def cli() -> None:
+    """NVQ e-portfolio evidence builder."""
+
+
+def _fail(message: str) -> None:
+    click.secho(message, fg="red", err=True)
+    sys.exit(1)
+
+
+def _user(email: str) -> User:
+    user = db.session().scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        _fail(f"No account with email {email}.")
+    return user  # type: ignore[return-value]
+
+
+# --- database -------------------------------------------------------------------------------
+
+@cli.group("db")
+def db_group() -> None:
+    """Migrate the database schema (Alembic)."""
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    schema.upgrade(current_app, revision)
+    click.echo(f"Database is at revision {schema.current_revision(current_app)}.")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+@with_appcontext
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION ('base' empties the database)."""
+    schema.downgrade(current_app, revision)
+    click.echo(f"Database is at revision {schema.current_revision(current_app)}.")
+
+
+@db_group.command("current")
+@with_appcontext
+def db_current() -> None:
+    """Show the database's revision and the newest one."""
+    click.echo(f"database: {schema.current_revision(current_app)}")
+    click.echo(f"newest:   {schema.head_revision(current_app)}")
+
+
+@db_group.command("check")
+@with_appcontext
+def db_check() -> None:
+    """Fail if the models have changes that no migration describes."""
+    schema.check(current_app)
+    click.echo("No differences between the models and the migrations.")
+
+
+# --- criteria -------------------------------------------------------------------------------
+
+@cli.group("criteria")
+def criteria_group() -> None:
+    """Check and load unit files (criteria/*.toml)."""
+
+
+@criteria_group.command("check")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def criteria_check(files: tuple[str, ...]) -> None:
+    """Validate unit files and report every problem with file and line."""
+    problems = [p for f in files for p in check_file(f)]
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        _fail(f"{len(problems)} problem(s) in {len(files)} file(s).")
+    click.echo(f"{len(files)} file(s) OK.")
+
+
+@criteria_group.command("load")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def criteria_load(files: tuple[str, ...]) -> None:
+    """Load unit files (default: every file in CRITERIA_DIR); safe to run again."""
+    paths = [Path(f) for f in files] or unit_files_in(current_app.config["CRITERIA_DIR"])
+    if not paths:
+        _fail(f"No unit files in {current_app.config['CRITERIA_DIR']}.")
+    s = db.session()
+    try:
+        reports = load_paths(s, paths)
+    except UnitFileInvalid as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        _fail("Nothing was loaded.")
+    s.commit()
+    for report in reports:
+        click.echo(str(report))
+
+
+# --- people ---------------------------------------------------------------------------------
+
+@cli.group("users")
+def users_group() -> None:
+    """Create people and manage their API tokens."""
+
+
+@users_group.command("create")
+@click.option("--email", required=True)
+@click.option("--name", "full_name", required=True, help="Full name as it appears on records.")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice([r.value for r in Role]), help="Repeat for several roles.")
+@click.option("--assessor-status", type=click.Choice(["qualified", "trainee"]))
+@click.option("--centre", "centre_name", required=True, help="Centre name (created if new).")
+@click.password_option(help="Prompted for when not given.")
+@with_appcontext
+def users_create(email: str, full_name: str, roles: tuple[str, ...], assessor_status: str | None,
+                 centre_name: str, password: str) -> None:
+    """Create a person with one or more roles."""
+    s = db.session()
+    try:
+        centre = accounts.get_or_create_centre(s, centre_name)
+        user = accounts.create_user(
+            s, centre=centre, email=email, full_name=full_name, password=password, roles=roles,
+            assessor_status=assessor_status,
+            min_password_length=current_app.config["PASSWORD_MIN_LENGTH"])
+    except DomainError as exc:
+        _fail(exc.message)
+    s.commit()
+    click.echo(f"Created {user.full_name} <{user.email}> ({', '.join(sorted(roles))}).")
+
+
+@users_group.command("list")
+@with_appcontext
+def users_list() -> None:
+    """List everyone with their roles."""
+    for user in db.session().scalars(select(User).order_by(User.centre_id, User.full_name)):
+        state = "" if user.is_active else " [inactive]"
+        roles = ", ".join(sorted(r.value for r in user.roles))
+        click.echo(f"{user.email:32} {user.full_name:28} {roles}{state}")
+
+
+@users_group.command("token")
+@click.argument("email")
+@click.option("--name", default="command line", show_default=True)
+@with_appcontext
+def users_token(email: str, name: str) -> None:
+    """Create a personal API token for EMAIL and print it (shown only once)."""
+    s = db.session()
+    _token, raw = accounts.create_api_token(s, _user(email), name)
+    s.commit()
+    click.echo(raw)
+
+
+@users_group.command("revoke-token")
+@click.argument("email")
+@click.option("--id", "token_id", type=int, help="Revoke one token; default: all of them.")
+@with_appcontext
+def users_revoke_token(email: str, token_id: int | None) -> None:
+    """Revoke one or every API token of EMAIL."""
+    s = db.session()
+    user = _user(email)
+    query = select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    if token_id is not None:
+        query = query.where(ApiToken.id == token_id)
+    tokens = list(s.scalars(query))
+    for token in tokens:
+        accounts.revoke_api_token(s, token, actor=user)
+    s.commit()
+    click.echo(f"Revoked {len(tokens)} token(s).")
+
+
+# --- enrolments ------------------------------------------------------------------------------
+
+@cli.command("enrol")
+@click.argument("learner_email")
+@click.option("--unit", "unit_ref", required=True, help="Unit reference, e.g. R/506/2151.")
+@click.option("--assessor", "assessor_email", required=True)
+@click.option("--iqa", "iqa_email")
+@click.option("--start", "start_on", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--end", "planned_end_on", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--employer", required=True)
+@click.option("--workplace", required=True)
+@with_appcontext
+def enrol(learner_email: str, unit_ref: str, assessor_email: str, iqa_email: str | None,
+          start_on, planned_end_on, employer: str, workplace: str) -> None:  # noqa: ANN001
+    """Enrol a learner on a unit with their assessor and IQA."""
+    s = db.session()
+    unit = s.scalar(select(Unit).where(Unit.reference == unit_ref))
+    if unit is None:
+        _fail(f"No unit {unit_ref}; load it with `portfolio criteria load`.")
+    try:
+        enrolment = enrol_learner(
+            s, learner=_user(learner_email), unit=unit, assessor=_user(assessor_email),
+            iqa=_user(iqa_email) if iqa_email else None, start_on=start_on.date(),
+            planned_end_on=planned_end_on.date(), employer=employer, workplace=workplace)
+    except DomainError as exc:
+        _fail(exc.message)
+    s.commit()
+    click.echo(f"Enrolment {enrolment.id}: {learner_email} on {unit_ref}.")
+
+
+# --- demo, server, audit --------------------------------------------------------------------
+
+@cli.command("demo")
+@with_appcontext
+def demo() -> None:
+    """Create the demo centre (once) and print its logins."""
+    s = db.session()
+    password = demo_password(current_app.instance_path)
+    try:
+        seed_demo(s, password, today=date.today())
+    except DomainError as exc:
+        _fail(exc.message)
+    s.commit()
+    click.echo("Demo logins (every account uses the same password):")
+    for person in PEOPLE:
+        roles = ", ".join(Role(r).label for r in person.roles)
+        if person.assessor_status == "trainee":
+            roles += " (trainee)"
+        click.echo(f"  {person.email:24} {person.full_name:18} {roles}")
+    click.echo(f"  password: {password}")
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@with_appcontext
+def serve(host: str, port: int) -> None:
+    """Serve the app (development server; use gunicorn in production)."""
+    try:
+        schema.ensure_up_to_date(current_app)
+    except schema.SchemaOutOfDate as exc:
+        _fail(str(exc))
+    click.echo(f"Serving on http://{host}:{port}/ (Ctrl+C to stop)")
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, current_app._get_current_object(), threaded=True,  # type: ignore[attr-defined]
+               use_reloader=False, use_debugger=False)
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """Check the audit trail."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Recompute the hash chain; report any edited, deleted or reordered event."""
+    count, problems = verify_chain(db.session())
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        _fail(f"Audit trail is NOT intact: {len(problems)} problem(s) in {count} event(s).")
+    click.echo(f"Audit trail intact: {count} event(s).")

@@ -1,0 +1,94 @@
+"""Configuration: defaults, then instance/config.py, then PORTFOLIO_* environment, then test config."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Every setting the app reads, with its default. Each can be overridden by an environment
+# variable named PORTFOLIO_<KEY> (DATABASE_URL is also read without the prefix, as hosting
+# platforms set it that way). The README lists them all; a test keeps the two in step.
+DEFAULTS: dict[str, Any] = {
+    # "production" or "development"; development relaxes the Secure cookie flag for plain http.
+    "ENV": "production",
+    # SQLAlchemy URL; empty means an SQLite file in the instance folder.
+    "DATABASE_URL": "",
+    # Generated into instance/secret_key on first run when not given.
+    "SECRET_KEY": "",
+    # Human name of this installation, shown in the header.
+    "SITE_NAME": "Evidence Builder",
+    # Folder of unit files loaded by `portfolio criteria load`.
+    "CRITERIA_DIR": str(PROJECT_ROOT / "criteria"),
+    # Generated PDFs and bundles.
+    "EXPORTS_DIR": str(PROJECT_ROOT / "exports"),
+    # Send the session cookie over https only. Forced off only when ENV is development.
+    "SESSION_COOKIE_SECURE": True,
+    # Minutes of inactivity after which a login session ends.
+    "SESSION_LIFETIME_MINUTES": 480,
+    # Failed logins allowed per account (and per client address) inside the window below.
+    "LOGIN_MAX_FAILURES": 5,
+    # Window, and lock-out length, for login throttling, in minutes.
+    "LOGIN_LOCKOUT_MINUTES": 15,
+    # Minimum password length for new and changed passwords.
+    "PASSWORD_MIN_LENGTH": 12,
+    # Number of trusted proxies in front of the app (for the client address used by throttling).
+    "TRUSTED_PROXIES": 0,
+}
+
+ENV_PREFIX = "PORTFOLIO_"
+
+
+def _coerce(value: str, default: Any) -> Any:
+    """Convert an environment string to the type of the default."""
+    if isinstance(default, bool):
+        lowered = value.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"expected true/false, got {value!r}")
+    if isinstance(default, int):
+        return int(value)
+    return value
+
+
+def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Read PORTFOLIO_* overrides (and plain DATABASE_URL) from the environment."""
+    environ = dict(os.environ if environ is None else environ)
+    found: dict[str, Any] = {}
+    if environ.get("DATABASE_URL"):
+        found["DATABASE_URL"] = environ["DATABASE_URL"]
+    for key, default in DEFAULTS.items():
+        name = ENV_PREFIX + key
+        if name in environ:
+            try:
+                found[key] = _coerce(environ[name], default)
+            except ValueError as exc:
+                raise RuntimeError(f"{name}: {exc}") from exc
+    return found
+
+
+def default_database_url(instance_path: str) -> str:
+    """Return the SQLite URL of the embedded default database."""
+    return "sqlite:///" + str(Path(instance_path) / "portfolio.sqlite3")
+
+
+def load_or_create_secret_key(instance_path: str) -> str:
+    """Read the instance secret key, creating it (mode 0600) on first run."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting at once must not overwrite each other's key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

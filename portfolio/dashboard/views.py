@@ -1,0 +1,51 @@
+"""Each person's home page: one panel per role they hold."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from flask import Blueprint, render_template
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from portfolio import db
+from portfolio.enrolments.queries import list_units, list_visible_enrolments
+from portfolio.models import Enrolment, Role, User, UserRole
+
+bp = Blueprint("dashboard", __name__)
+
+
+def _admin_summary(centre_id: int) -> dict[str, Any]:
+    s = db.session()
+    role_counts = Counter(dict(s.execute(
+        select(UserRole.role, func.count())
+        .join(User, User.id == UserRole.user_id)
+        .where(User.centre_id == centre_id, User.is_active.is_(True))
+        .group_by(UserRole.role)
+    ).all()))
+    enrolments = s.scalar(
+        select(func.count(Enrolment.id))
+        .join(User, User.id == Enrolment.learner_id)
+        .where(User.centre_id == centre_id)
+    )
+    return {"roles": role_counts, "enrolments": enrolments or 0}
+
+
+@bp.route("/")
+@login_required
+def home() -> Any:
+    s = db.session()
+    panels: dict[str, Any] = {}
+    roles = current_user.roles
+    if Role.LEARNER in roles:
+        panels["learner"] = list_visible_enrolments(s, current_user, role=Role.LEARNER)
+    if Role.ASSESSOR in roles:
+        panels["assessor"] = list_visible_enrolments(s, current_user, role=Role.ASSESSOR)
+    if Role.IQA in roles:
+        panels["iqa"] = list_visible_enrolments(s, current_user, role=Role.IQA)
+    if Role.EQA in roles:
+        panels["eqa"] = True
+    if Role.ADMIN in roles:
+        panels["admin"] = _admin_summary(current_user.centre_id)
+    return render_template("dashboard/home.html", panels=panels, units=list_units(s))

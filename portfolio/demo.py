@@ -1,0 +1,94 @@
+"""The demo centre: an admin, two assessors (one trainee), an IQA, an EQA, three learners."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portfolio.auth.services import create_user, get_or_create_centre
+from portfolio.enrolments.services import enrol_learner
+from portfolio.errors import NotFound
+from portfolio.models import Enrolment, Unit, User
+
+DEMO_CENTRE = "Northgate Skills Centre (demo)"
+DEMO_UNIT = "R/506/2151"
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    email: str
+    full_name: str
+    roles: tuple[str, ...]
+    assessor_status: str | None = None
+
+
+PEOPLE = (
+    DemoPerson("admin@demo.example", "Priya Raman", ("admin",)),
+    DemoPerson("assessor@demo.example", "Daniel Okafor", ("assessor",), "qualified"),
+    DemoPerson("trainee@demo.example", "Grace Whitfield", ("assessor",), "trainee"),
+    DemoPerson("iqa@demo.example", "Margaret Lewis", ("iqa",)),
+    DemoPerson("eqa@demo.example", "Tomasz Wójcik", ("eqa",)),
+    DemoPerson("learner@demo.example", "Aisha Khan", ("learner",)),
+    DemoPerson("ben@demo.example", "Ben Carter", ("learner",)),
+    DemoPerson("sofia@demo.example", "Sofia Marín", ("learner",)),
+)
+
+# (learner, assessor, employer, workplace)
+ENROLMENTS = (
+    ("learner@demo.example", "assessor@demo.example", "Brightwater Energy Ltd",
+     "Customer contact centre, Leeds"),
+    ("ben@demo.example", "trainee@demo.example", "Brightwater Energy Ltd",
+     "Complaints resolution team, Leeds"),
+    ("sofia@demo.example", "assessor@demo.example", "Harbour Home Stores",
+     "Customer service desk, Hull store"),
+)
+
+
+def demo_password(instance_path: str) -> str:
+    """Return this installation's demo password, generating it (mode 0600) on first use."""
+    path = Path(instance_path) / "demo_password"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = "demo-" + secrets.token_urlsafe(9)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password)
+    return password
+
+
+def seed_demo(session: Session, password: str, *, today: date | None = None) -> list[DemoPerson]:
+    """Create the demo centre if missing; a second run changes nothing.
+
+    :raises NotFound: Unit 40 has not been loaded (run `portfolio criteria load`).
+    """
+    today = today or date.today()
+    unit = session.scalar(select(Unit).where(Unit.reference == DEMO_UNIT))
+    if unit is None:
+        raise NotFound("Unit R/506/2151 is not loaded yet: run `portfolio criteria load` first.")
+    centre = get_or_create_centre(session, DEMO_CENTRE)
+    users: dict[str, User] = {}
+    for person in PEOPLE:
+        user = session.scalar(select(User).where(User.email == person.email))
+        if user is None:
+            user = create_user(session, centre=centre, email=person.email,
+                               full_name=person.full_name, password=password,
+                               roles=person.roles, assessor_status=person.assessor_status)
+        users[person.email] = user
+    start = date(today.year - (1 if today.month < 3 else 0), (today.month - 3) % 12 + 1, 1)
+    for learner_email, assessor_email, employer, workplace in ENROLMENTS:
+        learner = users[learner_email]
+        exists = session.scalar(select(Enrolment.id).where(
+            Enrolment.learner_id == learner.id, Enrolment.unit_id == unit.id))
+        if exists is None:
+            enrol_learner(session, learner=learner, unit=unit, assessor=users[assessor_email],
+                          iqa=users["iqa@demo.example"], start_on=start,
+                          planned_end_on=date(start.year + 1, start.month, 1),
+                          employer=employer, workplace=workplace)
+    return list(PEOPLE)

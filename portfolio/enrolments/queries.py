@@ -1,0 +1,76 @@
+"""Read enrolments, limited in SQL to what the caller may see (mirrors permissions.py)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, false, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from portfolio.errors import NotFound
+from portfolio.models import Enrolment, Role, Unit, User
+from portfolio.permissions import can_view_enrolment
+
+
+def _visible(query: Select, user: User) -> Select:
+    if not user.is_active:
+        return query.where(false())
+    clauses = []
+    if user.has_role(Role.LEARNER):
+        clauses.append(Enrolment.learner_id == user.id)
+    if user.has_role(Role.ASSESSOR):
+        clauses.append(Enrolment.assessor_id == user.id)
+    if user.has_role(Role.IQA):
+        clauses.append(Enrolment.iqa_id == user.id)
+    if user.has_role(Role.ADMIN):
+        learner_centre = select(User.centre_id).where(User.id == Enrolment.learner_id)
+        clauses.append(learner_centre.scalar_subquery() == user.centre_id)
+    return query.where(or_(*clauses)) if clauses else query.where(false())
+
+
+def _with_people(query: Select) -> Select:
+    return query.options(
+        joinedload(Enrolment.learner),
+        joinedload(Enrolment.assessor),
+        joinedload(Enrolment.iqa),
+        joinedload(Enrolment.unit),
+    )
+
+
+def list_visible_enrolments(
+    session: Session, user: User, *, role: Role | None = None
+) -> list[Enrolment]:
+    """Return the enrolments the user may see, optionally only those seen through one role."""
+    query = _visible(_with_people(select(Enrolment)), user)
+    if role is Role.LEARNER:
+        query = query.where(Enrolment.learner_id == user.id)
+    elif role is Role.ASSESSOR:
+        query = query.where(Enrolment.assessor_id == user.id)
+    elif role is Role.IQA:
+        query = query.where(Enrolment.iqa_id == user.id)
+    query = query.join(User, User.id == Enrolment.learner_id).order_by(
+        User.full_name, Enrolment.id
+    )
+    return list(session.scalars(query).unique())
+
+
+def get_enrolment(session: Session, enrolment_id: int, user: User) -> Enrolment:
+    """Return one enrolment the user may see; NotFound otherwise (never reveals existence)."""
+    enrolment = session.scalar(_with_people(select(Enrolment)).where(Enrolment.id == enrolment_id))
+    if enrolment is None or not can_view_enrolment(user, enrolment):
+        raise NotFound("No such enrolment, or it is not one you can see.")
+    return enrolment
+
+
+def list_centre_enrolments(session: Session, centre_id: int) -> list[Enrolment]:
+    """Return every enrolment of a centre's learners (for its admins)."""
+    query = (
+        _with_people(select(Enrolment))
+        .join(User, User.id == Enrolment.learner_id)
+        .where(User.centre_id == centre_id)
+        .order_by(User.full_name, Enrolment.id)
+    )
+    return list(session.scalars(query).unique())
+
+
+def list_units(session: Session) -> list[Unit]:
+    """Return every unit, by reference."""
+    return list(session.scalars(select(Unit).order_by(Unit.number, Unit.reference)))

@@ -1,0 +1,33 @@
+"""All ORM models, imported here so metadata is complete for Alembic and the app."""
+
+from portfolio.models.audit import AuditEvent
+from portfolio.models.enrolments import Enrolment
+from portfolio.models.qualifications import (
+    Criterion,
+    CriterionMethod,
+    CriterionRevision,
+    GuidanceNote,
+    LearningOutcome,
+    Qualification,
+    Unit,
+)
+from portfolio.models.users import ROLES, ApiToken, Centre, LoginAttempt, Role, User, UserRole
+
+__all__ = [
+    "ROLES",
+    "ApiToken",
+    "AuditEvent",
+    "Centre",
+    "Criterion",
+    "CriterionMethod",
+    "CriterionRevision",
+    "Enrolment",
+    "GuidanceNote",
+    "LearningOutcome",
+    "LoginAttempt",
+    "Qualification",
+    "Role",
+    "Unit",
+    "User",
+    "UserRole",
+]

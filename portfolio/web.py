@@ -1,0 +1,107 @@
+"""The web layer's shared pieces: error pages and problem+json, template helpers, schema guard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from portfolio.errors import DomainError
+from portfolio.markdown import render_markdown
+from portfolio.models.users import ROLE_LABELS, Role
+from portfolio.schema import SchemaOutOfDate, ensure_up_to_date
+
+API_PREFIX = "/api/"
+
+# What a person should do next, per status: every error page says it.
+NEXT_STEP = {
+    400: "Go back, check what you entered and try again.",
+    403: "If you need this, ask your centre admin to give you access.",
+    404: "Check the address, or go back to your dashboard.",
+    405: "Go back and use the page's own buttons.",
+    413: "Make the file smaller and try again.",
+    422: "Check the highlighted fields and try again.",
+    429: "Wait a few minutes and try again.",
+    500: "Nothing was saved. Try again in a moment; if it keeps happening, tell your centre admin.",
+    503: "The service is being updated. Try again shortly.",
+}
+
+
+def wants_problem_json() -> bool:
+    """True for API requests, which get RFC 9457 problem details instead of pages."""
+    return request.path.startswith(API_PREFIX)
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
+    """Return an application/problem+json response."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def error_page(status: int, title: str, detail: str) -> tuple[str, int]:
+    """Render the friendly error page."""
+    return (
+        render_template("errors/error.html", status=status, title=title, detail=detail,
+                        next_step=NEXT_STEP.get(status, NEXT_STEP[400])),
+        status,
+    )
+
+
+def _respond(status: int, title: str, detail: str) -> Any:
+    if wants_problem_json():
+        return problem(status, title, detail)
+    return error_page(status, title, detail)
+
+
+def init_app(app: Flask) -> None:
+    """Register error handlers, template helpers and the migration guard."""
+
+    @app.errorhandler(DomainError)
+    def _domain_error(exc: DomainError) -> Any:
+        return _respond(exc.status, exc.title, exc.message)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(_exc: CSRFError) -> Any:
+        return _respond(
+            400,
+            "This form has expired",
+            "The page was open too long or was sent from somewhere else, so nothing was saved. "
+            "Reload the page and send it again.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        if exc.code in (301, 302, 303, 307, 308):
+            return exc
+        code = exc.code or 500
+        titles = {401: "Sign in needed", 403: "Not allowed", 404: "Page not found",
+                  405: "Not allowed here", 413: "Too large", 429: "Too many requests"}
+        detail = {
+            403: "You do not have access to this page.",
+            404: "There is nothing at this address, or it is not something you can see.",
+        }.get(code, exc.description or "")
+        return _respond(code, titles.get(code, exc.name), detail)
+
+    @app.errorhandler(SchemaOutOfDate)
+    def _schema_error(exc: SchemaOutOfDate) -> Any:
+        return _respond(503, "Database needs an update", str(exc))
+
+    checked = {"ok": False}
+
+    @app.before_request
+    def _guard_schema() -> None:
+        # `portfolio serve` and the WSGI entry refuse to start un-migrated; this catches the rest.
+        if not checked["ok"]:
+            ensure_up_to_date(app)
+            checked["ok"] = True
+
+    app.jinja_env.filters["markdown"] = render_markdown
+    app.jinja_env.globals.update(ROLE_LABELS=ROLE_LABELS, Role=Role)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
