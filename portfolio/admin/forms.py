@@ -12,6 +12,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -23,9 +24,16 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-ROLE_CHOICES = [(role.value, label) for role, label in ROLE_LABELS.items()]
-ASSESSOR_STATUS_CHOICES = [("qualified", "Qualified assessor"),
-                           ("trainee", "Trainee (decisions need a countersignature)")]
+
+
+def choices(pairs: list[tuple[object, str]]) -> list[SelectChoice]:
+    """Turn (value, label) pairs into WTForms choices."""
+    return [SelectChoice(value, label) for value, label in pairs]  # type: ignore[arg-type]
+
+
+ROLE_CHOICES = choices([(role.value, label) for role, label in ROLE_LABELS.items()])
+ASSESSOR_STATUS_CHOICES = choices([("qualified", "Qualified assessor"),
+                                   ("trainee", "Trainee (decisions need a countersignature)")])
 
 
 class PersonForm(FlaskForm):
@@ -57,5 +65,6 @@ class EnrolmentForm(FlaskForm):
     employer = StringField("Employer", validators=[DataRequired(), Length(max=200)])
     workplace = StringField("Workplace", validators=[DataRequired(), Length(max=200)],
                             description="The site or branch where the learner works.")
-    status = SelectField("Status", choices=[("active", "Active"), ("completed", "Completed"),
-                                            ("withdrawn", "Withdrawn")])
+    status = SelectField("Status", choices=choices([("active", "Active"),
+                                                    ("completed", "Completed"),
+                                                    ("withdrawn", "Withdrawn")]))

@@ -9,7 +9,7 @@ from flask_login import current_user
 from wtforms import Form
 
 from portfolio import db
-from portfolio.admin.forms import EnrolmentForm, PersonForm
+from portfolio.admin.forms import EnrolmentForm, PersonForm, choices
 from portfolio.auth import services as accounts
 from portfolio.enrolments import services as enrolments
 from portfolio.enrolments.queries import list_centre_enrolments, list_units
@@ -113,17 +113,17 @@ def enrolments_list() -> Any:
 
 def _fill_choices(form: EnrolmentForm) -> None:
     people = [p for p in accounts.list_users(db.session(), current_user.centre_id) if p.is_active]
-    form.learner_id.choices = [(p.id, f"{p.full_name} ({p.email})")
-                               for p in people if p.has_role(Role.LEARNER)]
-    form.assessor_id.choices = [
+    form.learner_id.choices = choices([(p.id, f"{p.full_name} ({p.email})")
+                                       for p in people if p.has_role(Role.LEARNER)])
+    form.assessor_id.choices = choices([
         (p.id, p.full_name + (" (trainee)" if p.is_trainee_assessor else ""))
         for p in people if p.has_role(Role.ASSESSOR)
-    ]
-    form.iqa_id.choices = [(0, "Not assigned yet")] + [
+    ])
+    form.iqa_id.choices = choices([(0, "Not assigned yet")] + [
         (p.id, p.full_name) for p in people if p.has_role(Role.IQA)
-    ]
-    form.unit_id.choices = [(u.id, f"Unit {u.number}: {u.title} ({u.reference})")
-                            for u in list_units(db.session())]
+    ])
+    form.unit_id.choices = choices([(u.id, f"Unit {u.number}: {u.title} ({u.reference})")
+                                    for u in list_units(db.session())])
 
 
 def _centre_person(user_id: int | None) -> User | None:
@@ -170,8 +170,8 @@ def edit_enrolment(enrolment_id: int) -> Any:
         raise NotFound("No such enrolment in your centre.")
     form = EnrolmentForm(obj=enrolment)
     _fill_choices(form)
-    form.learner_id.choices = [(enrolment.learner_id, enrolment.learner.full_name)]
-    form.unit_id.choices = [(enrolment.unit_id, enrolment.unit.title)]
+    form.learner_id.choices = choices([(enrolment.learner_id, enrolment.learner.full_name)])
+    form.unit_id.choices = choices([(enrolment.unit_id, enrolment.unit.title)])
     if not form.is_submitted():
         form.iqa_id.data = enrolment.iqa_id or 0
     status = 200

@@ -103,7 +103,8 @@ def change_password() -> Any:
         form.new_password.errors.append(exc.message)
         return _account_page(password_form=form, status=422)
     s.commit()
-    login_user(current_user)  # the login id rotated; keep this session, end the others
+    # The login id rotated: re-issue this session so it survives while all others end.
+    login_user(current_user._get_current_object())
     flash("Your password is changed. Other devices have been signed out.", "success")
     return redirect(url_for("auth.account"))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Select, false, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from portfolio.errors import NotFound
 from portfolio.models import Enrolment, Role, Unit, User
@@ -21,8 +21,9 @@ def _visible(query: Select, user: User) -> Select:
     if user.has_role(Role.IQA):
         clauses.append(Enrolment.iqa_id == user.id)
     if user.has_role(Role.ADMIN):
-        learner_centre = select(User.centre_id).where(User.id == Enrolment.learner_id)
-        clauses.append(learner_centre.scalar_subquery() == user.centre_id)
+        learner = aliased(User)
+        centre_learners = select(learner.id).where(learner.centre_id == user.centre_id)
+        clauses.append(Enrolment.learner_id.in_(centre_learners))
     return query.where(or_(*clauses)) if clauses else query.where(false())
 
 

@@ -1,0 +1,188 @@
+"""Fixtures: a fresh database per test (SQLite file or a real PostgreSQL server), app, clients."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import text
+
+# The suite must not pick up a developer's or CI's settings.
+for _name in list(os.environ):
+    if _name.startswith("PORTFOLIO_") or _name == "DATABASE_URL":
+        del os.environ[_name]
+_INSTANCE = tempfile.mkdtemp(prefix="portfolio-test-instance-")
+os.environ["PORTFOLIO_INSTANCE_PATH"] = _INSTANCE
+
+from portfolio import create_app, schema  # noqa: E402
+from portfolio.auth import services as accounts  # noqa: E402
+from portfolio.db import get_database  # noqa: E402
+from tests.pg import PostgresServer  # noqa: E402
+
+# Real Argon2id, with light parameters so the suite's hundreds of hashes stay quick.
+accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db", choices=["sqlite", "postgresql"], default="sqlite",
+                     help="database the suite runs on (postgresql starts a private server)")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database: {config.getoption('--db')}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_INSTANCE, ignore_errors=True)
+
+
+def _test_config(url: str, **extra: object) -> dict[str, object]:
+    config: dict[str, object] = {
+        "TESTING": True,
+        "DATABASE_URL": url,
+        "SECRET_KEY": "test-only-secret-key",
+        "SESSION_COOKIE_SECURE": False,
+        "EXPORTS_DIR": tempfile.mkdtemp(prefix="portfolio-exports-"),
+    }
+    config.update(extra)
+    return config
+
+
+@pytest.fixture(scope="session")
+def db_kind(request: pytest.FixtureRequest) -> str:
+    return request.config.getoption("--db")
+
+
+@pytest.fixture(scope="session")
+def _database_template(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Migrate once per run: an SQLite template file, or the PostgreSQL test database."""
+    if db_kind == "postgresql":
+        server = PostgresServer()
+        try:
+            url = server.start()
+            app = create_app(_test_config(url))
+            schema.upgrade(app)
+            get_database(app).engine.dispose()
+            yield url
+        finally:
+            server.stop()
+    else:
+        path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+        app = create_app(_test_config(f"sqlite:///{path}"))
+        schema.upgrade(app)
+        get_database(app).engine.dispose()
+        yield str(path)
+
+
+@pytest.fixture
+def database_url(db_kind: str, _database_template: str, tmp_path: Path) -> str:
+    """A migrated, empty database for one test."""
+    if db_kind == "sqlite":
+        target = tmp_path / "test.sqlite3"
+        shutil.copyfile(_database_template, target)
+        return f"sqlite:///{target}"
+    url = _database_template
+    app = create_app(_test_config(url))
+    engine = get_database(app).engine
+    with engine.begin() as conn:
+        tables = [r[0] for r in conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version'"))]
+        # TRUNCATE skips row triggers, so the append-only audit table empties too.
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def make_app(database_url: str):
+    """Build apps on the test database with extra config; each is disposed after the test."""
+    apps = []
+
+    def factory(**extra: object):
+        app = create_app(_test_config(database_url, **extra))
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        get_database(app).engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def session(app):
+    """A database session of the test's app, outside any app context.
+
+    No app context is held open: requests made by a test client must each get their own, as
+    they do in production (a shared one would share `g`, and so the request session).
+    Commit to make data visible to requests.
+    """
+    s = get_database(app).sessionmaker()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def csrf_from(html: str) -> str:
+    """Return the CSRF token embedded in a page."""
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1) or match.group(2)
+
+
+class Browserless:
+    """A signed-in test client with helpers for CSRF-protected forms."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def login(self, email: str, password: str):
+        page = self.client.get("/login")
+        return self.client.post("/login", data={
+            "email": email, "password": password, "csrf_token": csrf_from(page.get_data(True))})
+
+    def token(self) -> str:
+        return csrf_from(self.client.get("/account").get_data(True))
+
+    def post(self, url: str, data: dict | None = None, **kwargs):
+        payload = dict(data or {})
+        payload.setdefault("csrf_token", self.token())
+        return self.client.post(url, data=payload, **kwargs)
+
+
+@pytest.fixture
+def web(client) -> Browserless:
+    return Browserless(client)
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[str]:
+    """Serve the app on a free loopback port in a thread; yield its base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
