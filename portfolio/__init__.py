@@ -40,7 +40,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 def _configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     app.config.from_mapping(DEFAULTS)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_pyfile(str(Path(app.instance_path) / "config.py"), silent=True)
     app.config.update(from_environment())
     if test_config:
         app.config.update(test_config)

@@ -99,7 +99,7 @@ def verify_chain(session: Session) -> tuple[int, list[ChainProblem]]:
             )
         if event.prev_hash != previous_hash:
             problems.append(
-                ChainProblem(event.seq, "does not follow the event before it (deleted or reordered)")
+                ChainProblem(event.seq, "does not follow the event before it (deleted/reordered)")
             )
         if compute_hash(event) != event.hash:
             problems.append(ChainProblem(event.seq, "content was edited after it was recorded"))

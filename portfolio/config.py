@@ -1,4 +1,4 @@
-"""Configuration: defaults, then instance/config.py, then PORTFOLIO_* environment, then test config."""
+"""Configuration: defaults, instance/config.py, PORTFOLIO_* environment, then test config."""
 
 from __future__ import annotations
 

@@ -29,7 +29,9 @@ from tests.pg import PostgresServer  # noqa: E402
 # Real Argon2id, with light parameters so the suite's hundreds of hashes stay quick.
 accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+CSRF_RE = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

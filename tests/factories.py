@@ -18,7 +18,8 @@ from portfolio.enrolments.services import enrol_learner
 from portfolio.models import Centre, Enrolment, Unit, User
 
 PASSWORD = "correct horse battery staple"
-UNIT40_FILE = Path(__file__).resolve().parent.parent / "criteria" / "unit-40-resolve-customers-complaints.toml"
+CRITERIA_DIR = Path(__file__).resolve().parent.parent / "criteria"
+UNIT40_FILE = CRITERIA_DIR / "unit-40-resolve-customers-complaints.toml"
 _counter = itertools.count(1)
 
 

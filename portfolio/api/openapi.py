@@ -13,8 +13,8 @@ def _problem_response(description: str) -> dict[str, Any]:
 
 
 def _ok(schema_name: str, description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}}
+    schema = {"$ref": f"#/components/schemas/{schema_name}"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def _id_param(name: str) -> dict[str, Any]:
@@ -24,6 +24,13 @@ def _id_param(name: str) -> dict[str, Any]:
 
 _ERRORS = {"401": _problem_response("Missing, invalid or revoked token")}
 _NOT_FOUND = {"404": _problem_response("No such object, or not one the caller may see")}
+
+_UNIT_SUMMARY_PROPS: dict[str, Any] = {
+    "id": {"type": "integer"}, "reference": {"type": "string"},
+    "number": {"type": "string"}, "title": {"type": "string"},
+    "level": {"type": "integer"}, "credits": {"type": "integer"},
+    "guided_learning_hours": {"type": "integer"}, "version": {"type": "integer"},
+}
 
 SCHEMAS: dict[str, Any] = {
     "Problem": {
@@ -80,14 +87,8 @@ SCHEMAS: dict[str, Any] = {
     },
     "UnitSummary": {
         "type": "object", "additionalProperties": False,
-        "required": ["id", "reference", "number", "title", "level", "credits",
-                     "guided_learning_hours", "version"],
-        "properties": {
-            "id": {"type": "integer"}, "reference": {"type": "string"},
-            "number": {"type": "string"}, "title": {"type": "string"},
-            "level": {"type": "integer"}, "credits": {"type": "integer"},
-            "guided_learning_hours": {"type": "integer"}, "version": {"type": "integer"},
-        },
+        "required": list(_UNIT_SUMMARY_PROPS),
+        "properties": _UNIT_SUMMARY_PROPS,
     },
     "UnitList": {
         "type": "object", "required": ["items"], "additionalProperties": False,
@@ -120,10 +121,11 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "Unit": {
-        "allOf": [{"$ref": "#/components/schemas/UnitSummary"}],
-        "type": "object",
-        "required": ["unit_type", "summary", "assessment", "learning_outcomes", "guidance"],
+        "type": "object", "additionalProperties": False,
+        "required": [*_UNIT_SUMMARY_PROPS, "unit_type", "summary", "assessment",
+                     "learning_outcomes", "guidance"],
         "properties": {
+            **_UNIT_SUMMARY_PROPS,
             "unit_type": {"type": "string"},
             "summary": {"type": "string"},
             "assessment": {

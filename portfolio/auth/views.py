@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portfolio import db
@@ -22,7 +31,8 @@ def _safe_next(target: str | None) -> str:
     """Follow ?next= only to a path on this site."""
     if target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
+        local = not parts.scheme and not parts.netloc
+        if local and target.startswith("/") and not target.startswith("//"):
             return target
     return url_for("dashboard.home")
 

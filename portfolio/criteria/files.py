@@ -230,7 +230,9 @@ def _syntax_problem(path: str, text: str, exc: tomllib.TOMLDecodeError) -> Probl
         return Problem(path, None, f"TOML syntax error: {message}")
     base = message[: at.start()]
     if at.group(1) is None:
-        return Problem(path, text.count("\n") + 1, f"TOML syntax error at end of file: {base}")
+        # The last line of the file (a final line break does not start another line).
+        last = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+        return Problem(path, last, f"TOML syntax error at end of file: {base}")
     return Problem(path, int(at.group(1)), f"TOML syntax error: {base} (column {at.group(2)})")
 
 

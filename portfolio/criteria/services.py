@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from portfolio.audit import record_event
+from portfolio.criteria.files import CriterionSpec, UnitFile, parse_file
 from portfolio.db import Base, utcnow
 from portfolio.models import (
     Criterion,
@@ -21,7 +22,6 @@ from portfolio.models import (
     Qualification,
     Unit,
 )
-from portfolio.criteria.files import CriterionSpec, UnitFile, parse_file
 
 # Tables that belong to a criterion itself; rows elsewhere pointing at a criterion keep it alive.
 _OWN_TABLES = {"criterion_methods", "criterion_revisions", "guidance_criteria"}
@@ -180,11 +180,12 @@ def load_unit_file(session: Session, unit_file: UnitFile) -> LoadReport:
             session.delete(criterion)
             report.deleted.append(number)
     session.flush()
+    kept_outcomes = {s.number for s in unit_file.learning_outcomes}
     for number, lo in los.items():
-        if number not in {s.number for s in unit_file.learning_outcomes}:
-            if not session.scalar(select(func.count(Criterion.id)).where(
-                    Criterion.learning_outcome_id == lo.id)):
-                session.delete(lo)
+        if number not in kept_outcomes and not session.scalar(
+            select(func.count(Criterion.id)).where(Criterion.learning_outcome_id == lo.id)
+        ):
+            session.delete(lo)
 
     _replace_guidance(session, unit, unit_file)
     if not created and (unit_reworded or report.reworded or report.added or report.deleted

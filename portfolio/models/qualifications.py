@@ -120,7 +120,7 @@ class Criterion(Base):
 
 
 class CriterionMethod(Base):
-    """An assessment method the unit accepts for a criterion; preferred ones are named in the spec."""
+    """A method the unit accepts for a criterion; preferred ones are those the spec names."""
 
     __tablename__ = "criterion_methods"
 

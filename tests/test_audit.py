@@ -1,0 +1,75 @@
+"""The hash-chained audit trail detects edited, deleted and reordered events."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from portfolio.audit import GENESIS_HASH, chain_head, record_event, verify_chain
+from portfolio.cli import cli
+from tests.factories import make_centre, make_user
+
+
+def _disable_guard(session, db_kind: str) -> None:
+    # Simulates someone with direct database access bypassing the append-only triggers.
+    if db_kind == "postgresql":
+        session.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+    else:
+        session.execute(text("DROP TRIGGER audit_events_no_update"))
+        session.execute(text("DROP TRIGGER audit_events_no_delete"))
+
+
+@pytest.fixture
+def chain(session):
+    user = make_user(session, make_centre(session))
+    for n in range(5):
+        record_event(session, action=f"step.{n}", subject_type="thing", subject_id=n, actor=user,
+                     detail={"n": n})
+    session.commit()
+    return user
+
+
+def test_intact_chain_verifies(session, chain):
+    count, problems = verify_chain(session)
+    assert count == 6 and problems == []  # user.create + 5 steps
+    assert chain_head(session) != GENESIS_HASH
+
+
+def test_edited_event_is_named(session, chain, db_kind):
+    _disable_guard(session, db_kind)
+    session.execute(text("UPDATE audit_events SET action = 'forged' WHERE seq = 3"))
+    session.commit()
+    _count, problems = verify_chain(session)
+    assert [(pr.seq, "edited" in pr.message) for pr in problems] == [(3, True)]
+
+
+def test_deleted_event_is_named(session, chain, db_kind):
+    _disable_guard(session, db_kind)
+    session.execute(text("DELETE FROM audit_events WHERE seq = 4"))
+    session.commit()
+    _count, problems = verify_chain(session)
+    assert problems and problems[0].seq == 5
+    assert "#4..#4 are missing" in problems[0].message
+
+
+def test_reordered_events_are_named(session, chain, db_kind):
+    _disable_guard(session, db_kind)
+    session.execute(text("UPDATE audit_events SET seq = -1 WHERE seq = 2"))
+    session.execute(text("UPDATE audit_events SET seq = 2 WHERE seq = 3"))
+    session.execute(text("UPDATE audit_events SET seq = 3 WHERE seq = -1"))
+    session.commit()
+    _count, problems = verify_chain(session)
+    flagged = {pr.seq for pr in problems}
+    assert {2, 3} <= flagged
+
+
+def test_cli_reports_intact_and_broken(app, session, chain, db_kind):
+    runner = app.test_cli_runner()
+    ok = runner.invoke(cli, ["audit", "verify"])
+    assert ok.exit_code == 0 and "intact: 6 event(s)" in ok.output
+    _disable_guard(session, db_kind)
+    session.execute(text("UPDATE audit_events SET detail = '{\"n\": 99}' WHERE seq = 2"))
+    session.commit()
+    broken = runner.invoke(cli, ["audit", "verify"])
+    assert broken.exit_code == 1
+    assert "event #2: content was edited" in broken.output

@@ -1,0 +1,101 @@
+"""The `portfolio` command: people, tokens, enrolments and the idempotent demo."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from portfolio.cli import cli
+from portfolio.models import ApiToken, AuditEvent, Enrolment, User
+from tests.factories import PASSWORD, load_unit40
+
+
+def _run(app, *args: str, input: str | None = None):
+    return app.test_cli_runner().invoke(cli, list(args), input=input)
+
+
+def test_users_create_token_and_revoke(app, session):
+    created = _run(app, "users", "create", "--email", "Sam@Example.org", "--name", "Sam Smith",
+                   "--role", "assessor", "--role", "iqa", "--assessor-status", "trainee",
+                   "--centre", "Town College", "--password", PASSWORD)
+    assert created.exit_code == 0, created.output
+    user = session.scalar(select(User).where(User.email == "sam@example.org"))
+    assert {r.value for r in user.roles} == {"assessor", "iqa"}
+    assert user.assessor_status == "trainee"
+
+    token = _run(app, "users", "token", "sam@example.org", "--name", "reports")
+    raw = token.output.strip()
+    assert token.exit_code == 0 and raw.startswith("pat_")
+    me = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {raw}"})
+    assert me.get_json()["roles"] == ["assessor", "iqa"]
+
+    revoked = _run(app, "users", "revoke-token", "sam@example.org")
+    assert revoked.exit_code == 0 and "Revoked 1 token" in revoked.output
+    assert app.test_client().get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {raw}"}).status_code == 401
+    assert session.scalar(select(func.count()).select_from(ApiToken)
+                          .where(ApiToken.revoked_at.is_(None))) == 0
+
+
+def test_users_create_refuses_bad_input_cleanly(app, session):
+    short = _run(app, "users", "create", "--email", "a@example.org", "--name", "A",
+                 "--role", "learner", "--centre", "C", "--password", "short")
+    assert short.exit_code == 1 and "at least 12 characters" in short.output
+    bad_email = _run(app, "users", "create", "--email", "not-an-email", "--name", "A",
+                     "--role", "learner", "--centre", "C", "--password", PASSWORD)
+    assert bad_email.exit_code == 1 and "email address" in bad_email.output
+    assert session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_enrol_command_applies_the_same_rules(app, session):
+    load_unit40(session)
+    session.commit()
+    for email, role in (("l@example.org", "learner"), ("a@example.org", "assessor"),
+                        ("q@example.org", "iqa")):
+        assert _run(app, "users", "create", "--email", email, "--name", email, "--role", role,
+                    "--centre", "C", "--password", PASSWORD).exit_code == 0
+    same = _run(app, "enrol", "l@example.org", "--unit", "R/506/2151", "--assessor",
+                "a@example.org", "--iqa", "a@example.org", "--start", "2026-01-01", "--end",
+                "2026-12-31", "--employer", "E", "--workplace", "W")
+    assert same.exit_code == 1
+    ok = _run(app, "enrol", "l@example.org", "--unit", "R/506/2151", "--assessor",
+              "a@example.org", "--iqa", "q@example.org", "--start", "2026-01-01", "--end",
+              "2026-12-31", "--employer", "E", "--workplace", "W")
+    assert ok.exit_code == 0, ok.output
+    again = _run(app, "enrol", "l@example.org", "--unit", "R/506/2151", "--assessor",
+                 "a@example.org", "--start", "2026-01-01", "--end", "2026-12-31",
+                 "--employer", "E", "--workplace", "W")
+    assert again.exit_code == 1 and "already enrolled" in again.output
+    assert session.scalar(select(func.count()).select_from(Enrolment)) == 1
+
+
+def test_demo_needs_the_unit_then_is_idempotent(app, session):
+    missing = _run(app, "demo")
+    assert missing.exit_code == 1 and "criteria load" in missing.output
+    assert _run(app, "criteria", "load").exit_code == 0
+    first = _run(app, "demo")
+    assert first.exit_code == 0, first.output
+    counts = (session.scalar(select(func.count()).select_from(User)),
+              session.scalar(select(func.count()).select_from(Enrolment)),
+              session.scalar(select(func.count()).select_from(AuditEvent)))
+    second = _run(app, "demo")
+    assert second.exit_code == 0
+    assert first.output == second.output  # same logins, same password
+    assert counts == (session.scalar(select(func.count()).select_from(User)),
+                      session.scalar(select(func.count()).select_from(Enrolment)),
+                      session.scalar(select(func.count()).select_from(AuditEvent)))
+    assert counts[:2] == (8, 3)
+    users = {u.email: u for u in session.scalars(select(User))}
+    assert users["trainee@demo.example"].assessor_status == "trainee"
+    employers = {e.employer for e in session.scalars(select(Enrolment))}
+    assert len(employers) == 2
+    password = first.output.split("password: ")[1].split()[0]
+    page = app.test_client()
+    from tests.conftest import Browserless
+
+    assert Browserless(page).login("admin@demo.example", password).status_code == 302
+
+
+def test_db_commands(app):
+    current = _run(app, "db", "current")
+    assert current.exit_code == 0 and "0001" in current.output
+    assert _run(app, "db", "check").exit_code == 0
