@@ -48,6 +48,12 @@ def _configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         app.config["DATABASE_URL"] = default_database_url(app.instance_path)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = load_or_create_secret_key(app.instance_path)
+    if not app.config["STORAGE_DIR"]:
+        app.config["STORAGE_DIR"] = str(Path(app.instance_path) / "storage")
+    # The whole request may carry several files; each is also checked against MAX_FILE_MB.
+    app.config["MAX_CONTENT_LENGTH"] = (
+        int(app.config["MAX_FILE_MB"]) * int(app.config["MAX_FILES_PER_UPLOAD"]) + 1
+    ) * 1024 * 1024
     development = app.config["ENV"] == "development"
     if development and "PORTFOLIO_SESSION_COOKIE_SECURE" not in os.environ and not (
         test_config and "SESSION_COOKIE_SECURE" in test_config
@@ -72,11 +78,14 @@ def _configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from portfolio.admin.views import bp as admin_bp
+    from portfolio.api import evidence as _api_evidence  # noqa: F401 - registers API routes
     from portfolio.api.views import bp as api_bp
     from portfolio.auth.views import bp as auth_bp
     from portfolio.criteria.views import bp as criteria_bp
     from portfolio.dashboard.views import bp as dashboard_bp
     from portfolio.enrolments.views import bp as enrolments_bp
+    from portfolio.evidence.views import bp as evidence_bp
 
-    for blueprint in (auth_bp, dashboard_bp, criteria_bp, enrolments_bp, admin_bp, api_bp):
+    blueprints = (auth_bp, dashboard_bp, criteria_bp, enrolments_bp, evidence_bp, admin_bp, api_bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)

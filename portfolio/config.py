@@ -35,6 +35,12 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_LOCKOUT_MINUTES": 15,
     # Minimum password length for new and changed passwords.
     "PASSWORD_MIN_LENGTH": 12,
+    # Uploaded evidence files, stored by SHA-256; empty means instance/storage.
+    "STORAGE_DIR": "",
+    # Largest single evidence file accepted, in megabytes.
+    "MAX_FILE_MB": 50,
+    # Most files accepted in one upload.
+    "MAX_FILES_PER_UPLOAD": 20,
     # Number of trusted proxies in front of the app (for the client address used by throttling).
     "TRUSTED_PROXIES": 0,
 }

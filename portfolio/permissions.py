@@ -80,3 +80,30 @@ def can_manage_users(user: Person, centre_id: int) -> bool:
 def can_manage_token(user: Person, token_user_id: int) -> bool:
     """People manage their own API tokens."""
     return user.is_active and user.id == token_user_id
+
+
+def can_add_evidence(user: Person, enrolment: EnrolmentLike, added_by: tuple[str, ...]) -> bool:
+    """Learners add to their own portfolio; the assigned assessor adds what assessors record."""
+    if not user.is_active:
+        return False
+    if "learner" in added_by and enrolment.learner_id == user.id and user.has_role(Role.LEARNER):
+        return True
+    return "assessor" in added_by and can_assess(user, enrolment)
+
+
+def can_change_evidence(user: Person, enrolment: EnrolmentLike, created_by_id: int) -> bool:
+    """Only whoever added an item changes it: the learner, or the assessor who recorded it."""
+    if not user.is_active or created_by_id != user.id:
+        return False
+    if enrolment.learner_id == user.id and user.has_role(Role.LEARNER):
+        return True
+    return can_assess(user, enrolment)
+
+
+def can_map_evidence(user: Person, enrolment: EnrolmentLike, created_by_id: int) -> bool:
+    """The learner maps their portfolio (working towards); an assessor maps what they recorded."""
+    if not user.is_active:
+        return False
+    if enrolment.learner_id == user.id and user.has_role(Role.LEARNER):
+        return True
+    return created_by_id == user.id and can_assess(user, enrolment)

@@ -54,6 +54,7 @@ def _test_config(url: str, **extra: object) -> dict[str, object]:
         "SECRET_KEY": "test-only-secret-key",
         "SESSION_COOKIE_SECURE": False,
         "EXPORTS_DIR": tempfile.mkdtemp(prefix="portfolio-exports-"),
+        "STORAGE_DIR": tempfile.mkdtemp(prefix="portfolio-storage-"),
     }
     config.update(extra)
     return config

@@ -15,7 +15,9 @@ from portfolio.auth.services import create_user, get_or_create_centre
 from portfolio.criteria.files import UnitFile, parse_file
 from portfolio.criteria.services import load_unit_file
 from portfolio.enrolments.services import enrol_learner
-from portfolio.models import Centre, Enrolment, Unit, User
+from portfolio.evidence.services import EvidenceInput, MappingInput, add_evidence, set_mappings
+from portfolio.evidence.storage import FileStore, StagedFile
+from portfolio.models import Centre, Criterion, Enrolment, Evidence, Unit, User
 
 PASSWORD = "correct horse battery staple"
 CRITERIA_DIR = Path(__file__).resolve().parent.parent / "criteria"
@@ -72,6 +74,57 @@ def make_enrolment(
     )
 
 
+TINY_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]"
+            b"/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def stage_bytes(store_root: str | Path, data: bytes, filename: str) -> StagedFile:
+    """Stage file content exactly as an upload would be, and place it in the store."""
+    import io
+
+    store = FileStore(Path(store_root))
+    staged = store.stage(io.BytesIO(data), filename, 50 * 1024 * 1024)
+    store.place(staged)
+    return staged
+
+
+def criterion(session: Session, number: str) -> Criterion:
+    return session.scalar(select(Criterion).where(Criterion.number == number))
+
+
+def make_evidence(
+    session: Session,
+    enrolment: Enrolment,
+    actor: User,
+    kind: str = "reflective_account",
+    *,
+    title: str = "Handling a billing complaint",
+    body: str = "I listened to the customer and checked the account.",
+    activity_on: date | None = None,
+    details: dict | None = None,
+    files: list[StagedFile] | None = None,
+    maps: tuple[str, ...] = (),
+    simulated: bool = False,
+    submit: bool = False,
+) -> Evidence:
+    evidence = add_evidence(
+        session, actor=actor, enrolment=enrolment, kind=kind,
+        data=EvidenceInput(title=title, activity_on=activity_on or date.today(),
+                           body_md=body, details=details or {}, is_simulated=simulated,
+                           personal_data_confirmed=True),
+        files=files or [], today=date.today(),
+    )
+    if maps:
+        set_mappings(session, evidence, actor=actor,
+                     wanted=[MappingInput(criterion(session, n).id) for n in maps])
+    if submit:
+        from portfolio.evidence.services import submit_evidence
+
+        submit_evidence(session, evidence, actor=actor)
+    session.flush()
+    return evidence
+
+
 @dataclass
 class World:
     """Two centres with every role, and enrolments crossing nothing they should not."""
@@ -89,13 +142,17 @@ class World:
     other_admin: User
     foreign_learner: User
     foreign_enrolment: Enrolment
+    evidence: Evidence | None = None  # the learner's: read, revise and map
+    evidence_to_submit: Evidence | None = None
+    evidence_to_withdraw: Evidence | None = None
+    file_id: int | None = None
 
     def by_role(self) -> dict[str, User]:
         return {"admin": self.admin, "assessor": self.assessor, "trainee": self.trainee,
                 "iqa": self.iqa, "eqa": self.eqa, "learner": self.learner}
 
 
-def make_world(session: Session) -> World:
+def make_world(session: Session, store_root: str | Path | None = None) -> World:
     unit = load_unit40(session)
     centre = make_centre(session, "Main Centre")
     admin = make_user(session, centre, "admin", email="admin@example.org", name="Ada Admin")
@@ -116,6 +173,15 @@ def make_world(session: Session) -> World:
     far_assessor = make_user(session, far, "assessor", email="far-assessor@example.org")
     foreign_learner = make_user(session, far, "learner", email="far-learner@example.org")
     foreign_enrolment = make_enrolment(session, foreign_learner, far_assessor, None, unit)
+    world = World(unit, admin, assessor, trainee, iqa, eqa, learner, other_learner, enrolment,
+                  other_enrolment, other_admin, foreign_learner, foreign_enrolment)
+    if store_root is not None:
+        pdf = stage_bytes(store_root, TINY_PDF, "complaint-letter.pdf")
+        world.evidence = make_evidence(session, enrolment, learner, "work_product",
+                                       title="Reply letter", body="", files=[pdf],
+                                       maps=("2.8",))
+        world.evidence_to_submit = make_evidence(session, enrolment, learner, maps=("1.3",))
+        world.evidence_to_withdraw = make_evidence(session, enrolment, learner)
+        world.file_id = world.evidence.versions[0].files[0].id
     session.commit()
-    return World(unit, admin, assessor, trainee, iqa, eqa, learner, other_learner, enrolment,
-                 other_enrolment, other_admin, foreign_learner, foreign_enrolment)
+    return world

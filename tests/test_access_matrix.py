@@ -13,7 +13,7 @@ import pytest
 
 from portfolio.auth.services import create_api_token
 from tests.conftest import csrf_from
-from tests.factories import PASSWORD, World, make_world
+from tests.factories import PASSWORD, World, criterion, make_world
 
 ROLES = ("anonymous", "learner", "other_learner", "assessor", "trainee", "iqa", "eqa", "admin",
          "other_admin")
@@ -28,6 +28,8 @@ FORBIDDEN = "forbidden"  # 403
 MISSING = "missing"  # 404: other people's ids look exactly like ids that do not exist
 INVALID = "invalid"  # 422: allowed in, but the empty form was refused
 UNAUTH = "unauth"  # 401 problem+json (API without a token)
+NO_CONTENT = "no content"  # 204
+CONFLICT = "conflict"  # 409: allowed in, but the form did not say which version it changes
 
 
 @dataclass
@@ -36,9 +38,10 @@ class Case:
     method: str
     path: Callable[[World, dict], str]
     expect: dict[str, str]
-    data: dict = field(default_factory=dict)
+    data: dict | Callable[[World], dict] = field(default_factory=dict)
     api: bool = False
     label: str = ""
+    json: Callable[[World], dict] | None = None
 
     @property
     def id(self) -> str:
@@ -61,6 +64,9 @@ def admins_only(outcome: str, other_admin: str | None = None) -> dict[str, str]:
 
 def api(outcome: str, **overrides: str) -> dict[str, str]:
     return everyone(outcome, anonymous=UNAUTH, **overrides)
+
+
+VIEWERS = {"learner", "assessor", "iqa", "admin"}
 
 
 def seen_by(allowed: set[str], anonymous: str = LOGIN) -> dict[str, str]:
@@ -92,6 +98,59 @@ CASES = [
          seen_by({"other_learner", "trainee", "admin"}), label="other learner"),
     Case("enrolments.detail", "GET", lambda w, t: f"/enrolments/{w.foreign_enrolment.id}",
          seen_by({"other_admin"}), label="other centre"),
+    # Evidence: the learner's own portfolio; staff assigned to it read it; others see nothing.
+    Case("evidence.index", "GET", lambda w, t: f"/enrolments/{w.enrolment.id}/evidence",
+         seen_by(VIEWERS)),
+    Case("evidence.index", "GET", lambda w, t: f"/enrolments/{w.foreign_enrolment.id}/evidence",
+         seen_by({"other_admin"}), label="other centre"),
+    Case("evidence.choose", "GET", lambda w, t: f"/enrolments/{w.enrolment.id}/evidence/new",
+         seen_by(VIEWERS) | {"iqa": FORBIDDEN, "admin": FORBIDDEN}),
+    Case("evidence.new", "GET",
+         lambda w, t: f"/enrolments/{w.enrolment.id}/evidence/new/reflective_account",
+         seen_by(VIEWERS) | {"assessor": FORBIDDEN, "iqa": FORBIDDEN, "admin": FORBIDDEN}),
+    Case("evidence.new", "GET",
+         lambda w, t: f"/enrolments/{w.enrolment.id}/evidence/new/observation",
+         seen_by(VIEWERS) | {"learner": FORBIDDEN, "iqa": FORBIDDEN, "admin": FORBIDDEN},
+         label="assessor-only kind"),
+    Case("evidence.new", "POST",
+         lambda w, t: f"/enrolments/{w.enrolment.id}/evidence/new/reflective_account",
+         seen_by(VIEWERS) | {"learner": INVALID, "assessor": FORBIDDEN, "iqa": FORBIDDEN,
+                             "admin": FORBIDDEN}),
+    Case("evidence.detail", "GET", lambda w, t: f"/evidence/{w.evidence.id}", seen_by(VIEWERS)),
+    Case("evidence.version", "GET", lambda w, t: f"/evidence/{w.evidence.id}/versions/1",
+         seen_by(VIEWERS)),
+    Case("evidence.edit", "GET", lambda w, t: f"/evidence/{w.evidence.id}/edit",
+         seen_by(VIEWERS) | {"assessor": FORBIDDEN, "iqa": FORBIDDEN, "admin": FORBIDDEN}),
+    Case("evidence.edit", "POST", lambda w, t: f"/evidence/{w.evidence.id}/edit",
+         seen_by(VIEWERS) | {"learner": CONFLICT, "assessor": FORBIDDEN, "iqa": FORBIDDEN,
+                             "admin": FORBIDDEN}),
+    Case("evidence.mappings", "POST", lambda w, t: f"/evidence/{w.evidence.id}/mappings",
+         seen_by(VIEWERS) | {"learner": REDIRECT, "assessor": FORBIDDEN, "iqa": FORBIDDEN,
+                             "admin": FORBIDDEN}, data={"criteria": []}),
+    Case("evidence.submit", "POST", lambda w, t: f"/evidence/{w.evidence_to_submit.id}/submit",
+         seen_by(VIEWERS) | {"learner": REDIRECT, "assessor": FORBIDDEN, "iqa": FORBIDDEN,
+                             "admin": FORBIDDEN}),
+    Case("evidence.withdraw", "POST",
+         lambda w, t: f"/evidence/{w.evidence_to_withdraw.id}/withdraw",
+         seen_by(VIEWERS) | {"learner": REDIRECT, "assessor": FORBIDDEN, "iqa": FORBIDDEN,
+                             "admin": FORBIDDEN}),
+    Case("evidence.criterion", "GET",
+         lambda w, t: f"/enrolments/{w.enrolment.id}/criteria/{w.unit_criterion_id}",
+         seen_by(VIEWERS)),
+    Case("evidence.criterion", "POST",
+         lambda w, t: f"/enrolments/{w.enrolment.id}/criteria/{w.unit_criterion_id}",
+         seen_by(VIEWERS) | {"learner": REDIRECT, "assessor": FORBIDDEN, "iqa": FORBIDDEN,
+                             "admin": FORBIDDEN},
+         data=lambda w: {"evidence_id": str(w.evidence_to_submit.id)}),
+    Case("evidence.coverage", "GET", lambda w, t: f"/enrolments/{w.enrolment.id}/coverage",
+         seen_by(VIEWERS)),
+    Case("evidence.coverage", "GET",
+         lambda w, t: f"/enrolments/{w.other_enrolment.id}/coverage",
+         seen_by({"other_learner", "trainee", "admin"}), label="other learner"),
+    Case("evidence.file", "GET", lambda w, t: f"/files/{w.file_id}", seen_by(VIEWERS)),
+    Case("evidence.file", "GET", lambda w, t: "/files/999999", everyone(MISSING),
+         label="unknown id"),
+    Case("evidence.markdown_preview", "POST", lambda w, t: "/markdown-preview", everyone(OK)),
     Case("admin.people", "GET", lambda w, t: "/admin/people", admins_only(OK)),
     Case("admin.new_person", "GET", lambda w, t: "/admin/people/new", admins_only(OK)),
     Case("admin.new_person", "POST", lambda w, t: "/admin/people/new", admins_only(INVALID)),
@@ -119,6 +178,54 @@ CASES = [
          seen_by({"learner", "assessor", "iqa", "admin"}, anonymous=UNAUTH), api=True),
     Case("api.enrolment", "GET", lambda w, t: f"/api/v1/enrolments/{w.foreign_enrolment.id}",
          seen_by({"other_admin"}, anonymous=UNAUTH), api=True, label="other centre"),
+    Case("api.evidence_list", "GET", lambda w, t: f"/api/v1/enrolments/{w.enrolment.id}/evidence",
+         seen_by(VIEWERS, anonymous=UNAUTH), api=True),
+    Case("api.evidence_create", "POST",
+         lambda w, t: f"/api/v1/enrolments/{w.enrolment.id}/evidence",
+         seen_by(VIEWERS, anonymous=UNAUTH) | {"learner": INVALID, "assessor": FORBIDDEN,
+                                               "iqa": FORBIDDEN, "admin": FORBIDDEN},
+         data={"kind": "reflective_account"}, api=True),
+    Case("api.evidence_create", "POST",
+         lambda w, t: f"/api/v1/enrolments/{w.enrolment.id}/evidence",
+         seen_by(VIEWERS, anonymous=UNAUTH) | {"learner": FORBIDDEN, "assessor": INVALID,
+                                               "iqa": FORBIDDEN, "admin": FORBIDDEN},
+         data={"kind": "observation"}, api=True, label="assessor's kind"),
+    Case("api.evidence_read", "GET", lambda w, t: f"/api/v1/evidence/{w.evidence.id}",
+         seen_by(VIEWERS, anonymous=UNAUTH), api=True),
+    Case("api.evidence_update", "PATCH", lambda w, t: f"/api/v1/evidence/{w.evidence.id}",
+         seen_by(VIEWERS, anonymous=UNAUTH) | {"learner": INVALID, "assessor": INVALID,
+                                               "iqa": INVALID, "admin": INVALID},
+         api=True),
+    Case("api.evidence_update", "PATCH", lambda w, t: f"/api/v1/evidence/{w.evidence.id}",
+         seen_by(VIEWERS, anonymous=UNAUTH) | {"assessor": FORBIDDEN, "iqa": FORBIDDEN,
+                                               "admin": FORBIDDEN, "learner": CONFLICT},
+         data={"expected_version": "7"}, api=True, label="stale"),
+    Case("api.mapping_add", "POST", lambda w, t: f"/api/v1/evidence/{w.evidence.id}/mappings",
+         seen_by(VIEWERS, anonymous=UNAUTH) | {"learner": OK, "assessor": FORBIDDEN,
+                                               "iqa": FORBIDDEN, "admin": FORBIDDEN},
+         json=lambda w: {"criterion_id": w.unit_criterion_id}, api=True),
+    Case("api.mapping_remove", "DELETE",
+         lambda w, t: f"/api/v1/evidence/{w.evidence.id}/mappings/{w.unit_criterion_id}",
+         seen_by(VIEWERS, anonymous=UNAUTH) | {"learner": NO_CONTENT, "assessor": FORBIDDEN,
+                                               "iqa": FORBIDDEN, "admin": FORBIDDEN},
+         api=True),
+    Case("api.evidence_submit", "POST",
+         lambda w, t: f"/api/v1/evidence/{w.evidence_to_submit.id}/submit",
+         # The learner submitted it through the page earlier in this run: allowed, now a 409.
+         seen_by(VIEWERS, anonymous=UNAUTH) | {"learner": CONFLICT, "assessor": FORBIDDEN,
+                                               "iqa": FORBIDDEN, "admin": FORBIDDEN}, api=True),
+    Case("api.evidence_withdraw", "POST",
+         lambda w, t: f"/api/v1/evidence/{w.evidence_to_withdraw.id}/withdraw",
+         seen_by(VIEWERS, anonymous=UNAUTH) | {"learner": CONFLICT, "assessor": FORBIDDEN,
+                                               "iqa": FORBIDDEN, "admin": FORBIDDEN}, api=True),
+    Case("api.enrolment_coverage", "GET",
+         lambda w, t: f"/api/v1/enrolments/{w.enrolment.id}/coverage",
+         seen_by(VIEWERS, anonymous=UNAUTH), api=True),
+    Case("api.enrolment_coverage", "GET",
+         lambda w, t: f"/api/v1/enrolments/{w.foreign_enrolment.id}/coverage",
+         seen_by({"other_admin"}, anonymous=UNAUTH), api=True, label="other centre"),
+    Case("api.evidence_file", "GET", lambda w, t: f"/api/v1/files/{w.file_id}",
+         seen_by(VIEWERS, anonymous=UNAUTH), api=True),
     Case("api.units", "GET", lambda w, t: "/api/v1/units", api(OK), api=True),
     Case("api.unit", "GET", lambda w, t: f"/api/v1/units/{w.unit.id}", api(OK), api=True),
     Case("api.unit", "GET", lambda w, t: "/api/v1/units/999999", api(MISSING), api=True,
@@ -141,8 +248,8 @@ def _outcome(response, api_call: bool) -> str:
         return HOME if urlsplit(location).path == "/" else REDIRECT
     if api_call and status >= 400:
         assert response.mimetype == "application/problem+json", response.get_data(True)
-    return {200: OK, 201: OK, 401: UNAUTH, 403: FORBIDDEN, 404: MISSING,
-            422: INVALID}.get(status, f"status {status}")
+    return {200: OK, 201: OK, 204: NO_CONTENT, 401: UNAUTH, 403: FORBIDDEN, 404: MISSING,
+            409: CONFLICT, 422: INVALID}.get(status, f"status {status}")
 
 
 def test_every_route_is_in_the_matrix(app):
@@ -158,7 +265,8 @@ def test_every_route_is_in_the_matrix(app):
 
 @pytest.fixture
 def matrix(app, session):
-    world = make_world(session)
+    world = make_world(session, app.config["STORAGE_DIR"])
+    world.unit_criterion_id = criterion(session, "2.3").id
     tokens = {}
     api_tokens = {}
     for role, person in _people(world).items():
@@ -173,25 +281,41 @@ def test_access_matrix(app, matrix, role):
     world, tokens, api_tokens = matrix
     people = _people(world)
     failures = []
-    for case in CASES:
+
+    def signed_in():
         client = app.test_client()
-        if role != "anonymous" and not case.api:
+        if role != "anonymous":
             login_page = client.get("/login")
             client.post("/login", data={"email": people[role].email, "password": PASSWORD,
                                         "csrf_token": csrf_from(login_page.get_data(True))})
+        return client
+
+    shared = signed_in()
+    for case in CASES:
+        # Signing out must not end the session the other cases use.
+        client = signed_in() if case.endpoint == "auth.logout" else shared
+        if case.api:
+            client = app.test_client()
         headers = {}
         if case.api and role != "anonymous":
             headers["Authorization"] = f"Bearer {api_tokens[role]}"
         path = case.path(world, tokens)
         if case.method == "GET":
             response = client.get(path, headers=headers)
+        elif case.api:
+            if case.json is not None:
+                response = client.open(path, method=case.method, headers=headers,
+                                       json=case.json(world))
+            else:
+                response = client.open(path, method=case.method, headers=headers,
+                                       data=dict(case.data))
         else:
             page = client.get("/login" if role == "anonymous" else "/account")
-            data = dict(case.data)
+            data = dict(case.data(world) if callable(case.data) else case.data)
             data["csrf_token"] = csrf_from(page.get_data(True))
             data.setdefault("tok-csrf_token", data["csrf_token"])
             data.setdefault("pw-csrf_token", data["csrf_token"])
-            response = client.post(path, data=data, headers=headers)
+            response = client.open(path, method=case.method, data=data, headers=headers)
         got = _outcome(response, case.api)
         if got != case.expect[role]:
             failures.append(f"{case.id} {path}: expected {case.expect[role]}, got {got}")

@@ -67,4 +67,5 @@ class EnrolmentForm(FlaskForm):
                             description="The site or branch where the learner works.")
     status = SelectField("Status", choices=choices([("active", "Active"),
                                                     ("completed", "Completed"),
-                                                    ("withdrawn", "Withdrawn")]))
+                                                    ("withdrawn", "Withdrawn")]),
+                         default="active")

@@ -149,6 +149,192 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+_KINDS = ["reflective_account", "witness_testimony", "observation", "professional_discussion",
+          "work_product", "log", "email", "photo", "questioning", "rpl", "descriptor"]
+_STATUSES = ["draft", "submitted", "referred", "accepted", "withdrawn"]
+_DATE = {"type": ["string", "null"], "format": "date"}
+_EVIDENCE_FIELDS = {
+    "title": {"type": "string", "maxLength": 200},
+    "activity_on": {"type": "string", "format": "date"},
+    "activity_place": {"type": "string", "maxLength": 200},
+    "body_md": {"type": "string", "description": "Markdown"},
+    "is_simulated": {"type": "boolean"},
+    "personal_data_confirmed": {
+        "type": "boolean",
+        "description": "Must be true: customers' personal data removed, or there was none"},
+    "change_note": {"type": "string", "maxLength": 300},
+}
+
+SCHEMAS.update({
+    "EvidenceSummary": {
+        "type": "object", "additionalProperties": False,
+        "required": ["id", "kind", "status", "title", "activity_on", "current_version",
+                     "file_count", "criteria"],
+        "properties": {
+            "id": {"type": "integer"}, "kind": {"type": "string", "enum": _KINDS},
+            "status": {"type": "string", "enum": _STATUSES}, "title": {"type": "string"},
+            "activity_on": _DATE, "current_version": {"type": "integer"},
+            "file_count": {"type": "integer"},
+            "criteria": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "EvidenceList": {
+        "type": "object", "required": ["items"], "additionalProperties": False,
+        "properties": {"items": {"type": "array",
+                                 "items": {"$ref": "#/components/schemas/EvidenceSummary"}}},
+    },
+    "EvidenceFile": {
+        "type": "object", "additionalProperties": False,
+        "required": ["id", "filename", "media_type", "category", "size", "sha256", "url",
+                     "preview"],
+        "properties": {
+            "id": {"type": "integer"}, "filename": {"type": "string"},
+            "media_type": {"type": "string"},
+            "category": {"type": "string", "enum": ["document", "image", "audio", "video",
+                                                    "email", "spreadsheet"]},
+            "size": {"type": "integer"}, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "url": {"type": "string"},
+            "preview": {"type": "object", "description": "Preview built at upload: kind "
+                        "(html, table, email, image, text, media, none), content and a note "
+                        "when no preview could be made"},
+        },
+    },
+    "EvidenceVersion": {
+        "type": "object", "additionalProperties": False,
+        "required": ["version", "title", "activity_on", "activity_place", "body_md", "details",
+                     "is_simulated", "personal_data_confirmed", "change_note", "created_at",
+                     "files"],
+        "properties": {
+            "version": {"type": "integer"}, "title": {"type": "string"},
+            "activity_on": _DATE, "activity_place": {"type": "string"},
+            "body_md": {"type": "string"}, "details": {"type": "object"},
+            "is_simulated": {"type": "boolean"}, "personal_data_confirmed": {"type": "boolean"},
+            "change_note": {"type": "string"}, "created_at": {"type": "string"},
+            "files": {"type": "array", "items": {"$ref": "#/components/schemas/EvidenceFile"}},
+        },
+    },
+    "Evidence": {
+        "type": "object", "additionalProperties": False,
+        "required": ["id", "enrolment_id", "kind", "kind_label", "status", "current_version",
+                     "created_at", "updated_at", "submitted_at", "version", "versions",
+                     "mappings", "personal_data_warnings"],
+        "properties": {
+            "id": {"type": "integer"}, "enrolment_id": {"type": "integer"},
+            "kind": {"type": "string", "enum": _KINDS}, "kind_label": {"type": "string"},
+            "status": {"type": "string", "enum": _STATUSES},
+            "current_version": {"type": "integer"},
+            "created_at": {"type": "string"}, "updated_at": {"type": "string"},
+            "submitted_at": {"type": ["string", "null"]},
+            "version": {"$ref": "#/components/schemas/EvidenceVersion"},
+            "versions": {"type": "array", "items": {
+                "type": "object", "required": ["version", "title", "created_at"],
+                "additionalProperties": False,
+                "properties": {"version": {"type": "integer"}, "title": {"type": "string"},
+                               "created_at": {"type": "string"}}}},
+            "mappings": {"type": "array", "items": {
+                "type": "object", "required": ["criterion_id", "number", "rationale", "location"],
+                "additionalProperties": False,
+                "properties": {"criterion_id": {"type": "integer"}, "number": {"type": "string"},
+                               "rationale": {"type": "string"}, "location": {"type": "string"}}}},
+            "personal_data_warnings": {"type": "array", "items": {
+                "type": "object", "required": ["kind", "excerpt"], "additionalProperties": False,
+                "properties": {"kind": {"type": "string"}, "excerpt": {"type": "string"}}}},
+        },
+    },
+    "EvidenceCreate": {
+        "type": "object", "required": ["kind", "title", "activity_on",
+                                       "personal_data_confirmed"],
+        "properties": {
+            "kind": {"type": "string", "enum": _KINDS}, **_EVIDENCE_FIELDS,
+            "details": {"type": "string",
+                        "description": "JSON object of the kind's own fields, e.g. "
+                                       "witness_name, relationship, held_where"},
+            "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        },
+    },
+    "EvidenceUpdate": {
+        "type": "object", "required": ["expected_version", "title", "activity_on",
+                                       "personal_data_confirmed"],
+        "properties": {
+            "expected_version": {"type": "integer",
+                                 "description": "The version being changed; a newer one "
+                                                "makes the request fail with 409"},
+            **_EVIDENCE_FIELDS,
+            "details": {"type": "string", "description": "JSON object"},
+            "keep_file_ids": {"type": "array", "items": {"type": "integer"},
+                              "description": "Files of the current version to keep "
+                                             "(default: all)"},
+            "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        },
+    },
+    "MappingCreate": {
+        "type": "object", "required": ["criterion_id"], "additionalProperties": False,
+        "properties": {"criterion_id": {"type": "integer"},
+                       "rationale": {"type": "string", "maxLength": 500},
+                       "location": {"type": "string", "maxLength": 120}},
+    },
+    "Coverage": {
+        "type": "object", "additionalProperties": False,
+        "required": ["enrolment_id", "as_of", "total", "evidenced", "outcomes", "criteria"],
+        "properties": {
+            "enrolment_id": {"type": "integer"}, "as_of": {"type": "string", "format": "date"},
+            "total": {"type": "integer"}, "evidenced": {"type": "integer"},
+            "outcomes": {"type": "array", "items": {
+                "type": "object", "required": ["number", "title", "total", "evidenced"],
+                "additionalProperties": False,
+                "properties": {"number": {"type": "integer"}, "title": {"type": "string"},
+                               "total": {"type": "integer"}, "evidenced": {"type": "integer"}}}},
+            "criteria": {"type": "array", "items": {
+                "type": "object", "additionalProperties": False,
+                "required": ["criterion_id", "number", "text", "status", "required", "counted",
+                             "reasons", "evidence"],
+                "properties": {
+                    "criterion_id": {"type": "integer"}, "number": {"type": "string"},
+                    "text": {"type": "string"},
+                    "status": {"type": "string", "enum": ["evidenced", "gap", "no_evidence"]},
+                    "required": {"type": "integer"}, "counted": {"type": "integer"},
+                    "reasons": {"type": "array", "items": {
+                        "type": "object", "required": ["code", "message"],
+                        "additionalProperties": False,
+                        "properties": {"code": {"type": "string", "enum": [
+                            "no_evidence", "method_not_accepted", "simulated", "out_of_date",
+                            "too_few", "not_submitted", "referred", "awaiting_assessor"]},
+                            "message": {"type": "string"}}}},
+                    "evidence": {"type": "array", "items": {
+                        "type": "object", "additionalProperties": False,
+                        "required": ["evidence_id", "title", "kind", "method", "status",
+                                     "counts", "problems", "rationale", "location"],
+                        "properties": {
+                            "evidence_id": {"type": "integer"}, "title": {"type": "string"},
+                            "kind": {"type": "string"}, "method": {"type": "string"},
+                            "status": {"type": "string"}, "counts": {"type": "boolean"},
+                            "problems": {"type": "array", "items": {"type": "string"}},
+                            "rationale": {"type": "string"},
+                            "location": {"type": "string"}}}},
+                }}},
+        },
+    },
+})
+
+_CHANGE_ERRORS = {
+    "403": _problem_response("The caller may not do this"),
+    "409": _problem_response("Not possible in the evidence's state, or changed meanwhile"),
+    "422": _problem_response("A field is missing or wrong"),
+}
+_UPLOAD_ERRORS = {"413": _problem_response("A file is over the size limit")}
+
+
+def _json_body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def _form_body(schema: str) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    return {"required": True, "content": {"multipart/form-data": {"schema": ref},
+                                          "application/json": {"schema": ref}}}
+
+
 PATHS: dict[str, Any] = {
     "/openapi.json": {"get": {
         "operationId": "openapi", "summary": "This document", "security": [],
@@ -181,6 +367,86 @@ PATHS: dict[str, Any] = {
         "responses": {"200": _ok("Unit", "The unit"), **_ERRORS, **_NOT_FOUND},
     }},
 }
+
+
+PATHS.update({
+    "/enrolments/{enrolment_id}/evidence": {
+        "get": {
+            "operationId": "evidence_list", "summary": "An enrolment's evidence",
+            "parameters": [_id_param("enrolment_id"),
+                           {"name": "kind", "in": "query", "schema": {"type": "string",
+                                                                      "enum": _KINDS}},
+                           {"name": "status", "in": "query", "schema": {"type": "string",
+                                                                        "enum": _STATUSES}}],
+            "responses": {"200": _ok("EvidenceList", "Evidence, newest activity first"),
+                          **_ERRORS, **_NOT_FOUND},
+        },
+        "post": {
+            "operationId": "evidence_create",
+            "summary": "Add evidence (a draft), with files (multipart)",
+            "parameters": [_id_param("enrolment_id")],
+            "requestBody": _form_body("EvidenceCreate"),
+            "responses": {"201": _ok("Evidence", "Created"), **_ERRORS, **_NOT_FOUND,
+                          **_CHANGE_ERRORS, **_UPLOAD_ERRORS},
+        },
+    },
+    "/evidence/{evidence_id}": {
+        "get": {
+            "operationId": "evidence_read", "summary": "One evidence item, current version",
+            "parameters": [_id_param("evidence_id")],
+            "responses": {"200": _ok("Evidence", "The evidence"), **_ERRORS, **_NOT_FOUND},
+        },
+        "patch": {
+            "operationId": "evidence_update",
+            "summary": "Save a new version (draft or referred back only)",
+            "parameters": [_id_param("evidence_id")],
+            "requestBody": _form_body("EvidenceUpdate"),
+            "responses": {"200": _ok("Evidence", "Updated"), **_ERRORS, **_NOT_FOUND,
+                          **_CHANGE_ERRORS, **_UPLOAD_ERRORS},
+        },
+    },
+    "/evidence/{evidence_id}/submit": {"post": {
+        "operationId": "evidence_submit", "summary": "Submit for assessment",
+        "parameters": [_id_param("evidence_id")],
+        "responses": {"200": _ok("Evidence", "Submitted"), **_ERRORS, **_NOT_FOUND,
+                      **_CHANGE_ERRORS},
+    }},
+    "/evidence/{evidence_id}/withdraw": {"post": {
+        "operationId": "evidence_withdraw", "summary": "Withdraw (draft or referred back only)",
+        "parameters": [_id_param("evidence_id")],
+        "requestBody": {"content": {"application/json": {"schema": {
+            "type": "object", "properties": {"reason": {"type": "string"}}}}}},
+        "responses": {"200": _ok("Evidence", "Withdrawn"), **_ERRORS, **_NOT_FOUND,
+                      **_CHANGE_ERRORS},
+    }},
+    "/evidence/{evidence_id}/mappings": {"post": {
+        "operationId": "mapping_add", "summary": "Map the evidence to a criterion",
+        "parameters": [_id_param("evidence_id")],
+        "requestBody": _json_body("MappingCreate"),
+        "responses": {"201": _ok("Evidence", "Mapped"), "200": _ok("Evidence", "Updated"),
+                      **_ERRORS, **_NOT_FOUND, **_CHANGE_ERRORS},
+    }},
+    "/evidence/{evidence_id}/mappings/{criterion_id}": {"delete": {
+        "operationId": "mapping_remove", "summary": "Remove a mapping (kept as history)",
+        "parameters": [_id_param("evidence_id"), _id_param("criterion_id")],
+        "responses": {"204": {"description": "Removed"}, **_ERRORS, **_NOT_FOUND,
+                      **_CHANGE_ERRORS},
+    }},
+    "/enrolments/{enrolment_id}/coverage": {"get": {
+        "operationId": "enrolment_coverage",
+        "summary": "Coverage per criterion: status, mapped evidence, and why it is not covered",
+        "parameters": [_id_param("enrolment_id")],
+        "responses": {"200": _ok("Coverage", "Coverage"), **_ERRORS, **_NOT_FOUND},
+    }},
+    "/files/{file_id}": {"get": {
+        "operationId": "evidence_file", "summary": "Download an evidence file",
+        "parameters": [_id_param("file_id")],
+        "responses": {"200": {"description": "The file, byte for byte",
+                              "content": {"application/octet-stream": {
+                                  "schema": {"type": "string", "format": "binary"}}}},
+                      **_ERRORS, **_NOT_FOUND},
+    }},
+})
 
 
 def build_openapi() -> dict[str, Any]:

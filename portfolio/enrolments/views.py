@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, render_template
@@ -10,6 +11,9 @@ from flask_login import current_user, login_required
 from portfolio import db
 from portfolio.criteria.queries import get_unit_view
 from portfolio.enrolments.queries import get_enrolment
+from portfolio.evidence.coverage import compute_coverage
+from portfolio.evidence.kinds import KINDS
+from portfolio.permissions import can_add_evidence
 
 bp = Blueprint("enrolments", __name__)
 
@@ -20,4 +24,8 @@ def detail(enrolment_id: int) -> Any:
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, current_user)
     unit = get_unit_view(s, enrolment.unit_id)
-    return render_template("enrolments/detail.html", enrolment=enrolment, unit=unit)
+    return render_template(
+        "enrolments/detail.html", enrolment=enrolment, unit=unit,
+        coverage=compute_coverage(s, enrolment, date.today()),
+        can_add=any(can_add_evidence(current_user, enrolment, k.added_by) for k in KINDS.values()),
+    )

@@ -2,6 +2,13 @@
 
 from portfolio.models.audit import AuditEvent
 from portfolio.models.enrolments import Enrolment
+from portfolio.models.evidence import (
+    Evidence,
+    EvidenceFile,
+    EvidenceMapping,
+    EvidenceVersion,
+    StoredFile,
+)
 from portfolio.models.qualifications import (
     Criterion,
     CriterionMethod,
@@ -22,6 +29,11 @@ __all__ = [
     "CriterionMethod",
     "CriterionRevision",
     "Enrolment",
+    "Evidence",
+    "EvidenceFile",
+    "EvidenceMapping",
+    "EvidenceVersion",
+    "StoredFile",
     "GuidanceNote",
     "LearningOutcome",
     "LoginAttempt",

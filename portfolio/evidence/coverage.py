@@ -1,0 +1,270 @@
+"""Coverage: which criteria an enrolment's evidence covers and, for every other, why not yet.
+
+Computed in a fixed number of queries whatever the number of evidence items, mappings or
+criteria: the unit's criteria, their accepted methods, the live mappings with their evidence's
+current version, and the list of evidence for the matrix.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from portfolio.criteria.files import METHODS
+from portfolio.evidence.kinds import KINDS
+from portfolio.models import (
+    Criterion,
+    CriterionMethod,
+    Enrolment,
+    Evidence,
+    EvidenceMapping,
+    EvidenceVersion,
+    LearningOutcome,
+    Unit,
+)
+
+# Problems that stop an item counting at all, and ones that only wait on the learner or assessor.
+HARD_PROBLEMS = ("simulated", "method_not_accepted", "out_of_date")
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class MappedItem:
+    evidence_id: int
+    title: str
+    kind: str
+    kind_label: str
+    method: str
+    method_label: str
+    status: str
+    activity_on: date | None
+    rationale: str
+    location: str
+    problems: tuple[str, ...]
+
+    @property
+    def counts(self) -> bool:
+        return not any(p in HARD_PROBLEMS for p in self.problems)
+
+
+@dataclass(frozen=True)
+class CriterionCoverage:
+    criterion_id: int
+    number: str
+    text: str
+    lo_number: int
+    required: int
+    status: str  # "evidenced", "gap" or "no_evidence"
+    counted: int
+    items: tuple[MappedItem, ...]
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class OutcomeProgress:
+    number: int
+    title: str
+    kind: str
+    total: int
+    evidenced: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.evidenced / self.total) if self.total else 0
+
+
+@dataclass(frozen=True)
+class EvidenceColumn:
+    evidence_id: int
+    title: str
+    kind: str
+    status: str
+
+
+@dataclass
+class Coverage:
+    enrolment_id: int
+    today: date
+    criteria: list[CriterionCoverage]
+    outcomes: list[OutcomeProgress]
+    columns: list[EvidenceColumn]
+    # (criterion_id, evidence_id) -> "counts" or "problem"
+    cells: dict[tuple[int, int], str] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return len(self.criteria)
+
+    @property
+    def evidenced(self) -> int:
+        return sum(1 for c in self.criteria if c.status == "evidenced")
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.evidenced / self.total) if self.total else 0
+
+    @property
+    def gaps(self) -> list[CriterionCoverage]:
+        return [c for c in self.criteria if c.status != "evidenced"]
+
+    def next_steps(self, limit: int = 3) -> list[tuple[CriterionCoverage, Reason]]:
+        """Return the first few things to do, most basic first."""
+        order = {"no_evidence": 0, "method_not_accepted": 1, "simulated": 1, "out_of_date": 2,
+                 "too_few": 3, "not_submitted": 4, "referred": 4}
+        steps = [(c, r) for c in self.gaps for r in c.reasons if r.code in order]
+        steps.sort(key=lambda pair: (order[pair[1].code], pair[0].lo_number, pair[0].number))
+        return steps[:limit]
+
+
+def _months_before(day: date, months: int) -> date:
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month += 1
+    last_day = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30,
+                31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+    return date(year, month, min(day.day, last_day))
+
+
+def _labels(methods: set[str] | list[str]) -> str:
+    names = sorted(METHODS.get(m, m).lower() for m in methods)
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _item_problems(item_method: str, status: str, activity_on: date | None, accepted: set[str],
+                   unit: Unit, oldest_current: date) -> tuple[str, ...]:
+    problems = []
+    if item_method == "simulation" and not unit.simulation_allowed:
+        problems.append("simulated")
+    elif item_method not in accepted:
+        problems.append("method_not_accepted")
+    if activity_on is not None and activity_on < oldest_current:
+        problems.append("out_of_date")
+    if status == "draft":
+        problems.append("not_submitted")
+    elif status == "referred":
+        problems.append("referred")
+    return tuple(problems)
+
+
+def _reasons(items: list[MappedItem], required: int, accepted: set[str], preferred: set[str],
+             unit: Unit, oldest_current: date) -> tuple[str, int, tuple[Reason, ...]]:
+    if not items:
+        suggestion = _labels(preferred or accepted)
+        return "no_evidence", 0, (Reason("no_evidence", "No evidence is mapped to this criterion "
+                                                        f"yet. Suits: {suggestion}."),)
+    valid = [i for i in items if i.counts]
+    ready = [i for i in valid if i.status in ("submitted", "accepted")]
+    if len(ready) >= required:
+        waiting = Reason("awaiting_assessor", "Evidenced: waiting for your assessor's decision.")
+        return "evidenced", len(ready), (waiting,)
+    reasons: list[Reason] = []
+    if not valid:
+        if any("simulated" in i.problems for i in items):
+            reasons.append(Reason("simulated", "Evidence marked as simulated does not count: "
+                                               "this unit must be shown in real work."))
+        wrong = {i.method for i in items if "method_not_accepted" in i.problems}
+        if wrong:
+            reasons.append(Reason(
+                "method_not_accepted",
+                f"Only {_labels(wrong)} evidence is mapped, which this criterion does not accept."
+                f" It needs {_labels(preferred or accepted)}."))
+        old = [i for i in items if "out_of_date" in i.problems]
+        if old:
+            oldest = min(i.activity_on for i in old if i.activity_on)
+            reasons.append(Reason(
+                "out_of_date",
+                f"Evidence from {oldest:%d %b %Y} is older than this unit's "
+                f"{unit.currency_months}-month currency window "
+                f"(before {oldest_current:%d %b %Y})."))
+    elif len(valid) < required:
+        reasons.append(Reason("too_few", f"Needs {required} occurrences; {len(valid)} so far."))
+    for item in valid:
+        if item.status == "draft":
+            reasons.append(Reason("not_submitted",
+                                  f"“{item.title}” is still a draft: submit it for assessment."))
+        elif item.status == "referred":
+            reasons.append(Reason("referred", f"“{item.title}” was referred back: revise it."))
+    if valid and len(valid) >= required and not reasons:
+        reasons.append(Reason("not_submitted", "Submit the mapped evidence for assessment."))
+    return "gap", len(ready), tuple(reasons)
+
+
+def compute_coverage(session: Session, enrolment: Enrolment, today: date) -> Coverage:
+    """Return the coverage of one enrolment's unit by its evidence."""
+    unit = enrolment.unit
+    oldest_current = _months_before(today, unit.currency_months)
+    criteria_rows = session.execute(
+        select(Criterion.id, Criterion.number, Criterion.text, Criterion.required_occurrences,
+               LearningOutcome.number, LearningOutcome.title, LearningOutcome.kind)
+        .join(LearningOutcome, LearningOutcome.id == Criterion.learning_outcome_id)
+        .where(Criterion.unit_id == unit.id, Criterion.is_retired.is_(False))
+        .order_by(LearningOutcome.number, Criterion.position)
+    ).all()
+    accepted: dict[int, set[str]] = defaultdict(set)
+    preferred: dict[int, set[str]] = defaultdict(set)
+    for criterion_id, method, is_preferred in session.execute(
+        select(CriterionMethod.criterion_id, CriterionMethod.method, CriterionMethod.preferred)
+        .join(Criterion, Criterion.id == CriterionMethod.criterion_id)
+        .where(Criterion.unit_id == unit.id)
+    ):
+        accepted[criterion_id].add(method)
+        if is_preferred:
+            preferred[criterion_id].add(method)
+
+    current = and_(EvidenceVersion.evidence_id == Evidence.id,
+                   EvidenceVersion.version == Evidence.current_version)
+    mapping_rows = session.execute(
+        select(EvidenceMapping.criterion_id, EvidenceMapping.rationale, EvidenceMapping.location,
+               Evidence.id, Evidence.kind, Evidence.status, EvidenceVersion.title,
+               EvidenceVersion.activity_on, EvidenceVersion.details,
+               EvidenceVersion.is_simulated)
+        .join(Evidence, Evidence.id == EvidenceMapping.evidence_id)
+        .join(EvidenceVersion, current)
+        .where(Evidence.enrolment_id == enrolment.id, EvidenceMapping.removed_at.is_(None),
+               Evidence.status != "withdrawn")
+        .order_by(EvidenceVersion.activity_on, Evidence.id)
+    ).all()
+    column_rows = session.execute(
+        select(Evidence.id, EvidenceVersion.title, Evidence.kind, Evidence.status)
+        .join(EvidenceVersion, current)
+        .where(Evidence.enrolment_id == enrolment.id, Evidence.status != "withdrawn")
+        .order_by(Evidence.id)
+    ).all()
+
+    by_criterion: dict[int, list[MappedItem]] = defaultdict(list)
+    cells: dict[tuple[int, int], str] = {}
+    for row in mapping_rows:
+        kind = KINDS[row.kind]
+        method = kind.method_for(row.details or {}, row.is_simulated)
+        problems = _item_problems(method, row.status, row.activity_on,
+                                  accepted[row.criterion_id], unit, oldest_current)
+        item = MappedItem(row.id, row.title, row.kind, kind.label, method,
+                          METHODS.get(method, method), row.status, row.activity_on,
+                          row.rationale, row.location, problems)
+        by_criterion[row.criterion_id].append(item)
+        cells[(row.criterion_id, row.id)] = "counts" if item.counts else "problem"
+
+    criteria: list[CriterionCoverage] = []
+    outcome_totals: dict[int, list] = {}
+    for cid, number, text, required, lo_number, lo_title, lo_kind in criteria_rows:
+        items = by_criterion.get(cid, [])
+        status, counted, reasons = _reasons(items, required, accepted[cid], preferred[cid], unit,
+                                            oldest_current)
+        criteria.append(CriterionCoverage(cid, number, text, lo_number, required, status,
+                                          counted, tuple(items), reasons))
+        totals = outcome_totals.setdefault(lo_number, [lo_title, lo_kind, 0, 0])
+        totals[2] += 1
+        totals[3] += status == "evidenced"
+    outcomes = [OutcomeProgress(n, t[0], t[1], t[2], t[3]) for n, t in outcome_totals.items()]
+    columns = [EvidenceColumn(r.id, r.title, r.kind, r.status) for r in column_rows]
+    return Coverage(enrolment.id, today, criteria, outcomes, columns, cells)

@@ -1,0 +1,65 @@
+"""Evidence forms: one per kind, built from the kind's fields."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    MultipleFileField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import Length, Optional
+
+from portfolio.evidence.kinds import KINDS, Kind
+
+
+class EvidenceForm(FlaskForm):
+    title = StringField("Title", validators=[Length(max=200)],
+                        description="A few words you will recognise in a list.")
+    activity_on = DateField("Date of the activity", validators=[Optional()])
+    activity_place = StringField("Where it happened", validators=[Length(max=200)],
+                                 description="For example: customer service desk, Hull store.")
+    body_md = TextAreaField("Text", validators=[Length(max=100_000)],
+                            render_kw={"rows": 12, "data-markdown-preview": "body-preview"})
+    files = MultipleFileField("Files")
+    is_simulated = BooleanField(
+        "This was a simulation or role-play, not real work",
+        description="Be honest: the assessor decides whether simulated evidence can count.")
+    personal_data_confirmed = BooleanField(
+        "I have removed customers' names, contact details and account numbers, "
+        "or there were none")
+    change_note = StringField("What changed", validators=[Length(max=300)],
+                              description="A short note for your assessor.")
+    expected_version = HiddenField()
+
+
+class WithdrawForm(FlaskForm):
+    reason = StringField("Why are you withdrawing it?", validators=[Length(max=300)])
+
+
+class ExpectedVersionForm(FlaskForm):
+    expected_version = IntegerField()
+
+
+@cache
+def form_class(kind_key: str) -> type[EvidenceForm]:
+    """Return the form class for a kind, with its detail fields added."""
+    kind: Kind = KINDS[kind_key]
+    attrs: dict[str, object] = {}
+    for spec in kind.details:
+        if spec.type == "checkbox":
+            attrs[spec.name] = BooleanField(spec.label, description=spec.hint)
+        elif spec.type == "textarea":
+            attrs[spec.name] = TextAreaField(spec.label, description=spec.hint,
+                                             validators=[Length(max=2000)],
+                                             render_kw={"rows": 3})
+        else:
+            attrs[spec.name] = StringField(spec.label, description=spec.hint,
+                                           validators=[Length(max=2000)])
+    return type(f"{kind_key.title().replace('_', '')}Form", (EvidenceForm,), attrs)

@@ -1,0 +1,356 @@
+"""Evidence pages: add, read, revise, submit, withdraw, map; coverage; files; Markdown preview."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_login import current_user, login_required
+
+from portfolio import db
+from portfolio.criteria.queries import get_unit_view
+from portfolio.enrolments.queries import get_enrolment
+from portfolio.errors import DomainError, NotFound, ValidationFailed
+from portfolio.evidence import services
+from portfolio.evidence.coverage import compute_coverage
+from portfolio.evidence.forms import EvidenceForm, WithdrawForm, form_class
+from portfolio.evidence.kinds import KINDS
+from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
+from portfolio.evidence.personal_data import find_personal_data
+from portfolio.evidence.queries import get_evidence, get_file, list_evidence
+from portfolio.evidence.storage import FileStore
+from portfolio.markdown import render_markdown
+from portfolio.models import Evidence, EvidenceVersion
+from portfolio.permissions import can_add_evidence, can_change_evidence, can_map_evidence
+
+bp = Blueprint("evidence", __name__)
+
+
+def file_store() -> FileStore:
+    """Return the app's content-addressed store."""
+    return FileStore(Path(current_app.config["STORAGE_DIR"]))
+
+
+def _today() -> date:
+    return date.today()
+
+
+def _max_bytes() -> int:
+    return int(current_app.config["MAX_FILE_MB"]) * 1024 * 1024
+
+
+def _uploads() -> list[Any]:
+    uploads = [f for f in request.files.getlist("files") if f and f.filename]
+    if len(uploads) > int(current_app.config["MAX_FILES_PER_UPLOAD"]):
+        raise ValidationFailed(
+            f"Upload at most {current_app.config['MAX_FILES_PER_UPLOAD']} files at once.",
+            field="files")
+    return uploads
+
+
+def _input_from(form: EvidenceForm, kind_key: str) -> services.EvidenceInput:
+    kind = KINDS[kind_key]
+    details = {spec.name: getattr(form, spec.name).data for spec in kind.details}
+    return services.EvidenceInput(
+        title=form.title.data or "", activity_on=form.activity_on.data,
+        activity_place=form.activity_place.data or "", body_md=form.body_md.data or "",
+        details=details, is_simulated=bool(form.is_simulated.data),
+        personal_data_confirmed=bool(form.personal_data_confirmed.data),
+        change_note=form.change_note.data or "")
+
+
+def _show_error(form: EvidenceForm, exc: ValidationFailed) -> None:
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = [*field.errors, exc.message]
+    else:
+        form.form_errors.append(exc.message)
+
+
+@bp.route("/enrolments/<int:enrolment_id>/evidence")
+@login_required
+def index(enrolment_id: int) -> Any:
+    s = db.session()
+    enrolment = get_enrolment(s, enrolment_id, current_user)
+    kind = request.args.get("kind") if request.args.get("kind") in KINDS else None
+    status = request.args.get("status") or None
+    rows = list_evidence(s, enrolment.id, kind=kind, status=status)
+    addable = [k for k in KINDS.values() if can_add_evidence(current_user, enrolment, k.added_by)]
+    return render_template("evidence/index.html", enrolment=enrolment, rows=rows, kinds=KINDS,
+                           addable=addable, kind=kind, status=status)
+
+
+@bp.route("/enrolments/<int:enrolment_id>/evidence/new")
+@login_required
+def choose(enrolment_id: int) -> Any:
+    enrolment = get_enrolment(db.session(), enrolment_id, current_user)
+    addable = [k for k in KINDS.values() if can_add_evidence(current_user, enrolment, k.added_by)]
+    if not addable:
+        abort(403)
+    return render_template("evidence/choose.html", enrolment=enrolment, addable=addable)
+
+
+@bp.route("/enrolments/<int:enrolment_id>/evidence/new/<kind>", methods=["GET", "POST"])
+@login_required
+def new(enrolment_id: int, kind: str) -> Any:
+    s = db.session()
+    enrolment = get_enrolment(s, enrolment_id, current_user)
+    if kind not in KINDS:
+        raise NotFound("No such kind of evidence.")
+    spec = KINDS[kind]
+    if not can_add_evidence(current_user, enrolment, spec.added_by):
+        abort(403)
+    form = form_class(kind)()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            with file_store().batch() as batch:
+                for upload in _uploads():
+                    batch.add(upload.stream, upload.filename, _max_bytes())
+                evidence = services.add_evidence(
+                    s, actor=current_user, enrolment=enrolment, kind=kind,
+                    data=_input_from(form, kind), files=batch.files, today=_today())
+                batch.commit(s)
+        except ValidationFailed as exc:
+            s.rollback()
+            _show_error(form, exc)
+            status = 422
+        else:
+            flash("Saved as a draft. Now tick the criteria it shows, then submit it.", "success")
+            return redirect(url_for("evidence.detail", evidence_id=evidence.id) + "#mapping")
+    elif form.is_submitted():
+        status = 422
+    return render_template("evidence/form.html", enrolment=enrolment, kind=spec, form=form,
+                           evidence=None, version=None), status
+
+
+def _version_or_404(evidence: Evidence, number: int) -> EvidenceVersion:
+    for version in evidence.versions:
+        if version.version == number:
+            return version
+    raise NotFound("No such version.")
+
+
+def _detail_context(evidence: Evidence, version: EvidenceVersion) -> dict[str, Any]:
+    enrolment = evidence.enrolment
+    unit = get_unit_view(db.session(), enrolment.unit_id)
+    texts = [version.body_md, *(str(v) for v in version.details.values() if isinstance(v, str))]
+    texts += [Preview.from_json(f.preview).text for f in version.files if f.preview]
+    allow = [enrolment.learner.email]
+    findings = find_personal_data("\n".join(texts), allow=allow)
+    live = {m.criterion_id: m for m in evidence.mappings if m.removed_at is None}
+    return {
+        "evidence": evidence, "version": version, "enrolment": enrolment, "unit": unit,
+        "kind": KINDS[evidence.kind], "previews": {f.id: Preview.from_json(f.preview)
+                                                   for f in version.files},
+        "findings": findings, "live": live,
+        "can_change": can_change_evidence(current_user, enrolment, evidence.created_by_id)
+        and evidence.status in services.EDITABLE,
+        "can_map": can_map_evidence(current_user, enrolment, evidence.created_by_id)
+        and evidence.status not in ("withdrawn", "accepted"),
+        "history": [m for m in evidence.mappings if m.removed_at is not None],
+        "inline_types": SAFE_INLINE_IMAGE_TYPES, "withdraw_form": WithdrawForm(),
+    }
+
+
+@bp.route("/evidence/<int:evidence_id>")
+@login_required
+def detail(evidence_id: int) -> Any:
+    evidence = get_evidence(db.session(), evidence_id, current_user)
+    version = services.current_version(evidence)
+    return render_template("evidence/detail.html", **_detail_context(evidence, version))
+
+
+@bp.route("/evidence/<int:evidence_id>/versions/<int:number>")
+@login_required
+def version(evidence_id: int, number: int) -> Any:
+    evidence = get_evidence(db.session(), evidence_id, current_user)
+    context = _detail_context(evidence, _version_or_404(evidence, number))
+    context.update(can_change=False, can_map=False)
+    return render_template("evidence/detail.html", **context)
+
+
+@bp.route("/evidence/<int:evidence_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(evidence_id: int) -> Any:
+    s = db.session()
+    evidence = get_evidence(s, evidence_id, current_user)
+    if not can_change_evidence(current_user, evidence.enrolment, evidence.created_by_id):
+        abort(403)
+    current = services.current_version(evidence)
+    spec = KINDS[evidence.kind]
+    form = form_class(evidence.kind)(obj=None if request.method == "POST" else current)
+    if request.method == "GET":
+        for field in spec.details:
+            getattr(form, field.name).data = current.details.get(field.name)
+        form.expected_version.data = str(evidence.current_version)
+        form.personal_data_confirmed.data = False
+    status = 200
+    if request.method == "GET" and evidence.status not in services.EDITABLE:
+        flash(f"This evidence is {evidence.status} and cannot be changed now.", "error")
+        return redirect(url_for("evidence.detail", evidence_id=evidence.id))
+    if form.validate_on_submit():
+        keep = [int(v) for v in request.form.getlist("keep_files") if v.isdigit()]
+        try:
+            expected = int(form.expected_version.data or 0)
+            with file_store().batch() as batch:
+                for upload in _uploads():
+                    batch.add(upload.stream, upload.filename, _max_bytes())
+                new_version = services.revise_evidence(
+                    s, evidence, actor=current_user, data=_input_from(form, evidence.kind),
+                    keep_file_ids=keep, files=batch.files, expected_version=expected,
+                    today=_today())
+                batch.commit(s)
+        except ValidationFailed as exc:
+            s.rollback()
+            _show_error(form, exc)
+            status = 422
+        except DomainError as exc:
+            s.rollback()
+            form.form_errors.append(exc.message)
+            status = exc.status
+        else:
+            flash(f"Saved as version {new_version.version}. The earlier version is kept.",
+                  "success")
+            return redirect(url_for("evidence.detail", evidence_id=evidence.id))
+    elif form.is_submitted():
+        status = 422
+    return render_template("evidence/form.html", enrolment=evidence.enrolment, kind=spec,
+                           form=form, evidence=evidence, version=current), status
+
+
+@bp.route("/evidence/<int:evidence_id>/submit", methods=["POST"])
+@login_required
+def submit(evidence_id: int) -> Any:
+    s = db.session()
+    evidence = get_evidence(s, evidence_id, current_user)
+    services.submit_evidence(s, evidence, actor=current_user)
+    s.commit()
+    flash("Submitted. Your assessor can now review it.", "success")
+    return redirect(url_for("evidence.detail", evidence_id=evidence.id))
+
+
+@bp.route("/evidence/<int:evidence_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw(evidence_id: int) -> Any:
+    s = db.session()
+    evidence = get_evidence(s, evidence_id, current_user)
+    form = WithdrawForm()
+    form.validate()
+    services.withdraw_evidence(s, evidence, actor=current_user, reason=form.reason.data or "")
+    s.commit()
+    flash("Withdrawn. It stays in the history but no longer counts towards any criterion.",
+          "success")
+    return redirect(url_for("evidence.index", enrolment_id=evidence.enrolment_id))
+
+
+def _mapping_inputs(form: Any) -> list[services.MappingInput]:
+    wanted = []
+    for raw in form.getlist("criteria"):
+        if not raw.isdigit():
+            raise ValidationFailed("Tick criteria from the list.", field="criteria")
+        cid = int(raw)
+        wanted.append(services.MappingInput(cid, form.get(f"rationale-{cid}", "")[:500],
+                                            form.get(f"location-{cid}", "")[:120]))
+    return wanted
+
+
+@bp.route("/evidence/<int:evidence_id>/mappings", methods=["POST"])
+@login_required
+def mappings(evidence_id: int) -> Any:
+    s = db.session()
+    evidence = get_evidence(s, evidence_id, current_user)
+    added, removed = services.set_mappings(s, evidence, actor=current_user,
+                                           wanted=_mapping_inputs(request.form))
+    s.commit()
+    parts = []
+    if added:
+        parts.append("now mapped to " + ", ".join(added))
+    if removed:
+        parts.append("no longer mapped to " + ", ".join(removed))
+    flash(("Saved: " + "; ".join(parts) + ".") if parts else "Mapping saved.", "success")
+    return redirect(url_for("evidence.detail", evidence_id=evidence.id) + "#mapping")
+
+
+@bp.route("/enrolments/<int:enrolment_id>/criteria/<int:criterion_id>",
+          methods=["GET", "POST"])
+@login_required
+def criterion(enrolment_id: int, criterion_id: int) -> Any:
+    s = db.session()
+    enrolment = get_enrolment(s, enrolment_id, current_user)
+    coverage = compute_coverage(s, enrolment, _today())
+    entry = next((c for c in coverage.criteria if c.criterion_id == criterion_id), None)
+    if entry is None:
+        raise NotFound("No such criterion in this unit.")
+    if request.method == "POST":
+        if not can_map_evidence(current_user, enrolment, current_user.id):
+            abort(403)
+        raw = request.form.get("evidence_id", "")
+        if not raw.isdigit():
+            raise ValidationFailed("Choose the evidence to map.")
+        evidence = get_evidence(s, int(raw), current_user)
+        if evidence.enrolment_id != enrolment.id:
+            raise NotFound("No such evidence in this portfolio.")
+        services.map_to_criterion(s, evidence, actor=current_user, mapping=services.MappingInput(
+            criterion_id, request.form.get("rationale", "")[:500],
+            request.form.get("location", "")[:120]))
+        s.commit()
+        flash(f"Mapped to {entry.number}.", "success")
+        return redirect(url_for("evidence.criterion", enrolment_id=enrolment.id,
+                                criterion_id=criterion_id))
+    unit = get_unit_view(s, enrolment.unit_id)
+    spec = next(c for lo in unit.outcomes for c in lo.criteria if c.id == criterion_id)
+    mapped_ids = {i.evidence_id for i in entry.items}
+    candidates = [r for r in list_evidence(s, enrolment.id)
+                  if r.id not in mapped_ids and r.status not in ("withdrawn", "accepted")
+                  and can_map_evidence(current_user, enrolment, r.created_by_id)]
+    return render_template("evidence/criterion.html", enrolment=enrolment, entry=entry,
+                           spec=spec, candidates=candidates, kinds=KINDS)
+
+
+@bp.route("/enrolments/<int:enrolment_id>/coverage")
+@login_required
+def coverage(enrolment_id: int) -> Any:
+    s = db.session()
+    enrolment = get_enrolment(s, enrolment_id, current_user)
+    return render_template("evidence/coverage.html", enrolment=enrolment,
+                           coverage=compute_coverage(s, enrolment, _today()), kinds=KINDS)
+
+
+@bp.route("/files/<int:file_id>")
+@login_required
+def file(file_id: int) -> Any:
+    item = get_file(db.session(), file_id, current_user)
+    store = file_store()
+    if not store.exists(item.sha256):
+        raise NotFound("The stored file is missing. Tell your centre admin.")
+    inline = item.media_type in SAFE_INLINE_IMAGE_TYPES and not request.args.get("download")
+    response = send_file(store.path_for(item.sha256), mimetype=item.media_type,
+                         as_attachment=not inline, download_name=item.filename,
+                         conditional=True, etag=item.sha256, max_age=0)
+    # Even a file that slipped past the type check can never run script in our origin.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/markdown-preview", methods=["POST"])
+@login_required
+def markdown_preview() -> Any:
+    source = (request.get_json(silent=True) or {}).get("text", "")
+    if not isinstance(source, str) or len(source) > 100_000:
+        raise ValidationFailed("Text too long to preview.")
+    return jsonify({"html": str(render_markdown(source))})

@@ -1,0 +1,198 @@
+"""Browser fixtures: one headless Chromium per run, a fresh context (and page) per test.
+
+Every test under tests/browser is marked `browser`, so `pytest -m "not browser"` skips them.
+
+Two ways to get a running app:
+
+* `live_server` (tests/conftest.py): a fresh database and server per test, for journeys that
+  change data;
+* `shared_site` (here): one database, one `make_world` and one server per test module, with a
+  signed-in browser state per role, for the many read-only page checks (accessibility).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+from sqlalchemy import text
+
+from portfolio import create_app, db
+from portfolio.db import get_database
+from tests.conftest import _test_config
+from tests.factories import PASSWORD, make_world
+
+BROWSER_DIR = Path(__file__).resolve().parent
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Fail fast: every page here is served from loopback and renders in milliseconds.
+DEFAULT_TIMEOUT_MS = 10_000
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # This hook sees the whole run's items, so mark only the ones in this folder.
+    for item in items:
+        if item.path.is_relative_to(BROWSER_DIR):
+            item.add_marker(pytest.mark.browser)
+
+
+def _chromium_executable() -> str | None:
+    """Debian's Chromium (`make test` installs it); None lets Playwright use its own download."""
+    for candidate in (os.environ.get("CHROMIUM_PATH"), "/usr/bin/chromium",
+                      shutil.which("chromium")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    playwright = sync_playwright().start()
+    try:
+        instance = playwright.chromium.launch(
+            executable_path=_chromium_executable(), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield instance
+        finally:
+            instance.close()
+    finally:
+        playwright.stop()
+
+
+NewPage = Callable[..., Page]
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[NewPage]:
+    """Open a page in a new browser context: new_page(viewport=PHONE, storage_state=...)."""
+    contexts: list[BrowserContext] = []
+
+    def factory(viewport: ViewportSize = DESKTOP, **context_args: Any) -> Page:
+        context = browser.new_context(viewport=viewport, **context_args)
+        context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        contexts.append(context)
+        return context.new_page()
+
+    yield factory
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page: NewPage) -> Page:
+    """A page in a fresh context (no cookies), 1280x900."""
+    return new_page()
+
+
+def login(page: Page, base_url: str, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the form; afterwards the page shows wherever the app sent us."""
+    page.goto(f"{base_url}/login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.locator("main form").get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+
+
+@contextmanager
+def serve(app: Flask) -> Iterator[str]:
+    """Serve the app on a free loopback port in a thread; yield its base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    # A short poll interval makes shutdown() return at once rather than in up to 0.5 s.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def _empty_postgres(url: str) -> None:
+    """Empty every table of the migrated test database (as tests/conftest.py does per test)."""
+    app = create_app(_test_config(url))
+    engine = get_database(app).engine
+    with engine.begin() as conn:
+        tables = [r[0] for r in conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version'"))]
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """As in tests/conftest.py (the app on the test's own database), but quicker to stop."""
+    with serve(app) as base_url:
+        yield base_url
+
+
+@dataclass
+class SharedSite:
+    """A running app with `make_world` data, shared by the read-only tests of one module."""
+
+    base_url: str
+    browser: Browser
+    emails: dict[str, str]
+    ids: dict[str, int]
+    _states: dict[str, Any] = field(default_factory=dict)
+
+    def storage_state(self, role: str | None) -> Any:
+        """Cookies of a signed-in session for the role (signed in once, then reused)."""
+        if role is None:
+            return None
+        if role not in self._states:
+            context = self.browser.new_context()
+            context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+            try:
+                page = context.new_page()
+                login(page, self.base_url, self.emails[role])
+                assert page.url == f"{self.base_url}/", f"{role} could not sign in"
+                self._states[role] = context.storage_state()
+            finally:
+                context.close()
+        return self._states[role]
+
+
+@pytest.fixture(scope="module")
+def shared_site(db_kind: str, _database_template: str, browser: Browser,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSite]:
+    """One database, world and server for a module. Its tests must not change data."""
+    if db_kind == "sqlite":
+        target = tmp_path_factory.mktemp("shared-site") / "site.sqlite3"
+        shutil.copyfile(_database_template, target)
+        url = f"sqlite:///{target}"
+    else:
+        url = _database_template
+        _empty_postgres(url)
+    app = create_app(_test_config(url))
+    try:
+        with app.app_context():
+            world = make_world(db.session())
+            emails = {role: user.email for role, user in world.by_role().items()}
+            ids = {"unit": world.unit.id, "enrolment": world.enrolment.id,
+                   "learner": world.learner.id, "assessor": world.assessor.id}
+        with serve(app) as base_url:
+            yield SharedSite(base_url, browser, emails, ids)
+    finally:
+        get_database(app).engine.dispose()

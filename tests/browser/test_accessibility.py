@@ -1,0 +1,175 @@
+"""axe-core on every page, for every role that can see it, at desktop and phone widths.
+
+All tests here share one read-only site (see `shared_site`), so none of them may change data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from axe_playwright_python.base import AXE_SCRIPT
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
+
+from tests.browser.conftest import DEFAULT_TIMEOUT_MS, DESKTOP, PHONE, SharedSite
+
+# WCAG 2.0, 2.1 and 2.2 at levels A and AA, plus Deque's best practices. (axe 4.12 has no
+# rule tagged wcag22a yet; the tag is listed so rules added later are picked up.)
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa", "best-practice"]
+AXE_OPTIONS = {"runOnly": {"type": "tag", "values": AXE_TAGS}, "resultTypes": ["violations"]}
+
+ALL_ROLES = ("learner", "assessor", "iqa", "eqa", "admin")
+ENROLMENT_ROLES = ("learner", "assessor", "iqa", "admin")
+
+
+def _submit_empty(page: Page, button: str) -> None:
+    page.get_by_role("button", name=button).click()
+    page.wait_for_load_state()
+    assert page.get_by_role("alert").count() == 1, "expected an error summary"
+
+
+def _wrong_password(page: Page) -> None:
+    page.fill("#email", "nobody@example.org")
+    page.fill("#password", "not a password")
+    _submit_empty(page, "Sign in")
+
+
+def _clear_employer(page: Page) -> None:
+    page.get_by_label("Employer").fill("")
+    _submit_empty(page, "Save changes")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    role: str | None
+    path: str  # formatted with SharedSite.ids
+    then: Callable[[Page], None] | None = None  # what to do on the page before checking it
+
+    def __str__(self) -> str:
+        return f"{self.role or 'anonymous'}-{self.name}"
+
+
+CASES = [
+    Case("login", None, "/login"),
+    Case("login-empty-form", None, "/login", lambda p: _submit_empty(p, "Sign in")),
+    Case("login-wrong-password", None, "/login", _wrong_password),
+    Case("404", None, "/no-such-page"),
+    *(Case("dashboard", role, "/") for role in (*ALL_ROLES, "trainee")),
+    *(Case("units", role, "/units") for role in ALL_ROLES),
+    *(Case("unit", role, "/units/{unit}") for role in ALL_ROLES),
+    *(Case("enrolment", role, "/enrolments/{enrolment}") for role in ENROLMENT_ROLES),
+    *(Case("account", role, "/account") for role in ALL_ROLES),
+    Case("account-password-errors", "learner", "/account",
+         lambda p: _submit_empty(p, "Change password")),
+    Case("people", "admin", "/admin/people"),
+    Case("people-new", "admin", "/admin/people/new"),
+    Case("people-new-errors", "admin", "/admin/people/new",
+         lambda p: _submit_empty(p, "Add person")),
+    Case("people-edit", "admin", "/admin/people/{learner}"),
+    Case("enrolments", "admin", "/admin/enrolments"),
+    Case("enrolments-new", "admin", "/admin/enrolments/new"),
+    Case("enrolments-new-errors", "admin", "/admin/enrolments/new",
+         lambda p: _submit_empty(p, "Enrol")),
+    Case("enrolments-edit", "admin", "/admin/enrolments/{enrolment}"),
+    Case("enrolments-edit-errors", "admin", "/admin/enrolments/{enrolment}", _clear_employer),
+    Case("404", "learner", "/units/999999"),
+    Case("403", "learner", "/admin/people"),
+]
+WIDTHS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
+
+
+def axe_report(violations: list[dict]) -> str:
+    """Say what to fix: rule, impact, help and the failing elements."""
+    lines = [f"{len(violations)} accessibility violation(s):"]
+    for v in violations:
+        lines.append(f"- {v['id']} ({v['impact']}): {v['help']} <{v['helpUrl']}>")
+        for node in v["nodes"]:
+            summary = (node.get("failureSummary") or "").replace("\n", " ")
+            lines.append(f"    at {' '.join(map(str, node['target']))}: {summary}")
+    return "\n".join(lines)
+
+
+# Elements other than .table-scroll (and what is inside one) that scroll sideways.
+SIDEWAYS_SCROLLERS = """() => [...document.querySelectorAll('body *')]
+    .filter(el => !el.closest('.table-scroll'))
+    .filter(el => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX))
+    .filter(el => el.scrollWidth > el.clientWidth + 1)
+    .map(el => el.tagName.toLowerCase() + (el.className ? '.' + el.className : '')
+               + ` (${el.scrollWidth}px in ${el.clientWidth}px)`)"""
+
+
+def check_reflow(page: Page, width: int) -> None:
+    """No sideways scrolling at phone width, except inside .table-scroll containers."""
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width + 1, (
+        f"the page scrolls sideways at {width}px: it is {scroll_width}px wide")
+    scrollers = page.evaluate(SIDEWAYS_SCROLLERS)
+    assert not scrollers, f"content scrolls sideways at {width}px in: {', '.join(scrollers)}"
+
+
+@pytest.fixture(scope="module")
+def page_for(shared_site: SharedSite, browser: Browser
+             ) -> Iterator[Callable[[str | None, ViewportSize], Page]]:
+    """One signed-in page per role and width, reused by every test of that role and width.
+
+    The tests here only read, so a page can go from one to the next like a person browsing;
+    a context (and a sign-in) per test would triple the module's run time. axe-core, as
+    bundled with axe-playwright-python, is an init script of each context: Chromium runs it
+    in every new document, which is quicker than sending its 570 kB in after each load.
+    """
+    pages: dict[tuple[str | None, int], Page] = {}
+    contexts: list[BrowserContext] = []
+
+    def get(role: str | None, viewport: ViewportSize) -> Page:
+        key = (role, viewport["width"])
+        if key not in pages:
+            context = browser.new_context(viewport=viewport,
+                                          storage_state=shared_site.storage_state(role))
+            context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+            context.add_init_script(script=AXE_SCRIPT)
+            contexts.append(context)
+            pages[key] = context.new_page()
+        return pages[key]
+
+    yield get
+    for context in contexts:
+        context.close()
+
+
+def run_axe(page: Page) -> dict:
+    """Run axe-core on the page as it is now; return its results (violations and passes).
+
+    This is what axe-playwright-python's Axe.run() does, minus re-sending the script. Neither
+    init scripts nor page.evaluate are subject to the page's Content-Security-Policy
+    (script-src 'self'), so no script tag is needed.
+    """
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        page.evaluate(AXE_SCRIPT)
+    return page.evaluate("options => axe.run(document, options)", AXE_OPTIONS)
+
+
+@pytest.mark.parametrize("viewport", WIDTHS)
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_page_is_accessible(case: Case, viewport: ViewportSize, shared_site: SharedSite,
+                            page_for: Callable[[str | None, ViewportSize], Page]) -> None:
+    page = page_for(case.role, viewport)
+    response = page.goto(shared_site.base_url + case.path.format(**shared_site.ids))
+    assert response is not None
+    if case.name in ("404", "403"):
+        assert response.status == int(case.name)
+    else:
+        assert response.ok, f"{case.path} answered {response.status}"
+    if case.role:
+        assert "/login" not in page.url, f"{case.role} is not signed in"
+    if case.then:
+        case.then(page)
+    # Check folded content too: open every <details>.
+    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+
+    results = run_axe(page)
+    assert results["passes"], "axe ran no rules: check AXE_TAGS"
+    assert not results["violations"], axe_report(results["violations"])
+    if viewport["width"] < DESKTOP["width"]:
+        check_reflow(page, viewport["width"])
