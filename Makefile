@@ -47,6 +47,16 @@ test-sqlite: install-test system-deps
 test-postgres: install-test system-deps
 	$(BIN)/pytest -q --db=postgresql
 
+# `make bench`: seed 2,000 learners x 40 evidence items into a fresh SQLite file, time the coverage
+# page and API, count their queries; results in bench-results/coverage.json. Extra options go in
+# BENCH_ARGS, e.g. `make bench BENCH_ARGS="--learners 200 --explain"`.
+bench: install-test
+	$(BIN)/python -m bench.coverage_bench --db sqlite $(BENCH_ARGS)
+
+.PHONY: bench-postgres
+bench-postgres: install-test system-deps
+	$(BIN)/python -m bench.coverage_bench --db postgresql $(BENCH_ARGS)
+
 lint: install-test
 	$(BIN)/ruff check portfolio tests
 	$(BIN)/ruff format --check portfolio tests

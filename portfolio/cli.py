@@ -19,6 +19,7 @@ from portfolio.criteria.services import load_paths, unit_files_in
 from portfolio.demo import PEOPLE, demo_password, seed_demo
 from portfolio.enrolments.services import enrol_learner
 from portfolio.errors import DomainError
+from portfolio.evidence.views import file_store
 from portfolio.models import ApiToken, Role, Unit, User
 
 
@@ -236,10 +237,11 @@ def demo() -> None:
     s = db.session()
     password = demo_password(current_app.instance_path)
     try:
-        seed_demo(s, password, today=date.today())
+        with file_store().batch() as batch:
+            seed_demo(s, password, today=date.today(), batch=batch)
+            batch.commit(s)
     except DomainError as exc:
         _fail(exc.message)
-    s.commit()
     click.echo("Demo logins (every account uses the same password):")
     for person in PEOPLE:
         roles = ", ".join(Role(r).label for r in person.roles)

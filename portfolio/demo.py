@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from portfolio.auth.services import create_user, get_or_create_centre
 from portfolio.enrolments.services import enrol_learner
+from portfolio.demo_portfolio import seed_portfolio
 from portfolio.errors import NotFound
+from portfolio.evidence.storage import UploadBatch
 from portfolio.models import Enrolment, Unit, User
 
 DEMO_CENTRE = "Northgate Skills Centre (demo)"
@@ -63,7 +65,8 @@ def demo_password(instance_path: str) -> str:
     return password
 
 
-def seed_demo(session: Session, password: str, *, today: date | None = None) -> list[DemoPerson]:
+def seed_demo(session: Session, password: str, *, today: date | None = None,
+              batch: UploadBatch | None = None) -> list[DemoPerson]:
     """Create the demo centre if missing; a second run changes nothing.
 
     :raises NotFound: Unit 40 has not been loaded (run `portfolio criteria load`).
@@ -91,4 +94,9 @@ def seed_demo(session: Session, password: str, *, today: date | None = None) -> 
                           iqa=users["iqa@demo.example"], start_on=start,
                           planned_end_on=date(start.year + 1, start.month, 1),
                           employer=employer, workplace=workplace)
+    if batch is not None:
+        learner = users["learner@demo.example"]
+        enrolment = session.scalar(select(Enrolment).where(
+            Enrolment.learner_id == learner.id, Enrolment.unit_id == unit.id))
+        seed_portfolio(session, batch, enrolment, learner, users["assessor@demo.example"], today)
     return list(PEOPLE)
