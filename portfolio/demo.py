@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portfolio.auth.services import create_user, get_or_create_centre
-from portfolio.enrolments.services import enrol_learner
 from portfolio.demo_portfolio import seed_portfolio
+from portfolio.enrolments.services import enrol_learner
 from portfolio.errors import NotFound
 from portfolio.evidence.storage import UploadBatch
 from portfolio.models import Enrolment, Unit, User
