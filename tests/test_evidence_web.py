@@ -323,3 +323,52 @@ def test_api_validation_errors_are_problems(app, session, world):
     problem = response.get_json()
     assert problem["title"] and "date" in problem["detail"].lower()
     jsonschema.validate(problem, _schema("/enrolments/{enrolment_id}/evidence", "post", "422"))
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def test_malformed_file_is_kept_with_a_clear_note(app, session, world, learner_web):
+    broken_docx = _zip({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<<not xml"})
+    response = learner_web.post(
+        _new_url(world, "reflective_account"),
+        _form(title="My account (Word)", body_md="", files=[(io.BytesIO(broken_docx),
+                                                             "account.docx")]),
+        content_type="multipart/form-data")
+    assert response.status_code == 302, response.get_data(True)
+    item = session.scalar(select(EvidenceFile))
+    assert item.preview["kind"] == "none" and item.preview["note"]
+    page = learner_web.client.get(response.headers["Location"].split("#")[0]).get_data(True)
+    assert item.preview["note"].split(".")[0] in page
+    assert learner_web.client.get(f"/files/{item.id}").data == broken_docx  # raw file kept
+
+
+def test_email_and_log_previews_through_the_page(app, session, world, learner_web):
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"] = "Adviser <adviser@work.example>"
+    message["To"] = "Team <team@work.example>"
+    message["Subject"] = "Follow-up on complaint C-1"
+    message["Date"] = "Mon, 02 Nov 2026 10:00:00 +0000"
+    message.set_content("I called back as promised.")
+    learner_web.post(_new_url(world, "email"), _form(
+        title="Follow-up email", files=[(io.BytesIO(bytes(message)), "follow-up.eml")]),
+        content_type="multipart/form-data")
+    csv_bytes = b"Date,Ref,Outcome\n01/11,C-1,Refund\n02/11,C-2,Apology\n"
+    learner_web.post(_new_url(world, "log"), _form(
+        title="Log", files=[(io.BytesIO(csv_bytes), "log.csv")]),
+        content_type="multipart/form-data")
+    ids = [e.id for e in session.scalars(select(Evidence).order_by(Evidence.id))]
+    email_page = learner_web.client.get(f"/evidence/{ids[0]}").get_data(True)
+    assert "Follow-up on complaint C-1" in email_page and "adviser@work.example" in email_page
+    assert "All headers" in email_page
+    log_page = learner_web.client.get(f"/evidence/{ids[1]}").get_data(True)
+    assert "<th scope=\"col\">Outcome</th>" in log_page and "<td>Apology</td>" in log_page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, render_template
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 
 from portfolio import db
 from portfolio.enrolments.queries import list_units, list_visible_enrolments
+from portfolio.evidence.coverage import compute_coverage
 from portfolio.models import Enrolment, Role, User, UserRole
 
 bp = Blueprint("dashboard", __name__)
@@ -39,7 +41,9 @@ def home() -> Any:
     panels: dict[str, Any] = {}
     roles = current_user.roles
     if Role.LEARNER in roles:
-        panels["learner"] = list_visible_enrolments(s, current_user, role=Role.LEARNER)
+        own = list_visible_enrolments(s, current_user, role=Role.LEARNER)
+        # A learner has a handful of enrolments at most; each coverage is a fixed few queries.
+        panels["learner"] = [(e, compute_coverage(s, e, date.today())) for e in own]
     if Role.ASSESSOR in roles:
         panels["assessor"] = list_visible_enrolments(s, current_user, role=Role.ASSESSOR)
     if Role.IQA in roles:
