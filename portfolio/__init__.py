@@ -28,11 +28,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     _configure(app, test_config)
 
-    from portfolio import db, security, web
+    from portfolio import db, notify, security, web
 
     db.init_app(app)
     security.init_app(app)
     web.init_app(app)
+    notify.init_app(app)
     _register_blueprints(app)
     return app
 
@@ -80,12 +81,15 @@ def _register_blueprints(app: Flask) -> None:
     from portfolio.admin.views import bp as admin_bp
     from portfolio.api import evidence as _api_evidence  # noqa: F401 - registers API routes
     from portfolio.api.views import bp as api_bp
+    from portfolio.assessment.views import bp as assessment_bp
     from portfolio.auth.views import bp as auth_bp
     from portfolio.criteria.views import bp as criteria_bp
     from portfolio.dashboard.views import bp as dashboard_bp
     from portfolio.enrolments.views import bp as enrolments_bp
     from portfolio.evidence.views import bp as evidence_bp
+    from portfolio.outbox.views import bp as outbox_bp
 
-    blueprints = (auth_bp, dashboard_bp, criteria_bp, enrolments_bp, evidence_bp, admin_bp, api_bp)
+    blueprints = (auth_bp, dashboard_bp, criteria_bp, enrolments_bp, evidence_bp,
+                  assessment_bp, outbox_bp, admin_bp, api_bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -41,6 +41,16 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FILE_MB": 50,
     # Most files accepted in one upload.
     "MAX_FILES_PER_UPLOAD": 20,
+    # Outgoing email. Without SMTP_HOST, messages are written as .eml files to OUTBOX_DIR
+    # (default instance/outbox) and shown on the Outbox page, which suits a demo.
+    "SMTP_HOST": "",
+    "SMTP_PORT": 587,
+    "SMTP_USERNAME": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_STARTTLS": True,
+    "SMTP_USE_SSL": False,
+    "SMTP_FROM": "Evidence Builder <no-reply@localhost>",
+    "OUTBOX_DIR": "",
     # Number of trusted proxies in front of the app (for the client address used by throttling).
     "TRUSTED_PROXIES": 0,
 }

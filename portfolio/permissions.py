@@ -101,9 +101,27 @@ def can_change_evidence(user: Person, enrolment: EnrolmentLike, created_by_id: i
 
 
 def can_map_evidence(user: Person, enrolment: EnrolmentLike, created_by_id: int) -> bool:
-    """The learner maps their portfolio (working towards); an assessor maps what they recorded."""
+    """The learner maps their portfolio (working towards); the assigned assessor's is final."""
     if not user.is_active:
         return False
     if enrolment.learner_id == user.id and user.has_role(Role.LEARNER):
         return True
-    return created_by_id == user.id and can_assess(user, enrolment)
+    return can_assess(user, enrolment)
+
+
+def can_view_audit(user: Person, enrolment: EnrolmentLike) -> bool:
+    """A learner's audit history: their assessor, their IQA and the centre's admins."""
+    if not user.is_active:
+        return False
+    if enrolment.assessor_id == user.id and user.has_role(Role.ASSESSOR):
+        return True
+    if enrolment.iqa_id == user.id and user.has_role(Role.IQA):
+        return True
+    return is_admin_of(user, enrolment.centre_id)
+
+
+def can_countersign(user: Person, centre_id: int, decided_by_id: int, learner_id: int,
+                    assessor_status: str | None) -> bool:
+    """A qualified assessor of the centre, who neither made the decision nor is the learner."""
+    return (user.is_active and user.has_role(Role.ASSESSOR) and assessor_status == "qualified"
+            and user.centre_id == centre_id and user.id not in (decided_by_id, learner_id))

@@ -55,6 +55,7 @@ def _test_config(url: str, **extra: object) -> dict[str, object]:
         "SESSION_COOKIE_SECURE": False,
         "EXPORTS_DIR": tempfile.mkdtemp(prefix="portfolio-exports-"),
         "STORAGE_DIR": tempfile.mkdtemp(prefix="portfolio-storage-"),
+        "OUTBOX_DIR": tempfile.mkdtemp(prefix="portfolio-outbox-"),
     }
     config.update(extra)
     return config

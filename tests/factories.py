@@ -121,6 +121,11 @@ def make_evidence(
         from portfolio.evidence.services import submit_evidence
 
         submit_evidence(session, evidence, actor=actor)
+        if actor.id == enrolment.learner_id:
+            from portfolio.assessment.services import sign_evidence_declaration
+
+            sign_evidence_declaration(session, evidence, actor=actor,
+                                      confirmation=sign_as(actor), **LIMITS)
     session.flush()
     return evidence
 
@@ -146,6 +151,7 @@ class World:
     evidence_to_submit: Evidence | None = None
     evidence_to_withdraw: Evidence | None = None
     file_id: int | None = None
+    trainee_decision_id: int | None = None
 
     def by_role(self) -> dict[str, User]:
         return {"admin": self.admin, "assessor": self.assessor, "trainee": self.trainee,
@@ -183,5 +189,39 @@ def make_world(session: Session, store_root: str | Path | None = None) -> World:
         world.evidence_to_submit = make_evidence(session, enrolment, learner, maps=("1.3",))
         world.evidence_to_withdraw = make_evidence(session, enrolment, learner)
         world.file_id = world.evidence.versions[0].files[0].id
+        accepted = make_evidence(session, other_enrolment, other_learner, maps=("1.2",),
+                                 submit=True)
+        accept(session, accepted, trainee)
+        world.trainee_decision_id = decide(session, other_enrolment, trainee, "1.2",
+                                           [accepted]).id
     session.commit()
     return world
+
+
+def accept(session: Session, evidence: Evidence, assessor: User) -> None:
+    from portfolio.assessment.services import review_evidence
+
+    review_evidence(session, evidence, actor=assessor, outcome="accepted", feedback_md="",
+                    varcs={k: True for k in ("valid", "authentic", "reliable", "current",
+                                             "sufficient")},
+                    expected_version=evidence.current_version)
+
+
+def sign_as(user: User) -> object:
+    from portfolio.assessment.services import SignerConfirmation
+
+    return SignerConfirmation(password=PASSWORD, typed_name=user.full_name)
+
+
+LIMITS = {"max_failures": 5, "lockout_minutes": 15}
+
+
+def decide(session: Session, enrolment: Enrolment, assessor: User, number: str,
+           evidence: list[Evidence]):
+    from portfolio.assessment.services import decide_criterion, decision_evidence_state
+
+    ids = [e.id for e in evidence]
+    return decide_criterion(session, enrolment, criterion(session, number), actor=assessor,
+                            evidence_ids=ids, note_md="", confirmation=sign_as(assessor),
+                            expected_state=decision_evidence_state(session, enrolment, ids),
+                            **LIMITS)

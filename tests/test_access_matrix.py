@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from portfolio import notify
 from portfolio.auth.services import create_api_token
 from tests.conftest import csrf_from
 from tests.factories import PASSWORD, World, criterion, make_world
@@ -125,11 +127,12 @@ CASES = [
          seen_by(VIEWERS) | {"learner": CONFLICT, "assessor": FORBIDDEN, "iqa": FORBIDDEN,
                              "admin": FORBIDDEN}),
     Case("evidence.mappings", "POST", lambda w, t: f"/evidence/{w.evidence.id}/mappings",
-         seen_by(VIEWERS) | {"learner": REDIRECT, "assessor": FORBIDDEN, "iqa": FORBIDDEN,
+         seen_by(VIEWERS) | {"learner": REDIRECT, "assessor": REDIRECT, "iqa": FORBIDDEN,
                              "admin": FORBIDDEN}, data={"criteria": []}),
     Case("evidence.submit", "POST", lambda w, t: f"/evidence/{w.evidence_to_submit.id}/submit",
          seen_by(VIEWERS) | {"learner": REDIRECT, "assessor": FORBIDDEN, "iqa": FORBIDDEN,
-                             "admin": FORBIDDEN}),
+                             "admin": FORBIDDEN},
+         data=lambda w: {"typed_name": w.learner.full_name, "password": PASSWORD}),
     Case("evidence.withdraw", "POST",
          lambda w, t: f"/evidence/{w.evidence_to_withdraw.id}/withdraw",
          seen_by(VIEWERS) | {"learner": REDIRECT, "assessor": FORBIDDEN, "iqa": FORBIDDEN,
@@ -139,7 +142,7 @@ CASES = [
          seen_by(VIEWERS)),
     Case("evidence.criterion", "POST",
          lambda w, t: f"/enrolments/{w.enrolment.id}/criteria/{w.unit_criterion_id}",
-         seen_by(VIEWERS) | {"learner": REDIRECT, "assessor": FORBIDDEN, "iqa": FORBIDDEN,
+         seen_by(VIEWERS) | {"learner": REDIRECT, "assessor": REDIRECT, "iqa": FORBIDDEN,
                              "admin": FORBIDDEN},
          data=lambda w: {"evidence_id": str(w.evidence_to_submit.id)}),
     Case("evidence.coverage", "GET", lambda w, t: f"/enrolments/{w.enrolment.id}/coverage",
@@ -151,6 +154,48 @@ CASES = [
     Case("evidence.file", "GET", lambda w, t: "/files/999999", everyone(MISSING),
          label="unknown id"),
     Case("evidence.markdown_preview", "POST", lambda w, t: "/markdown-preview", everyone(OK)),
+    # Assessment: the assigned assessor reviews and decides; learners declare and co-sign.
+    Case("assessment.caseload", "GET", lambda w, t: "/caseload",
+         everyone(FORBIDDEN) | {"assessor": OK, "trainee": OK, "anonymous": LOGIN}),
+    Case("assessment.queue", "GET", lambda w, t: f"/enrolments/{w.enrolment.id}/review",
+         seen_by(VIEWERS) | {"learner": FORBIDDEN, "iqa": FORBIDDEN, "admin": FORBIDDEN}),
+    Case("assessment.review", "POST", lambda w, t: f"/evidence/{w.evidence.id}/review",
+         # The evidence is still a draft: the assessor is let in, and told it cannot be reviewed.
+         seen_by(VIEWERS) | {"assessor": CONFLICT, "learner": FORBIDDEN, "iqa": FORBIDDEN,
+                             "admin": FORBIDDEN}, data={"outcome": "accepted"}),
+    Case("assessment.decide", "POST",
+         lambda w, t: f"/enrolments/{w.enrolment.id}/criteria/{w.unit_criterion_id}/decide",
+         seen_by(VIEWERS) | {"assessor": INVALID, "learner": FORBIDDEN, "iqa": FORBIDDEN,
+                             "admin": FORBIDDEN}),
+    Case("assessment.countersign_queue", "GET", lambda w, t: "/countersign",
+         everyone(FORBIDDEN) | {"assessor": OK, "trainee": OK, "anonymous": LOGIN}),
+    Case("assessment.countersign", "POST",
+         lambda w, t: f"/decisions/{w.trainee_decision_id}/countersign",
+         # The qualified assessor may countersign (refused here only for the missing password).
+         everyone(FORBIDDEN) | {"assessor": INVALID, "anonymous": LOGIN}),
+    Case("assessment.sign_off", "GET", lambda w, t: f"/enrolments/{w.enrolment.id}/sign-off",
+         seen_by(VIEWERS)),
+    Case("assessment.declare", "POST",
+         lambda w, t: f"/enrolments/{w.enrolment.id}/declaration",
+         seen_by(VIEWERS) | {"learner": INVALID, "assessor": FORBIDDEN, "iqa": FORBIDDEN,
+                             "admin": FORBIDDEN}),
+    Case("assessment.sign_off_unit", "POST",
+         lambda w, t: f"/enrolments/{w.enrolment.id}/sign-off",
+         seen_by(VIEWERS) | {"assessor": CONFLICT, "learner": FORBIDDEN, "iqa": FORBIDDEN,
+                             "admin": FORBIDDEN}),
+    Case("assessment.cosign", "POST", lambda w, t: f"/enrolments/{w.enrolment.id}/cosign",
+         seen_by(VIEWERS) | {"learner": CONFLICT, "assessor": FORBIDDEN, "iqa": FORBIDDEN,
+                             "admin": FORBIDDEN}),
+    Case("assessment.audit", "GET", lambda w, t: f"/enrolments/{w.enrolment.id}/audit",
+         seen_by(VIEWERS) | {"learner": FORBIDDEN}),
+    Case("assessment.audit", "GET", lambda w, t: f"/enrolments/{w.foreign_enrolment.id}/audit",
+         seen_by({"other_admin"}), label="other centre"),
+    Case("outbox.index", "GET", lambda w, t: "/outbox", everyone(OK)),
+    Case("outbox.message", "GET", lambda w, t: f"/outbox/{w.outbox_name}",
+         seen_by({"learner", "admin"})),
+    Case("outbox.message", "GET",
+         lambda w, t: "/outbox/20260101T000000000000Z-0123456789abcdef.eml", everyone(MISSING),
+         label="unknown name"),
     Case("admin.people", "GET", lambda w, t: "/admin/people", admins_only(OK)),
     Case("admin.new_person", "GET", lambda w, t: "/admin/people/new", admins_only(OK)),
     Case("admin.new_person", "POST", lambda w, t: "/admin/people/new", admins_only(INVALID)),
@@ -201,12 +246,12 @@ CASES = [
                                                "admin": FORBIDDEN, "learner": CONFLICT},
          data={"expected_version": "7"}, api=True, label="stale"),
     Case("api.mapping_add", "POST", lambda w, t: f"/api/v1/evidence/{w.evidence.id}/mappings",
-         seen_by(VIEWERS, anonymous=UNAUTH) | {"learner": OK, "assessor": FORBIDDEN,
+         seen_by(VIEWERS, anonymous=UNAUTH) | {"learner": OK, "assessor": OK,
                                                "iqa": FORBIDDEN, "admin": FORBIDDEN},
          json=lambda w: {"criterion_id": w.unit_criterion_id}, api=True),
     Case("api.mapping_remove", "DELETE",
          lambda w, t: f"/api/v1/evidence/{w.evidence.id}/mappings/{w.unit_criterion_id}",
-         seen_by(VIEWERS, anonymous=UNAUTH) | {"learner": NO_CONTENT, "assessor": FORBIDDEN,
+         seen_by(VIEWERS, anonymous=UNAUTH) | {"learner": NO_CONTENT, "assessor": NO_CONTENT,
                                                "iqa": FORBIDDEN, "admin": FORBIDDEN},
          api=True),
     Case("api.evidence_submit", "POST",
@@ -267,6 +312,8 @@ def test_every_route_is_in_the_matrix(app):
 def matrix(app, session):
     world = make_world(session, app.config["STORAGE_DIR"])
     world.unit_criterion_id = criterion(session, "2.3").id
+    with app.app_context():
+        world.outbox_name = Path(notify.notify([world.learner.email], "Matrix", "Hello")).name
     tokens = {}
     api_tokens = {}
     for role, person in _people(world).items():

@@ -18,6 +18,7 @@ from portfolio.criteria.files import METHODS
 from portfolio.evidence.kinds import KINDS
 from portfolio.models import (
     Criterion,
+    CriterionDecision,
     CriterionMethod,
     Enrolment,
     Evidence,
@@ -25,6 +26,7 @@ from portfolio.models import (
     EvidenceVersion,
     LearningOutcome,
     Unit,
+    User,
 )
 
 # Problems that stop an item counting at all, and ones that only wait on the learner or assessor.
@@ -63,7 +65,7 @@ class CriterionCoverage:
     text: str
     lo_number: int
     required: int
-    status: str  # "evidenced", "gap" or "no_evidence"
+    status: str  # "met", "evidenced", "gap" or "no_evidence"
     counted: int
     items: tuple[MappedItem, ...]
     reasons: tuple[Reason, ...]
@@ -76,10 +78,19 @@ class OutcomeProgress:
     kind: str
     total: int
     evidenced: int
+    met: int = 0
 
     @property
     def percent(self) -> int:
         return round(100 * self.evidenced / self.total) if self.total else 0
+
+
+@dataclass(frozen=True)
+class DecisionState:
+    status: str
+    decided_by: str
+    decided_at: date
+    ended_reason: str | None
 
 
 @dataclass(frozen=True)
@@ -106,7 +117,12 @@ class Coverage:
 
     @property
     def evidenced(self) -> int:
-        return sum(1 for c in self.criteria if c.status == "evidenced")
+        """Criteria with enough evidence (met ones included)."""
+        return sum(1 for c in self.criteria if c.status in ("evidenced", "met"))
+
+    @property
+    def met(self) -> int:
+        return sum(1 for c in self.criteria if c.status == "met")
 
     @property
     def percent(self) -> int:
@@ -114,12 +130,13 @@ class Coverage:
 
     @property
     def gaps(self) -> list[CriterionCoverage]:
-        return [c for c in self.criteria if c.status != "evidenced"]
+        return [c for c in self.criteria if c.status not in ("evidenced", "met")]
 
     def next_steps(self, limit: int = 3) -> list[tuple[CriterionCoverage, Reason]]:
         """Return the first few things to do, most basic first."""
-        order = {"no_evidence": 0, "method_not_accepted": 1, "simulated": 1, "out_of_date": 2,
-                 "too_few": 3, "not_submitted": 4, "referred": 4}
+        order = {"referred": 0, "decision_invalidated": 0, "reopened": 0, "no_evidence": 1,
+                 "method_not_accepted": 2, "simulated": 2, "out_of_date": 3, "too_few": 4,
+                 "not_submitted": 5}
         steps = [(c, r) for c in self.gaps for r in c.reasons if r.code in order]
         steps.sort(key=lambda pair: (order[pair[1].code], pair[0].lo_number, pair[0].number))
         return steps[:limit]
@@ -199,6 +216,24 @@ def _reasons(items: list[MappedItem], required: int, accepted: set[str], preferr
     return "gap", len(ready), tuple(reasons)
 
 
+def _with_decision(status: str, reasons: tuple[Reason, ...],
+                   decision: DecisionState | None) -> tuple[str, tuple[Reason, ...]]:
+    if decision is None:
+        return status, reasons
+    when = f"{decision.decided_at:%d %b %Y}"
+    if decision.status == "met":
+        return "met", (Reason("met", f"Met: signed by {decision.decided_by} on {when}."),)
+    if decision.status == "awaiting_countersignature":
+        return "evidenced", (Reason(
+            "awaiting_countersignature",
+            f"Decided met by {decision.decided_by} (trainee assessor) on {when}; waiting for a "
+            "qualified assessor's countersignature before it counts."),)
+    code = "decision_invalidated" if decision.status == "invalidated" else "reopened"
+    why = decision.ended_reason or "the decision no longer stands"
+    return status, (Reason(code, f"The assessor's decision of {when} no longer stands: {why}. "
+                                 "It needs deciding again."), *reasons)
+
+
 def compute_coverage(session: Session, enrolment: Enrolment, today: date) -> Coverage:
     """Return the coverage of one enrolment's unit by its evidence."""
     unit = enrolment.unit
@@ -227,7 +262,8 @@ def compute_coverage(session: Session, enrolment: Enrolment, today: date) -> Cov
         select(EvidenceMapping.criterion_id, EvidenceMapping.rationale, EvidenceMapping.location,
                Evidence.id, Evidence.kind, Evidence.status, EvidenceVersion.title,
                EvidenceVersion.activity_on, EvidenceVersion.details,
-               EvidenceVersion.is_simulated)
+               EvidenceVersion.is_simulated, EvidenceMapping.source,
+               Evidence.assessor_mapped_at)
         .join(Evidence, Evidence.id == EvidenceMapping.evidence_id)
         .join(EvidenceVersion, current)
         .where(Evidence.enrolment_id == enrolment.id, EvidenceMapping.removed_at.is_(None),
@@ -241,9 +277,25 @@ def compute_coverage(session: Session, enrolment: Enrolment, today: date) -> Cov
         .order_by(Evidence.id)
     ).all()
 
+    decisions: dict[int, DecisionState] = {}
+    for row in session.execute(
+        select(CriterionDecision.criterion_id, CriterionDecision.status,
+               CriterionDecision.decided_at, CriterionDecision.ended_reason, User.full_name)
+        .join(User, User.id == CriterionDecision.decided_by_id)
+        .where(CriterionDecision.enrolment_id == enrolment.id)
+        .order_by(CriterionDecision.id)
+    ):
+        # The newest decision per criterion wins: a live one, or why the last one ended.
+        decisions[row.criterion_id] = DecisionState(row.status, row.full_name,
+                                                    row.decided_at.date(), row.ended_reason)
+
     by_criterion: dict[int, list[MappedItem]] = defaultdict(list)
     cells: dict[tuple[int, int], str] = {}
     for row in mapping_rows:
+        # Once the assessor has confirmed or corrected an item's mapping, theirs is final.
+        final = "assessor" if row.assessor_mapped_at is not None else "learner"
+        if row.source != final:
+            continue
         kind = KINDS[row.kind]
         method = kind.method_for(row.details or {}, row.is_simulated)
         problems = _item_problems(method, row.status, row.activity_on,
@@ -260,11 +312,14 @@ def compute_coverage(session: Session, enrolment: Enrolment, today: date) -> Cov
         items = by_criterion.get(cid, [])
         status, counted, reasons = _reasons(items, required, accepted[cid], preferred[cid], unit,
                                             oldest_current)
+        status, reasons = _with_decision(status, reasons, decisions.get(cid))
         criteria.append(CriterionCoverage(cid, number, text, lo_number, required, status,
                                           counted, tuple(items), reasons))
-        totals = outcome_totals.setdefault(lo_number, [lo_title, lo_kind, 0, 0])
+        totals = outcome_totals.setdefault(lo_number, [lo_title, lo_kind, 0, 0, 0])
         totals[2] += 1
-        totals[3] += status == "evidenced"
-    outcomes = [OutcomeProgress(n, t[0], t[1], t[2], t[3]) for n, t in outcome_totals.items()]
+        totals[3] += status in ("evidenced", "met")
+        totals[4] += status == "met"
+    outcomes = [OutcomeProgress(n, t[0], t[1], t[2], t[3], t[4])
+                for n, t in outcome_totals.items()]
     columns = [EvidenceColumn(r.id, r.title, r.kind, r.status) for r in column_rows]
     return Coverage(enrolment.id, today, criteria, outcomes, columns, cells)

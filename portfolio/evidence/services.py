@@ -208,6 +208,9 @@ def revise_evidence(session: Session, evidence: Evidence, *, actor: User, data: 
     evidence.current_version = version.version
     evidence.updated_at = utcnow()
     session.flush()
+    from portfolio.assessment.services import invalidate_for_evidence
+
+    invalidate_for_evidence(session, evidence, previous.version, version.version, actor=actor)
     record_event(session, action="evidence.version", subject_type="evidence",
                  subject_id=evidence.id, actor=actor,
                  actor_role=_role_of(actor, evidence.enrolment),
@@ -224,7 +227,7 @@ def submit_evidence(session: Session, evidence: Evidence, *, actor: User) -> Non
     :raises InvalidTransition: already submitted, or not mapped to any criterion.
     """
     _check_editable(actor, evidence, None)
-    if not any(m.removed_at is None for m in evidence.mappings):
+    if not live_mappings(evidence, "learner") and not live_mappings(evidence, "assessor"):
         raise InvalidTransition("Map this evidence to at least one criterion before you "
                                 "submit it.")
     evidence.status = "submitted"
@@ -263,10 +266,22 @@ def _check_mappable(actor: User, evidence: Evidence) -> None:
         raise InvalidTransition(f"This evidence is {evidence.status}: its mapping is fixed.")
 
 
+def mapping_source(actor: User, evidence: Evidence) -> str:
+    """Return whose mapping the actor edits: the learner's, or the assessor's final one."""
+    return "learner" if evidence.enrolment.learner_id == actor.id else "assessor"
+
+
+def live_mappings(evidence: Evidence, source: str) -> dict[int, EvidenceMapping]:
+    """Return the live mappings of one source, by criterion id."""
+    return {m.criterion_id: m for m in evidence.mappings
+            if m.removed_at is None and m.source == source}
+
+
 def set_mappings(session: Session, evidence: Evidence, *, actor: User,
                  wanted: list[MappingInput]) -> tuple[list[str], list[str]]:
-    """Make the evidence's live mappings exactly `wanted`; return the numbers added and removed."""
+    """Make the actor's live mappings exactly `wanted`; return the numbers added and removed."""
     _check_mappable(actor, evidence)
+    source = mapping_source(actor, evidence)
     criteria = {c.id: c for c in session.scalars(
         select(Criterion).where(Criterion.unit_id == evidence.enrolment.unit_id,
                                 Criterion.is_retired.is_(False)))}
@@ -278,7 +293,7 @@ def set_mappings(session: Session, evidence: Evidence, *, actor: User,
             raise ValidationFailed("Keep the reason under 500 and the location under 120 "
                                    "characters.", field="criteria")
         wanted_by_id[item.criterion_id] = item
-    live = {m.criterion_id: m for m in evidence.mappings if m.removed_at is None}
+    live = live_mappings(evidence, source)
     now = utcnow()
     added, removed, changed = [], [], []
     for criterion_id, mapping in live.items():
@@ -297,8 +312,11 @@ def set_mappings(session: Session, evidence: Evidence, *, actor: User,
             continue
         evidence.mappings.append(EvidenceMapping(
             criterion_id=criterion_id, criterion_version=criteria[criterion_id].version,
-            rationale=rationale, location=location, created_by_id=actor.id, created_at=now))
+            rationale=rationale, location=location, created_by_id=actor.id, created_at=now,
+            source=source))
         added.append(criteria[criterion_id].number)
+    if source == "assessor":
+        evidence.assessor_mapped_at = now
     session.flush()
     if added or removed or changed:
         evidence.updated_at = now
@@ -306,17 +324,17 @@ def set_mappings(session: Session, evidence: Evidence, *, actor: User,
                      subject_id=evidence.id, actor=actor,
                      actor_role=_role_of(actor, evidence.enrolment),
                      learner_id=evidence.enrolment.learner_id,
-                     detail={"added": sorted(added), "removed": sorted(removed),
-                             "changed": sorted(changed)})
+                     detail={"source": source, "added": sorted(added),
+                             "removed": sorted(removed), "changed": sorted(changed)})
     return sorted(added), sorted(removed)
 
 
 def map_to_criterion(session: Session, evidence: Evidence, *, actor: User,
                      mapping: MappingInput) -> bool:
     """Add (or update) one mapping, leaving the others; return True if it is new."""
+    live = live_mappings(evidence, mapping_source(actor, evidence))
     keep = [MappingInput(m.criterion_id, m.rationale, m.location)
-            for m in evidence.mappings
-            if m.removed_at is None and m.criterion_id != mapping.criterion_id]
+            for m in live.values() if m.criterion_id != mapping.criterion_id]
     added, _removed = set_mappings(session, evidence, actor=actor, wanted=[*keep, mapping])
     return bool(added)
 
@@ -324,8 +342,8 @@ def map_to_criterion(session: Session, evidence: Evidence, *, actor: User,
 def unmap_from_criterion(session: Session, evidence: Evidence, *, actor: User,
                          criterion_id: int) -> bool:
     """Remove one mapping; return True if there was one."""
+    live = live_mappings(evidence, mapping_source(actor, evidence))
     keep = [MappingInput(m.criterion_id, m.rationale, m.location)
-            for m in evidence.mappings
-            if m.removed_at is None and m.criterion_id != criterion_id]
+            for m in live.values() if m.criterion_id != criterion_id]
     _added, removed = set_mappings(session, evidence, actor=actor, wanted=keep)
     return bool(removed)

@@ -19,6 +19,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from portfolio import db
 from portfolio.criteria.queries import get_unit_view
@@ -34,7 +35,12 @@ from portfolio.evidence.queries import get_evidence, get_file, list_evidence
 from portfolio.evidence.storage import FileStore
 from portfolio.markdown import render_markdown
 from portfolio.models import Evidence, EvidenceVersion
-from portfolio.permissions import can_add_evidence, can_change_evidence, can_map_evidence
+from portfolio.permissions import (
+    can_add_evidence,
+    can_assess,
+    can_change_evidence,
+    can_map_evidence,
+)
 
 bp = Blueprint("evidence", __name__)
 
@@ -151,8 +157,29 @@ def _detail_context(evidence: Evidence, version: EvidenceVersion) -> dict[str, A
     texts += [Preview.from_json(f.preview).text for f in version.files if f.preview]
     allow = [enrolment.learner.email]
     findings = find_personal_data("\n".join(texts), allow=allow)
-    live = {m.criterion_id: m for m in evidence.mappings if m.removed_at is None}
+    source = services.mapping_source(current_user, evidence)
+    live = services.live_mappings(evidence, source)
+    other = services.live_mappings(evidence, "assessor" if source == "learner" else "learner")
+    from portfolio.assessment.forms import ReviewForm, SignFields
+    from portfolio.assessment.queries import list_reviews
+    from portfolio.assessment.signing import verify_signature
+    from portfolio.models import Signature
+
+    s = db.session()
+    declarations = list(s.scalars(select(Signature).where(
+        Signature.subject_type == "evidence", Signature.subject_id == evidence.id)
+        .order_by(Signature.id)))
+    review_form = ReviewForm(formdata=None)
+    review_form.expected_version.data = str(evidence.current_version)
     return {
+        "mapping_source": source, "other_mappings": other,
+        "reviews": list_reviews(s, evidence.id), "review_form": review_form,
+        "can_review": can_assess(current_user, enrolment)
+        and evidence.status in ("submitted", "accepted")
+        and version.version == evidence.current_version,
+        "declarations": [(d, verify_signature(s, d)) for d in declarations],
+        "sign_form": SignFields(formdata=None),
+        "is_learner": current_user.id == enrolment.learner_id,
         "evidence": evidence, "version": version, "enrolment": enrolment, "unit": unit,
         "kind": KINDS[evidence.kind], "previews": {f.id: Preview.from_json(f.preview)
                                                    for f in version.files},
@@ -169,6 +196,11 @@ def _detail_context(evidence: Evidence, version: EvidenceVersion) -> dict[str, A
 @bp.route("/evidence/<int:evidence_id>")
 @login_required
 def detail(evidence_id: int) -> Any:
+    return render_evidence(evidence_id)
+
+
+def render_evidence(evidence_id: int) -> str:
+    """Render an evidence item's page (also used to show a refused action on it)."""
     evidence = get_evidence(db.session(), evidence_id, current_user)
     version = services.current_version(evidence)
     return render_template("evidence/detail.html", **_detail_context(evidence, version))
@@ -235,11 +267,29 @@ def edit(evidence_id: int) -> Any:
 @bp.route("/evidence/<int:evidence_id>/submit", methods=["POST"])
 @login_required
 def submit(evidence_id: int) -> Any:
+    from portfolio.assessment.services import submit_with_declaration
+    from portfolio.assessment.views import confirmation_from, limits, run_signed
+
     s = db.session()
     evidence = get_evidence(s, evidence_id, current_user)
-    services.submit_evidence(s, evidence, actor=current_user)
-    s.commit()
-    flash("Submitted. Your assessor can now review it.", "success")
+    is_learner = current_user.id == evidence.enrolment.learner_id
+    refused, _ = run_signed(lambda: submit_with_declaration(
+        s, evidence, actor=current_user,
+        confirmation=confirmation_from(request.form) if is_learner else None, **limits()),
+        lambda: render_evidence(evidence.id))
+    if refused:
+        return refused
+    from portfolio import notify
+
+    assessor = evidence.enrolment.assessor
+    title = services.current_version(evidence).title
+    link = url_for("evidence.detail", evidence_id=evidence.id, _external=True)
+    notify.queue(notify.Message(
+        (assessor.email,), f"Evidence to review: {title}",
+        f"{evidence.enrolment.learner.full_name} submitted “{title}” "
+        f"(version {evidence.current_version}) for review.\n\n{link}\n"))
+    flash("Submitted" + (" with your signed declaration" if is_learner else "")
+          + ". Your assessor can now review it.", "success")
     return redirect(url_for("evidence.detail", evidence_id=evidence.id))
 
 
@@ -289,36 +339,63 @@ def mappings(evidence_id: int) -> Any:
           methods=["GET", "POST"])
 @login_required
 def criterion(enrolment_id: int, criterion_id: int) -> Any:
+    if request.method == "GET":
+        return render_criterion(enrolment_id, criterion_id)
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, current_user)
     coverage = compute_coverage(s, enrolment, _today())
     entry = next((c for c in coverage.criteria if c.criterion_id == criterion_id), None)
     if entry is None:
         raise NotFound("No such criterion in this unit.")
-    if request.method == "POST":
-        if not can_map_evidence(current_user, enrolment, current_user.id):
-            abort(403)
-        raw = request.form.get("evidence_id", "")
-        if not raw.isdigit():
-            raise ValidationFailed("Choose the evidence to map.")
-        evidence = get_evidence(s, int(raw), current_user)
-        if evidence.enrolment_id != enrolment.id:
-            raise NotFound("No such evidence in this portfolio.")
-        services.map_to_criterion(s, evidence, actor=current_user, mapping=services.MappingInput(
-            criterion_id, request.form.get("rationale", "")[:500],
-            request.form.get("location", "")[:120]))
-        s.commit()
-        flash(f"Mapped to {entry.number}.", "success")
-        return redirect(url_for("evidence.criterion", enrolment_id=enrolment.id,
-                                criterion_id=criterion_id))
+    if not can_map_evidence(current_user, enrolment, current_user.id):
+        abort(403)
+    raw = request.form.get("evidence_id", "")
+    if not raw.isdigit():
+        raise ValidationFailed("Choose the evidence to map.")
+    evidence = get_evidence(s, int(raw), current_user)
+    if evidence.enrolment_id != enrolment.id:
+        raise NotFound("No such evidence in this portfolio.")
+    services.map_to_criterion(s, evidence, actor=current_user, mapping=services.MappingInput(
+        criterion_id, request.form.get("rationale", "")[:500],
+        request.form.get("location", "")[:120]))
+    s.commit()
+    flash(f"Mapped to {entry.number}.", "success")
+    return redirect(url_for("evidence.criterion", enrolment_id=enrolment.id,
+                            criterion_id=criterion_id))
+
+
+
+
+def render_criterion(enrolment_id: int, criterion_id: int) -> str:
+    """Render a criterion's page in a portfolio: coverage, evidence, guidance, decisions."""
+    from portfolio.assessment.forms import SignFields
+    from portfolio.assessment.queries import list_decisions
+    from portfolio.assessment.services import decision_evidence_state
+    from portfolio.assessment.signing import verify_signature
+
+    s = db.session()
+    enrolment = get_enrolment(s, enrolment_id, current_user)
+    coverage = compute_coverage(s, enrolment, _today())
+    entry = next((c for c in coverage.criteria if c.criterion_id == criterion_id), None)
+    if entry is None:
+        raise NotFound("No such criterion in this unit.")
     unit = get_unit_view(s, enrolment.unit_id)
     spec = next(c for lo in unit.outcomes for c in lo.criteria if c.id == criterion_id)
     mapped_ids = {i.evidence_id for i in entry.items}
     candidates = [r for r in list_evidence(s, enrolment.id)
                   if r.id not in mapped_ids and r.status not in ("withdrawn", "accepted")
                   and can_map_evidence(current_user, enrolment, r.created_by_id)]
-    return render_template("evidence/criterion.html", enrolment=enrolment, entry=entry,
-                           spec=spec, candidates=candidates, kinds=KINDS)
+    decisions = [d for d in list_decisions(s, enrolment.id) if d.criterion_id == criterion_id]
+    live = next((d for d in decisions if d.status in ("met", "awaiting_countersignature")), None)
+    usable = [i for i in entry.items if i.status == "accepted" and i.counts]
+    return render_template(
+        "evidence/criterion.html", enrolment=enrolment, entry=entry, spec=spec,
+        candidates=candidates, kinds=KINDS,
+        decisions=[(d, verify_signature(s, d.signature)) for d in decisions], live=live,
+        can_decide=can_assess(current_user, enrolment) and live is None,
+        usable=usable,
+        expected_state=decision_evidence_state(s, enrolment, [i.evidence_id for i in usable]),
+        sign_form=SignFields(formdata=None))
 
 
 @bp.route("/enrolments/<int:enrolment_id>/coverage")

@@ -1,5 +1,6 @@
 """All ORM models, imported here so metadata is complete for Alembic and the app."""
 
+from portfolio.models.assessment import CriterionDecision, EvidenceReview, Signature
 from portfolio.models.audit import AuditEvent
 from portfolio.models.enrolments import Enrolment
 from portfolio.models.evidence import (
@@ -26,12 +27,14 @@ __all__ = [
     "AuditEvent",
     "Centre",
     "Criterion",
+    "CriterionDecision",
     "CriterionMethod",
     "CriterionRevision",
     "Enrolment",
     "Evidence",
     "EvidenceFile",
     "EvidenceMapping",
+    "EvidenceReview",
     "EvidenceVersion",
     "StoredFile",
     "GuidanceNote",
@@ -39,6 +42,7 @@ __all__ = [
     "LoginAttempt",
     "Qualification",
     "Role",
+    "Signature",
     "Unit",
     "User",
     "UserRole",

@@ -73,6 +73,8 @@ class Evidence(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set once the assessor has confirmed or corrected the mapping: theirs is then final.
+    assessor_mapped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     enrolment: Mapped[Enrolment] = relationship()
     versions: Mapped[list[EvidenceVersion]] = relationship(
@@ -139,8 +141,11 @@ class EvidenceMapping(Base):
     __tablename__ = "evidence_mappings"
     __table_args__ = (
         # One live mapping per evidence and criterion; removed ones stay as history.
+        # The learner's mapping is "working towards"; the assessor's is final. Both are kept.
+        CheckConstraint("source IN ('learner', 'assessor')", name="source_known"),
         Index(
-            "uq_evidence_mappings_live", "evidence_id", "criterion_id", unique=True,
+            "uq_evidence_mappings_live_source", "evidence_id", "criterion_id", "source",
+            unique=True,
             sqlite_where=text("removed_at IS NULL"),
             postgresql_where=text("removed_at IS NULL"),
         ),
@@ -150,6 +155,7 @@ class EvidenceMapping(Base):
     evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"),
                                              index=True)
     criterion_id: Mapped[int] = mapped_column(ForeignKey("criteria.id"), index=True)
+    source: Mapped[str] = mapped_column(String(20), default="learner", server_default="learner")
     # The criterion's version when mapped: a later rewording shows up against old mappings.
     criterion_version: Mapped[int] = mapped_column(default=1)
     rationale: Mapped[str] = mapped_column(String(500), default="")

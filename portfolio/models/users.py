@@ -46,11 +46,26 @@ def _sql_in(values: tuple[str, ...]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
+DEFAULT_EVIDENCE_DECLARATION = (
+    "I confirm that this evidence is my own work, that it is a true record of what I did, and "
+    "that I have removed or not included customers' personal details."
+)
+DEFAULT_UNIT_DECLARATION = (
+    "I confirm that all the evidence in this unit is my own work, produced in my workplace, "
+    "and that the witness testimonies are from the people named."
+)
+
+
 class Centre(Base):
     __tablename__ = "centres"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # The wording learners sign; each centre may set its own.
+    evidence_declaration: Mapped[str] = mapped_column(
+        Text, default=DEFAULT_EVIDENCE_DECLARATION, server_default=DEFAULT_EVIDENCE_DECLARATION)
+    unit_declaration: Mapped[str] = mapped_column(
+        Text, default=DEFAULT_UNIT_DECLARATION, server_default=DEFAULT_UNIT_DECLARATION)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -28,8 +28,8 @@ from sqlalchemy import text
 
 from portfolio import create_app, db
 from portfolio.db import get_database
-from tests.conftest import _test_config
-from tests.factories import PASSWORD, make_world
+from tests.conftest import _test_config, csrf_from
+from tests.factories import PASSWORD, criterion, make_world
 
 BROWSER_DIR = Path(__file__).resolve().parent
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
@@ -151,31 +151,37 @@ def live_server(app: Flask) -> Iterator[str]:
 class SharedSite:
     """A running app with `make_world` data, shared by the read-only tests of one module."""
 
+    app: Flask
     base_url: str
-    browser: Browser
     emails: dict[str, str]
     ids: dict[str, int]
     _states: dict[str, Any] = field(default_factory=dict)
 
     def storage_state(self, role: str | None) -> Any:
-        """Cookies of a signed-in session for the role (signed in once, then reused)."""
+        """Browser state (cookies) of a signed-in session for the role, made once per role.
+
+        Signing in through Flask's test client takes milliseconds where the sign-in page takes
+        a second; the journeys test the sign-in page itself. (The session was not made by
+        Chromium, so Flask-Login's "basic" session protection marks it not fresh: harmless.)
+        """
         if role is None:
             return None
         if role not in self._states:
-            context = self.browser.new_context()
-            context.set_default_timeout(DEFAULT_TIMEOUT_MS)
-            try:
-                page = context.new_page()
-                login(page, self.base_url, self.emails[role])
-                assert page.url == f"{self.base_url}/", f"{role} could not sign in"
-                self._states[role] = context.storage_state()
-            finally:
-                context.close()
+            client = self.app.test_client()
+            form = client.get("/login").get_data(as_text=True)
+            response = client.post("/login", data={
+                "email": self.emails[role], "password": PASSWORD, "csrf_token": csrf_from(form)})
+            assert response.status_code == 302, f"{role} could not sign in"
+            cookie = client.get_cookie(self.app.config["SESSION_COOKIE_NAME"])
+            assert cookie is not None
+            self._states[role] = {"origins": [], "cookies": [{
+                "name": cookie.key, "value": cookie.value, "domain": "127.0.0.1", "path": "/",
+                "expires": -1, "httpOnly": True, "secure": False, "sameSite": "Lax"}]}
         return self._states[role]
 
 
 @pytest.fixture(scope="module")
-def shared_site(db_kind: str, _database_template: str, browser: Browser,
+def shared_site(db_kind: str, _database_template: str,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSite]:
     """One database, world and server for a module. Its tests must not change data."""
     if db_kind == "sqlite":
@@ -188,11 +194,14 @@ def shared_site(db_kind: str, _database_template: str, browser: Browser,
     app = create_app(_test_config(url))
     try:
         with app.app_context():
-            world = make_world(db.session())
+            session = db.session()
+            world = make_world(session, app.config["STORAGE_DIR"])  # with evidence and files
             emails = {role: user.email for role, user in world.by_role().items()}
             ids = {"unit": world.unit.id, "enrolment": world.enrolment.id,
-                   "learner": world.learner.id, "assessor": world.assessor.id}
+                   "learner": world.learner.id, "assessor": world.assessor.id,
+                   "evidence": world.evidence.id, "file": world.file_id,
+                   "criterion": criterion(session, "1.1").id}
         with serve(app) as base_url:
-            yield SharedSite(base_url, browser, emails, ids)
+            yield SharedSite(app, base_url, emails, ids)
     finally:
         get_database(app).engine.dispose()

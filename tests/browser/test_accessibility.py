@@ -21,6 +21,7 @@ AXE_OPTIONS = {"runOnly": {"type": "tag", "values": AXE_TAGS}, "resultTypes": ["
 
 ALL_ROLES = ("learner", "assessor", "iqa", "eqa", "admin")
 ENROLMENT_ROLES = ("learner", "assessor", "iqa", "admin")
+PORTFOLIO = "/enrolments/{enrolment}"
 
 
 def _submit_empty(page: Page, button: str) -> None:
@@ -59,7 +60,7 @@ CASES = [
     *(Case("dashboard", role, "/") for role in (*ALL_ROLES, "trainee")),
     *(Case("units", role, "/units") for role in ALL_ROLES),
     *(Case("unit", role, "/units/{unit}") for role in ALL_ROLES),
-    *(Case("enrolment", role, "/enrolments/{enrolment}") for role in ENROLMENT_ROLES),
+    *(Case("enrolment", role, PORTFOLIO) for role in ENROLMENT_ROLES),
     *(Case("account", role, "/account") for role in ALL_ROLES),
     Case("account-password-errors", "learner", "/account",
          lambda p: _submit_empty(p, "Change password")),
@@ -76,6 +77,23 @@ CASES = [
     Case("enrolments-edit-errors", "admin", "/admin/enrolments/{enrolment}", _clear_employer),
     Case("404", "learner", "/units/999999"),
     Case("403", "learner", "/admin/people"),
+    # The portfolio: everything for the learner, the read-only views for the others.
+    *(Case(name, "learner", path) for name, path in [
+        ("evidence", PORTFOLIO + "/evidence"),
+        ("evidence-choose", PORTFOLIO + "/evidence/new"),
+        ("evidence-new-reflective-account", PORTFOLIO + "/evidence/new/reflective_account"),
+        ("evidence-new-witness-testimony", PORTFOLIO + "/evidence/new/witness_testimony"),
+        ("evidence-detail", "/evidence/{evidence}"),
+        ("evidence-version", "/evidence/{evidence}/versions/1"),
+        ("evidence-edit", "/evidence/{evidence}/edit"),
+    ]),
+    Case("evidence-new-errors", "learner", PORTFOLIO + "/evidence/new/reflective_account",
+         lambda p: _submit_empty(p, "Save draft")),
+    Case("evidence-new-observation", "assessor", PORTFOLIO + "/evidence/new/observation"),
+    *(Case("evidence-detail", role, "/evidence/{evidence}") for role in ENROLMENT_ROLES[1:]),
+    *(Case("coverage", role, PORTFOLIO + "/coverage") for role in ENROLMENT_ROLES),
+    *(Case("criterion", role, PORTFOLIO + "/criteria/{criterion}") for role in ("learner",
+                                                                               "assessor")),
 ]
 WIDTHS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
 

@@ -1,0 +1,472 @@
+"""Assessor reviews and decisions, learner declarations, countersigning and unit sign-off.
+
+Every signature is an authenticated act: the signer re-enters their password (throttled like
+sign-in) and types their full name; the signature binds who, in which role, the exact
+statement, the UTC time and a SHA-256 over exactly what was signed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portfolio.assessment.signing import (
+    decision_signature_ref,
+    evidence_snapshot,
+    live_decisions,
+    make_signature,
+    sha256_of,
+)
+from portfolio.audit import record_event
+from portfolio.auth.services import verify_password
+from portfolio.db import utcnow
+from portfolio.errors import InvalidTransition, PermissionDenied, Throttled, ValidationFailed
+from portfolio.evidence.services import current_version
+from portfolio.models import (
+    Criterion,
+    CriterionDecision,
+    Enrolment,
+    Evidence,
+    EvidenceReview,
+    LoginAttempt,
+    Role,
+    Signature,
+    User,
+)
+from portfolio.permissions import can_assess, can_countersign
+
+VARCS = ("valid", "authentic", "reliable", "current", "sufficient")
+VARCS_LABELS = {"valid": "Valid", "authentic": "Authentic", "reliable": "Reliable",
+                "current": "Current", "sufficient": "Sufficient"}
+
+STATEMENTS = {
+    "criterion_decision": "I have assessed the evidence listed and confirm that criterion "
+                          "{number} is met.",
+    "countersignature": "As a qualified assessor I have reviewed this decision and the "
+                        "evidence it relies on, and I countersign it.",
+    "unit_signoff": "I confirm that every assessment criterion of this unit is met, based on "
+                    "the evidence and decisions listed, and I sign the unit off.",
+    "unit_cosign": "I confirm that I have seen the assessor's decisions for this unit and "
+                   "agree with the sign-off.",
+}
+
+
+@dataclass(frozen=True)
+class SignerConfirmation:
+    """What a person enters to sign: their password again and their full name."""
+
+    password: str
+    typed_name: str
+    client: str = "unknown"
+
+
+def _same_name(typed: str, actual: str) -> bool:
+    return " ".join(typed.split()).casefold() == " ".join(actual.split()).casefold()
+
+
+def confirm_signer(session: Session, user: User, confirmation: SignerConfirmation, *,
+                   max_failures: int, lockout_minutes: int) -> str:
+    """Check the password and typed name; return the name as typed.
+
+    :raises Throttled: too many wrong passwords recently (sign-in and signing share the count).
+    :raises ValidationFailed: wrong password or name.
+    """
+    since = utcnow() - timedelta(minutes=lockout_minutes)
+    failures = session.scalar(select(func.count(LoginAttempt.id)).where(
+        LoginAttempt.email == user.email, LoginAttempt.attempted_at >= since,
+        LoginAttempt.succeeded.is_(False))) or 0
+    if failures >= max_failures:
+        raise Throttled(f"Too many wrong passwords. Wait {lockout_minutes} minutes before "
+                        "signing again.")
+    ok = verify_password(user, confirmation.password or "")
+    session.add(LoginAttempt(email=user.email, client=("sign:" + confirmation.client)[:64],
+                             attempted_at=utcnow(), succeeded=ok))
+    session.flush()
+    if not ok:
+        raise ValidationFailed("That is not your password, so nothing was signed.",
+                               field="password")
+    typed = " ".join((confirmation.typed_name or "").split())
+    if not _same_name(typed, user.full_name):
+        raise ValidationFailed(f"Type your full name exactly as it is on your account "
+                               f"({user.full_name}) to sign.", field="typed_name")
+    return typed
+
+
+def _role_in(user: User, enrolment: Enrolment) -> str:
+    return Role.LEARNER.value if user.id == enrolment.learner_id else Role.ASSESSOR.value
+
+
+def _audit_signature(session: Session, signature: Signature, actor: User,
+                     enrolment: Enrolment, **detail: Any) -> None:
+    record_event(session, action=f"signature.{signature.purpose}", subject_type="signature",
+                 subject_id=signature.id, actor=actor, actor_role=signature.signer_role,
+                 learner_id=enrolment.learner_id,
+                 detail={"content_hash": signature.content_hash, **detail})
+
+
+# --- reviewing evidence ---------------------------------------------------------------------
+
+def review_evidence(session: Session, evidence: Evidence, *, actor: User, outcome: str,
+                    feedback_md: str, varcs: dict[str, bool], expected_version: int
+                    ) -> EvidenceReview:
+    """Accept the current version, or refer it back with feedback.
+
+    :raises PermissionDenied: not the learner's assessor.
+    :raises InvalidTransition: not submitted (or accepted, for a referral), or changed meanwhile.
+    """
+    enrolment = evidence.enrolment
+    if not can_assess(actor, enrolment):
+        raise PermissionDenied("Only the learner's assessor reviews their evidence.")
+    if outcome not in ("accepted", "referred"):
+        raise ValidationFailed("Accept the evidence or refer it back.", field="outcome")
+    allowed_from = ("submitted",) if outcome == "accepted" else ("submitted", "accepted")
+    if evidence.status not in allowed_from:
+        raise InvalidTransition(f"This evidence is {evidence.status}: it cannot be "
+                                f"{outcome} now.")
+    if expected_version != evidence.current_version:
+        raise InvalidTransition("The learner changed this evidence after you opened it. Reload "
+                                "the page and review the latest version.")
+    feedback = (feedback_md or "").strip()
+    if outcome == "referred" and not feedback:
+        raise ValidationFailed("Say what the learner needs to change.", field="feedback_md")
+    review = EvidenceReview(evidence_id=evidence.id, version=evidence.current_version,
+                            reviewer_id=actor.id, outcome=outcome, feedback_md=feedback,
+                            varcs={k: bool(varcs.get(k)) for k in VARCS})
+    session.add(review)
+    evidence.status = outcome
+    evidence.updated_at = utcnow()
+    session.flush()
+    record_event(session, action=f"evidence.{outcome}", subject_type="evidence",
+                 subject_id=evidence.id, actor=actor, actor_role=Role.ASSESSOR.value,
+                 learner_id=enrolment.learner_id,
+                 detail={"version": evidence.current_version, "varcs": review.varcs})
+    return review
+
+
+# --- criterion decisions ---------------------------------------------------------------------
+
+def decision_evidence_state(session: Session, enrolment: Enrolment,
+                            evidence_ids: list[int]) -> str:
+    """Return a token over the cited evidence's current versions (to refuse stale forms)."""
+    rows = session.execute(select(Evidence.id, Evidence.current_version).where(
+        Evidence.id.in_(evidence_ids), Evidence.enrolment_id == enrolment.id)).all()
+    return sha256_of(sorted((r.id, r.current_version) for r in rows))[:16]
+
+
+def decide_criterion(session: Session, enrolment: Enrolment, criterion: Criterion, *,
+                     actor: User, evidence_ids: list[int], note_md: str,
+                     confirmation: SignerConfirmation, expected_state: str,
+                     max_failures: int, lockout_minutes: int) -> CriterionDecision:
+    """Record and sign "met" for a criterion, citing accepted evidence.
+
+    :raises InvalidTransition: already decided, or the evidence changed since the page loaded.
+    """
+    if not can_assess(actor, enrolment):
+        raise PermissionDenied("Only the learner's assessor decides their criteria.")
+    if criterion.unit_id != enrolment.unit_id or criterion.is_retired:
+        raise ValidationFailed("That criterion is not part of this unit.")
+    if not evidence_ids:
+        raise ValidationFailed("Tick the evidence you relied on.", field="evidence_ids")
+    items = list(session.scalars(select(Evidence).where(
+        Evidence.id.in_(evidence_ids), Evidence.enrolment_id == enrolment.id)))
+    if len(items) != len(set(evidence_ids)):
+        raise ValidationFailed("Some of that evidence is not in this portfolio.",
+                               field="evidence_ids")
+    not_accepted = [current_version(e).title for e in items if e.status != "accepted"]
+    if not_accepted:
+        raise InvalidTransition("Accept the evidence before relying on it: "
+                                + ", ".join(f"“{t}”" for t in not_accepted) + ".")
+    if decision_evidence_state(session, enrolment, evidence_ids) != expected_state:
+        raise InvalidTransition("The evidence changed since you opened this page, so nothing "
+                                "was signed. Reload the page, check it again and sign.")
+    if any(d.criterion_id == criterion.id for d in live_decisions(session, enrolment.id)):
+        raise InvalidTransition(f"Criterion {criterion.number} has already been decided.")
+    typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
+                           lockout_minutes=lockout_minutes)
+    now = utcnow()
+    statement = STATEMENTS["criterion_decision"].format(number=criterion.number)
+    content = {
+        "enrolment_id": enrolment.id, "learner_id": enrolment.learner_id,
+        "unit": enrolment.unit.reference, "unit_version": enrolment.unit.version,
+        "criterion": {"id": criterion.id, "number": criterion.number,
+                      "version": criterion.version, "text": criterion.text},
+        "outcome": "met", "note_md": (note_md or "").strip(),
+        "evidence": [evidence_snapshot(session, e, current_version(e))
+                     for e in sorted(items, key=lambda e: e.id)],
+    }
+    signature = make_signature(enrolment=enrolment, purpose="criterion_decision",
+                               subject_type="criterion", subject_id=criterion.id,
+                               signer_id=actor.id, signer_role=Role.ASSESSOR.value,
+                               typed_name=typed, statement=statement, content=content,
+                               signed_at=now)
+    session.add(signature)
+    session.flush()
+    trainee = actor.is_trainee_assessor
+    decision = CriterionDecision(
+        enrolment_id=enrolment.id, criterion_id=criterion.id,
+        status="awaiting_countersignature" if trainee else "met",
+        evidence=[{"evidence_id": e.id, "version": e.current_version} for e in items],
+        note_md=content["note_md"], decided_by_id=actor.id, decided_at=now,
+        signature_id=signature.id, needs_countersignature=1 if trainee else 0)
+    session.add(decision)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        # Two clicks (or two assessors) at once: the unique index keeps exactly one decision.
+        raise InvalidTransition(f"Criterion {criterion.number} has just been decided by "
+                                "another request; nothing more was signed.") from exc
+    _audit_signature(session, signature, actor, enrolment, criterion=criterion.number,
+                     decision_id=decision.id, status=decision.status)
+    return decision
+
+
+def countersign_decision(session: Session, decision: CriterionDecision, *, actor: User,
+                         confirmation: SignerConfirmation, max_failures: int,
+                         lockout_minutes: int) -> Signature:
+    """A qualified assessor of the same centre countersigns a trainee's decision."""
+    enrolment = session.get(Enrolment, decision.enrolment_id)
+    if not can_countersign(actor, enrolment.learner.centre_id, decision.decided_by_id,
+                           enrolment.learner_id, actor.assessor_status):
+        raise PermissionDenied("Only a qualified assessor of this centre, other than the one "
+                               "who decided, can countersign.")
+    if decision.status != "awaiting_countersignature":
+        raise InvalidTransition("This decision is not waiting for a countersignature.")
+    typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
+                           lockout_minutes=lockout_minutes)
+    decision_signature = session.get(Signature, decision.signature_id)
+    content = {"decision_id": decision.id, "criterion_id": decision.criterion_id,
+               "enrolment_id": enrolment.id,
+               "signatures": [decision_signature_ref(decision_signature)]}
+    signature = make_signature(enrolment=enrolment, purpose="countersignature",
+                               subject_type="decision", subject_id=decision.id,
+                               signer_id=actor.id, signer_role=Role.ASSESSOR.value,
+                               typed_name=typed, statement=STATEMENTS["countersignature"],
+                               content=content, signed_at=utcnow())
+    session.add(signature)
+    session.flush()
+    decision.status = "met"
+    decision.countersigned_by_id = actor.id
+    decision.countersignature_id = signature.id
+    session.flush()
+    _audit_signature(session, signature, actor, enrolment, decision_id=decision.id)
+    return signature
+
+
+# --- declarations and unit sign-off ---------------------------------------------------------
+
+def submit_with_declaration(session: Session, evidence: Evidence, *, actor: User,
+                            confirmation: SignerConfirmation | None, max_failures: int,
+                            lockout_minutes: int) -> Signature | None:
+    """Submit evidence; a learner signs the declaration of authenticity as they do."""
+    from portfolio.evidence.services import submit_evidence
+
+    submit_evidence(session, evidence, actor=actor)
+    if actor.id != evidence.enrolment.learner_id:
+        return None  # an assessor's own record carries no learner declaration
+    if confirmation is None:
+        raise ValidationFailed("Enter your password and full name to sign the declaration.",
+                               field="password")
+    return sign_evidence_declaration(session, evidence, actor=actor, confirmation=confirmation,
+                                     max_failures=max_failures, lockout_minutes=lockout_minutes)
+
+
+def sign_evidence_declaration(session: Session, evidence: Evidence, *, actor: User,
+                              confirmation: SignerConfirmation, max_failures: int,
+                              lockout_minutes: int) -> Signature:
+    """The learner declares a submission their own work (signed over that version)."""
+    enrolment = evidence.enrolment
+    if actor.id != enrolment.learner_id:
+        raise PermissionDenied("Only the learner signs the declaration for their own evidence.")
+    typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
+                           lockout_minutes=lockout_minutes)
+    version = current_version(evidence)
+    signature = make_signature(
+        enrolment=enrolment, purpose="evidence_declaration", subject_type="evidence",
+        subject_id=evidence.id, signer_id=actor.id, signer_role=Role.LEARNER.value,
+        typed_name=typed, statement=actor.centre.evidence_declaration,
+        content=evidence_snapshot(session, evidence, version), signed_at=utcnow())
+    session.add(signature)
+    session.flush()
+    _audit_signature(session, signature, actor, enrolment, evidence_id=evidence.id,
+                     version=version.version)
+    return signature
+
+
+def _valid(session: Session, enrolment_id: int, purpose: str) -> Signature | None:
+    from portfolio.assessment.signing import verify_signature
+
+    for signature in session.scalars(select(Signature).where(
+            Signature.enrolment_id == enrolment_id, Signature.purpose == purpose,
+            Signature.invalidated_at.is_(None)).order_by(Signature.id.desc())):
+        if verify_signature(session, signature).state == "valid":
+            return signature
+    return None
+
+
+def unit_declaration(session: Session, enrolment: Enrolment) -> Signature | None:
+    """Return the learner's current, valid unit declaration."""
+    return _valid(session, enrolment.id, "unit_declaration")
+
+
+def unit_signoff(session: Session, enrolment: Enrolment) -> Signature | None:
+    """Return the assessor's current, valid unit sign-off."""
+    return _valid(session, enrolment.id, "unit_signoff")
+
+
+def unit_cosign(session: Session, enrolment: Enrolment) -> Signature | None:
+    """Return the learner's current, valid co-signature of the sign-off."""
+    return _valid(session, enrolment.id, "unit_cosign")
+
+
+def sign_unit_declaration(session: Session, enrolment: Enrolment, *, actor: User,
+                          confirmation: SignerConfirmation, max_failures: int,
+                          lockout_minutes: int) -> Signature:
+    """The learner declares all the unit's evidence their own work."""
+    if actor.id != enrolment.learner_id:
+        raise PermissionDenied("Only the learner signs their unit declaration.")
+    items = list(session.scalars(select(Evidence).where(
+        Evidence.enrolment_id == enrolment.id, Evidence.status != "withdrawn")
+        .order_by(Evidence.id)))
+    if not items:
+        raise InvalidTransition("There is no evidence to declare yet.")
+    typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
+                           lockout_minutes=lockout_minutes)
+    content = {"enrolment_id": enrolment.id, "unit": enrolment.unit.reference,
+               "evidence": [evidence_snapshot(session, e, current_version(e)) for e in items]}
+    signature = make_signature(
+        enrolment=enrolment, purpose="unit_declaration", subject_type="enrolment",
+        subject_id=enrolment.id, signer_id=actor.id, signer_role=Role.LEARNER.value,
+        typed_name=typed, statement=actor.centre.unit_declaration, content=content,
+        signed_at=utcnow())
+    session.add(signature)
+    session.flush()
+    _audit_signature(session, signature, actor, enrolment, evidence=len(items))
+    return signature
+
+
+def unit_readiness(session: Session, enrolment: Enrolment) -> list[str]:
+    """Return what still stops the unit being signed off (empty when ready)."""
+    criteria = list(session.scalars(select(Criterion).where(
+        Criterion.unit_id == enrolment.unit_id, Criterion.is_retired.is_(False))
+        .order_by(Criterion.position)))
+    decided = {d.criterion_id: d for d in live_decisions(session, enrolment.id)}
+    missing = []
+    open_numbers = [c.number for c in criteria if c.id not in decided]
+    if open_numbers:
+        missing.append("Not yet met: " + ", ".join(open_numbers) + ".")
+    waiting = [c.number for c in criteria
+               if c.id in decided and decided[c.id].status == "awaiting_countersignature"]
+    if waiting:
+        missing.append("Waiting for a countersignature: " + ", ".join(waiting) + ".")
+    if unit_declaration(session, enrolment) is None:
+        missing.append("The learner has not signed the unit declaration (or evidence changed "
+                       "since they did).")
+    return missing
+
+
+def sign_off_unit(session: Session, enrolment: Enrolment, *, actor: User,
+                  confirmation: SignerConfirmation, max_failures: int,
+                  lockout_minutes: int) -> Signature:
+    """The assessor signs the unit off once every criterion is met and the learner declared."""
+    if not can_assess(actor, enrolment):
+        raise PermissionDenied("Only the learner's assessor signs the unit off.")
+    if unit_signoff(session, enrolment) is not None:
+        raise InvalidTransition("This unit is already signed off.")
+    blockers = unit_readiness(session, enrolment)
+    if blockers:
+        raise InvalidTransition("The unit cannot be signed off yet. " + " ".join(blockers))
+    typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
+                           lockout_minutes=lockout_minutes)
+    decisions = sorted(live_decisions(session, enrolment.id), key=lambda d: d.criterion_id)
+    refs = [decision_signature_ref(session.get(Signature, d.signature_id)) for d in decisions]
+    declaration = unit_declaration(session, enrolment)
+    assert declaration is not None
+    refs.append(decision_signature_ref(declaration))
+    content = {"enrolment_id": enrolment.id, "unit": enrolment.unit.reference,
+               "decisions": [{"decision_id": d.id, "criterion_id": d.criterion_id}
+                             for d in decisions],
+               "signatures": refs}
+    signature = make_signature(
+        enrolment=enrolment, purpose="unit_signoff", subject_type="enrolment",
+        subject_id=enrolment.id, signer_id=actor.id, signer_role=Role.ASSESSOR.value,
+        typed_name=typed, statement=STATEMENTS["unit_signoff"], content=content,
+        signed_at=utcnow())
+    session.add(signature)
+    session.flush()
+    _audit_signature(session, signature, actor, enrolment)
+    return signature
+
+
+def cosign_unit(session: Session, enrolment: Enrolment, *, actor: User,
+                confirmation: SignerConfirmation, max_failures: int,
+                lockout_minutes: int) -> Signature:
+    """The learner co-signs the assessor's sign-off; the enrolment is then complete."""
+    if actor.id != enrolment.learner_id:
+        raise PermissionDenied("Only the learner co-signs their unit.")
+    signoff = unit_signoff(session, enrolment)
+    if signoff is None:
+        raise InvalidTransition("Your assessor has not signed the unit off yet.")
+    if unit_cosign(session, enrolment) is not None:
+        raise InvalidTransition("You have already co-signed this unit.")
+    typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
+                           lockout_minutes=lockout_minutes)
+    signature = make_signature(
+        enrolment=enrolment, purpose="unit_cosign", subject_type="enrolment",
+        subject_id=enrolment.id, signer_id=actor.id, signer_role=Role.LEARNER.value,
+        typed_name=typed, statement=STATEMENTS["unit_cosign"],
+        content={"enrolment_id": enrolment.id, "signatures": [decision_signature_ref(signoff)]},
+        signed_at=utcnow())
+    session.add(signature)
+    enrolment.status = "completed"
+    session.flush()
+    _audit_signature(session, signature, actor, enrolment)
+    return signature
+
+
+# --- invalidation ---------------------------------------------------------------------------
+
+def invalidate_for_evidence(session: Session, evidence: Evidence, old_version: int,
+                            new_version: int, *, actor: User) -> list[int]:
+    """After a revision, end every decision and signature that covered the old content.
+
+    Returns the ids of the signatures invalidated. The rows are kept as history.
+    """
+    reason = (f"evidence “{evidence.versions[old_version - 1].title}” changed after signing "
+              f"(version {old_version} → {new_version})")
+    now = utcnow()
+    touched: list[int] = []
+    decisions = [d for d in live_decisions(session, evidence.enrolment_id)
+                 if any(item["evidence_id"] == evidence.id for item in d.evidence)]
+    for decision in decisions:
+        decision.status = "invalidated"
+        decision.ended_at = now
+        decision.ended_reason = reason
+    session.flush()
+    ended = {d.id for d in decisions}
+    for signature in session.scalars(select(Signature).where(
+            Signature.enrolment_id == evidence.enrolment_id,
+            Signature.invalidated_at.is_(None))):
+        if signature.purpose in ("unit_signoff", "unit_cosign"):
+            hit = True  # a signed-off unit covers all its evidence
+        elif signature.purpose == "countersignature":
+            hit = signature.content.get("decision_id") in ended
+        else:
+            items = signature.content.get("evidence") or (
+                [signature.content] if "evidence_id" in signature.content else [])
+            hit = any(item.get("evidence_id") == evidence.id for item in items)
+        if hit:
+            signature.invalidated_at = now
+            signature.invalidated_reason = reason
+            touched.append(signature.id)
+    if touched:
+        record_event(session, action="signature.invalidated", subject_type="evidence",
+                     subject_id=evidence.id, actor=actor,
+                     learner_id=evidence.enrolment.learner_id,
+                     detail={"signatures": touched, "reason": reason})
+    return touched

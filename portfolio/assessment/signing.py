@@ -1,0 +1,188 @@
+"""Content-bound signatures: canonical snapshots, hashes, seals, and verification.
+
+A signature stores the exact content it covers (`content`), the SHA-256 of its canonical form
+(`content_hash`), and a `seal` over its own fields. Verifying one recomputes, from the stored
+records it names, the content as it is now:
+
+- the seal or the content hash does not match what is stored -> **broken** (the signature row
+  was edited outside the app);
+- the records it names no longer give the same content -> **broken** (stored evidence or a
+  decision was altered outside the app: versions are never changed by the app itself);
+- the app recorded a change after signing (a newer evidence version, a decision that ended)
+  -> **invalidated**, with the reason;
+- otherwise **valid**.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portfolio.models import (
+    CriterionDecision,
+    Enrolment,
+    Evidence,
+    EvidenceMapping,
+    EvidenceVersion,
+    Signature,
+)
+
+
+def canonical(value: Any) -> bytes:
+    """Serialise to canonical JSON: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str).encode()
+
+
+def sha256_of(value: Any) -> str:
+    """Return the SHA-256 hex digest of a value's canonical form."""
+    return hashlib.sha256(canonical(value)).hexdigest()
+
+
+def seal_of(signature: Signature) -> str:
+    """Return the seal over a signature's own fields and its content hash."""
+    return sha256_of({
+        "enrolment_id": signature.enrolment_id, "purpose": signature.purpose,
+        "subject_type": signature.subject_type, "subject_id": signature.subject_id,
+        "signer_id": signature.signer_id, "signer_role": signature.signer_role,
+        "typed_name": signature.typed_name, "statement": signature.statement,
+        "signed_at": signature.signed_at.isoformat(timespec="microseconds"),
+        "content_hash": signature.content_hash,
+    })
+
+
+def evidence_snapshot(session: Session, evidence: Evidence, version: EvidenceVersion,
+                      *, include_mappings: bool = True) -> dict[str, Any]:
+    """Return exactly what a signature over one evidence version covers."""
+    mappings = session.execute(
+        select(EvidenceMapping.criterion_id)
+        .where(EvidenceMapping.evidence_id == evidence.id, EvidenceMapping.removed_at.is_(None))
+    ).all() if include_mappings else []
+    return {
+        "evidence_id": evidence.id,
+        "kind": evidence.kind,
+        "version": version.version,
+        "title": version.title,
+        "activity_on": version.activity_on.isoformat() if version.activity_on else None,
+        "activity_place": version.activity_place,
+        "body_sha256": hashlib.sha256(version.body_md.encode()).hexdigest(),
+        "details": version.details,
+        "is_simulated": version.is_simulated,
+        "files": [{"sha256": f.sha256, "filename": f.filename, "size": f.size}
+                  for f in version.files],
+        "mapped_to": sorted({m.criterion_id for m in mappings}),
+    }
+
+
+def _version(session: Session, evidence_id: int, number: int) -> EvidenceVersion | None:
+    return session.scalar(select(EvidenceVersion).where(
+        EvidenceVersion.evidence_id == evidence_id, EvidenceVersion.version == number))
+
+
+def recompute_evidence(session: Session, item: dict[str, Any]) -> dict[str, Any] | None:
+    """Rebuild an evidence snapshot from the stored version it names (None if gone)."""
+    evidence = session.get(Evidence, item["evidence_id"])
+    version = _version(session, item["evidence_id"], item["version"])
+    if evidence is None or version is None:
+        return None
+    rebuilt = evidence_snapshot(session, evidence, version, include_mappings=False)
+    # Mappings change legitimately after signing (they are not part of a version); what was
+    # recorded at signing time is kept as signed.
+    rebuilt["mapped_to"] = item.get("mapped_to", [])
+    return rebuilt
+
+
+@dataclass(frozen=True)
+class Verdict:
+    signature_id: int
+    state: str  # "valid", "invalidated" or "broken"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"signature #{self.signature_id}: {self.state}" + (
+            f" ({self.reason})" if self.reason else "")
+
+
+def _stored_parts_intact(signature: Signature) -> str | None:
+    if sha256_of(signature.content) != signature.content_hash:
+        return "the signed content stored with the signature was altered"
+    if seal_of(signature) != signature.seal:
+        return "the signature record (signer, statement, time or hash) was altered"
+    return None
+
+
+def _evidence_items(content: dict[str, Any]) -> list[dict[str, Any]]:
+    if "evidence" in content:
+        return list(content["evidence"])
+    if "evidence_id" in content:
+        return [content]
+    return []
+
+
+def verify_signature(session: Session, signature: Signature) -> Verdict:
+    """Recompute a signature's hashes from the stored content and judge it."""
+    problem = _stored_parts_intact(signature)
+    if problem:
+        return Verdict(signature.id, "broken", problem)
+    newer: list[str] = []
+    for item in _evidence_items(signature.content):
+        rebuilt = recompute_evidence(session, item)
+        if rebuilt is None or sha256_of(rebuilt) != sha256_of(item):
+            return Verdict(signature.id, "broken",
+                           f"evidence #{item['evidence_id']} version {item['version']} was "
+                           "altered outside the app after it was signed")
+        evidence = session.get(Evidence, item["evidence_id"])
+        if evidence is not None and evidence.current_version != item["version"]:
+            newer.append(f"evidence “{item['title']}” changed after signing "
+                         f"(version {item['version']} → {evidence.current_version})")
+    for ref in signature.content.get("signatures", []):
+        other = session.get(Signature, ref["signature_id"])
+        if other is None or other.content_hash != ref["content_hash"]:
+            return Verdict(signature.id, "broken",
+                           f"signature #{ref['signature_id']} it relies on was altered")
+    if signature.invalidated_at is not None:
+        return Verdict(signature.id, "invalidated",
+                       signature.invalidated_reason or "content changed after signing")
+    if newer:
+        return Verdict(signature.id, "invalidated", "; ".join(newer))
+    return Verdict(signature.id, "valid", "")
+
+
+def verify_all(session: Session, enrolment_ids: list[int] | None = None) -> list[Verdict]:
+    """Verify every signature, or those of some enrolments."""
+    query = select(Signature).order_by(Signature.id)
+    if enrolment_ids is not None:
+        query = query.where(Signature.enrolment_id.in_(enrolment_ids))
+    return [verify_signature(session, s) for s in session.scalars(query)]
+
+
+def decision_signature_ref(signature: Signature) -> dict[str, Any]:
+    """Return how another signature refers to this one."""
+    return {"signature_id": signature.id, "content_hash": signature.content_hash,
+            "purpose": signature.purpose}
+
+
+def make_signature(*, enrolment: Enrolment, purpose: str, subject_type: str, subject_id: int,
+                   signer_id: int, signer_role: str, typed_name: str, statement: str,
+                   content: dict[str, Any], signed_at: datetime) -> Signature:
+    """Build a sealed signature (not yet added to the session)."""
+    signature = Signature(
+        enrolment_id=enrolment.id, purpose=purpose, subject_type=subject_type,
+        subject_id=subject_id, signer_id=signer_id, signer_role=signer_role,
+        typed_name=typed_name, statement=statement, signed_at=signed_at, content=content,
+        content_hash=sha256_of(content))
+    signature.seal = seal_of(signature)
+    return signature
+
+
+def live_decisions(session: Session, enrolment_id: int) -> list[CriterionDecision]:
+    """Return the enrolment's decisions that stand (met or awaiting countersignature)."""
+    return list(session.scalars(select(CriterionDecision).where(
+        CriterionDecision.enrolment_id == enrolment_id,
+        CriterionDecision.status.in_(("met", "awaiting_countersignature")))))

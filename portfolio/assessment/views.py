@@ -1,0 +1,293 @@
+"""Assessor and learner pages for reviews, decisions, countersigning, sign-off and history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+
+from portfolio import db, notify
+from portfolio.assessment import services
+from portfolio.assessment.forms import ReviewForm, SignFields
+from portfolio.assessment.queries import (
+    list_audit_events,
+    list_awaiting_countersignature,
+    list_caseload,
+    list_decisions,
+)
+from portfolio.assessment.signing import verify_all
+from portfolio.enrolments.queries import get_enrolment
+from portfolio.errors import DomainError, NotFound
+from portfolio.evidence.kinds import KINDS
+from portfolio.evidence.queries import get_evidence, list_evidence
+from portfolio.evidence.views import render_criterion, render_evidence
+from portfolio.models import Criterion, CriterionDecision, Role, User
+from portfolio.permissions import can_assess, can_view_audit
+from portfolio.security import client_address, roles_required
+
+bp = Blueprint("assessment", __name__)
+
+
+def limits() -> dict[str, int]:
+    """Return the password-throttling limits shared by sign-in and signing."""
+    return {"max_failures": int(current_app.config["LOGIN_MAX_FAILURES"]),
+            "lockout_minutes": int(current_app.config["LOGIN_LOCKOUT_MINUTES"])}
+
+
+def confirmation_from(form: Any) -> services.SignerConfirmation:
+    """Read the typed name and password a signing form carries."""
+    return services.SignerConfirmation(password=form.get("password", ""),
+                                       typed_name=form.get("typed_name", ""),
+                                       client=client_address())
+
+
+def refuse(exc: DomainError, render: Any) -> Any:
+    """Show a refused action's message on the page it came from, with the right status."""
+    flash(exc.message, "error")
+    response = make_response(render())
+    response.status_code = exc.status
+    return response
+
+
+def run_signed(action: Any, render: Any) -> Any:
+    """Run a signing service; commit; on refusal keep the attempt and re-show the page."""
+    s = db.session()
+    try:
+        result = action()
+    except DomainError as exc:
+        if exc.status not in (409, 422, 429):
+            raise
+        s.commit()  # a wrong password is recorded: it counts towards throttling
+        return refuse(exc, render), None
+    s.commit()
+    return None, result
+
+
+SORTS = {
+    "learner": lambda r: r.enrolment.learner.full_name.casefold(),
+    "waiting": lambda r: -r.waiting,
+    "oldest": lambda r: r.oldest_waiting_at or datetime.max.replace(tzinfo=UTC),
+    "progress": lambda r: r.percent,
+    "employer": lambda r: r.enrolment.employer.casefold(),
+}
+
+
+@bp.route("/caseload")
+@roles_required(Role.ASSESSOR)
+def caseload() -> Any:
+    rows = list_caseload(db.session(), current_user)
+    query = (request.args.get("q") or "").strip().casefold()
+    employer = request.args.get("employer") or ""
+    if query:
+        rows = [r for r in rows if query in r.enrolment.learner.full_name.casefold()]
+    if employer:
+        rows = [r for r in rows if r.enrolment.employer == employer]
+    if request.args.get("waiting"):
+        rows = [r for r in rows if r.waiting]
+    sort = request.args.get("sort") if request.args.get("sort") in SORTS else "oldest"
+    rows.sort(key=SORTS[sort])
+    employers = sorted({r.enrolment.employer for r in list_caseload(db.session(), current_user)})
+    return render_template("assessment/caseload.html", rows=rows, sort=sort, q=query,
+                           employer=employer, employers=employers,
+                           waiting_only=bool(request.args.get("waiting")),
+                           now=datetime.now(UTC))
+
+
+def _assessed_enrolment(enrolment_id: int) -> Any:
+    enrolment = get_enrolment(db.session(), enrolment_id, current_user)
+    if not can_assess(current_user, enrolment):
+        abort(403)
+    return enrolment
+
+
+@bp.route("/enrolments/<int:enrolment_id>/review")
+@login_required
+def queue(enrolment_id: int) -> Any:
+    enrolment = _assessed_enrolment(enrolment_id)
+    rows = list_evidence(db.session(), enrolment.id)
+    waiting = sorted([r for r in rows if r.status == "submitted"], key=lambda r: r.id)
+    return render_template("assessment/queue.html", enrolment=enrolment, waiting=waiting,
+                           others=[r for r in rows if r.status != "submitted"], kinds=KINDS)
+
+
+@bp.route("/evidence/<int:evidence_id>/review", methods=["POST"])
+@login_required
+def review(evidence_id: int) -> Any:
+    s = db.session()
+    evidence = get_evidence(s, evidence_id, current_user)
+    form = ReviewForm()
+    form.validate()
+    target = url_for("evidence.detail", evidence_id=evidence.id)
+    refused, _ = run_signed(lambda: services.review_evidence(
+        s, evidence, actor=current_user, outcome=form.outcome.data or "",
+        feedback_md=form.feedback_md.data or "",
+        varcs={k: getattr(form, k).data for k in services.VARCS},
+        expected_version=int(form.expected_version.data or 0)),
+        lambda: render_evidence(evidence.id))
+    if refused:
+        return refused
+    learner = evidence.enrolment.learner
+    title = services.current_version(evidence).title
+    if evidence.status == "referred":
+        link = url_for("evidence.detail", evidence_id=evidence.id, _external=True)
+        notify.queue(notify.Message(
+            (learner.email,), f"Evidence referred back: {title}",
+            f"Your assessor referred back “{title}” with feedback.\n\nRead it and revise: "
+            f"{link}\n"))
+        flash("Referred back. The learner has been told by email.", "success")
+    else:
+        flash("Accepted.", "success")
+    nxt = request.form.get("next")
+    return redirect(nxt if nxt and nxt.startswith("/") and not nxt.startswith("//") else target)
+
+
+@bp.route("/enrolments/<int:enrolment_id>/criteria/<int:criterion_id>/decide", methods=["POST"])
+@login_required
+def decide(enrolment_id: int, criterion_id: int) -> Any:
+    s = db.session()
+    enrolment = get_enrolment(s, enrolment_id, current_user)
+    criterion = s.get(Criterion, criterion_id)
+    if criterion is None or criterion.unit_id != enrolment.unit_id:
+        raise NotFound("No such criterion in this unit.")
+    target = url_for("evidence.criterion", enrolment_id=enrolment.id, criterion_id=criterion.id)
+    ids = [int(v) for v in request.form.getlist("evidence_ids") if v.isdigit()]
+    refused, decision = run_signed(lambda: services.decide_criterion(
+        s, enrolment, criterion, actor=current_user, evidence_ids=ids,
+        note_md=request.form.get("note_md", "")[:20_000],
+        confirmation=confirmation_from(request.form),
+        expected_state=request.form.get("expected_state", ""), **limits()),
+        lambda: render_criterion(enrolment.id, criterion.id))
+    if refused:
+        return refused
+    if decision.status == "met":
+        flash(f"Signed: {criterion.number} is met.", "success")
+    else:
+        flash(f"Signed. {criterion.number} now waits for a qualified assessor's "
+              "countersignature.", "success")
+    return redirect(target)
+
+
+@bp.route("/countersign")
+@roles_required(Role.ASSESSOR)
+def countersign_queue() -> Any:
+    return _countersign_page()
+
+
+def _countersign_page() -> Any:
+    decisions = list_awaiting_countersignature(db.session(), current_user.centre_id)
+    return render_template("assessment/countersign.html", decisions=decisions,
+                           can_sign=current_user.assessor_status == "qualified",
+                           sign_form=SignFields())
+
+
+@bp.route("/decisions/<int:decision_id>/countersign", methods=["POST"])
+@roles_required(Role.ASSESSOR)
+def countersign(decision_id: int) -> Any:
+    s = db.session()
+    decision = s.get(CriterionDecision, decision_id)
+    if decision is None:
+        raise NotFound("No such decision.")
+    enrolment = get_enrolment_for_countersign(decision)
+    target = url_for("assessment.countersign_queue")
+    refused, _ = run_signed(lambda: services.countersign_decision(
+        s, decision, actor=current_user, confirmation=confirmation_from(request.form),
+        **limits()), _countersign_page)
+    if refused:
+        return refused
+    flash(f"Countersigned: {decision.criterion.number} for {enrolment.learner.full_name} is "
+          "now met.", "success")
+    return redirect(target)
+
+
+def get_enrolment_for_countersign(decision: CriterionDecision) -> Any:
+    """Return the decision's enrolment if it is in the countersigner's centre (else 404)."""
+    from portfolio.models import Enrolment
+
+    enrolment = db.session().get(Enrolment, decision.enrolment_id)
+    if enrolment is None or enrolment.learner.centre_id != current_user.centre_id:
+        raise NotFound("No such decision.")
+    return enrolment
+
+
+@bp.route("/enrolments/<int:enrolment_id>/sign-off")
+@login_required
+def sign_off(enrolment_id: int) -> Any:
+    return _sign_off_page(enrolment_id)
+
+
+def _sign_off_page(enrolment_id: int) -> Any:
+    s = db.session()
+    enrolment = get_enrolment(s, enrolment_id, current_user)
+    verdicts = {v.signature_id: v for v in verify_all(s, [enrolment.id])}
+    from portfolio.models import Signature
+
+    signatures = list(s.query(Signature).filter(Signature.enrolment_id == enrolment.id)
+                      .order_by(Signature.id))
+    return render_template(
+        "assessment/sign_off.html", enrolment=enrolment,
+        decisions=list_decisions(s, enrolment.id), signatures=signatures, verdicts=verdicts,
+        blockers=services.unit_readiness(s, enrolment),
+        declaration=services.unit_declaration(s, enrolment),
+        signoff=services.unit_signoff(s, enrolment), cosign=services.unit_cosign(s, enrolment),
+        is_learner=current_user.id == enrolment.learner_id,
+        is_assessor=can_assess(current_user, enrolment), sign_form=SignFields())
+
+
+def _sign_action(enrolment_id: int, action: Any, done: str) -> Any:
+    s = db.session()
+    enrolment = get_enrolment(s, enrolment_id, current_user)
+    target = url_for("assessment.sign_off", enrolment_id=enrolment.id)
+    refused, _ = run_signed(lambda: action(
+        s, enrolment, actor=current_user, confirmation=confirmation_from(request.form),
+        **limits()), lambda: _sign_off_page(enrolment.id))
+    if refused:
+        return refused
+    flash(done, "success")
+    return redirect(target)
+
+
+@bp.route("/enrolments/<int:enrolment_id>/declaration", methods=["POST"])
+@login_required
+def declare(enrolment_id: int) -> Any:
+    return _sign_action(enrolment_id, services.sign_unit_declaration,
+                        "Declaration signed. Your assessor can now sign the unit off.")
+
+
+@bp.route("/enrolments/<int:enrolment_id>/sign-off", methods=["POST"])
+@login_required
+def sign_off_unit(enrolment_id: int) -> Any:
+    return _sign_action(enrolment_id, services.sign_off_unit,
+                        "Unit signed off. The learner is asked to co-sign.")
+
+
+@bp.route("/enrolments/<int:enrolment_id>/cosign", methods=["POST"])
+@login_required
+def cosign(enrolment_id: int) -> Any:
+    return _sign_action(enrolment_id, services.cosign_unit,
+                        "Co-signed. The unit is complete.")
+
+
+@bp.route("/enrolments/<int:enrolment_id>/audit")
+@login_required
+def audit(enrolment_id: int) -> Any:
+    s = db.session()
+    enrolment = get_enrolment(s, enrolment_id, current_user)
+    if not can_view_audit(current_user, enrolment):
+        abort(403)
+    events = list_audit_events(s, enrolment.learner_id)
+    actors = {u.id: u.full_name for u in s.query(User).filter(
+        User.id.in_({e.actor_id for e in events if e.actor_id}))}
+    return render_template("assessment/audit.html", enrolment=enrolment, events=events,
+                           actors=actors)

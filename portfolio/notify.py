@@ -1,0 +1,211 @@
+"""Email notifications: sent by SMTP when a server is configured, else written to an outbox folder.
+
+Callers inside a request use `queue(message)`: queued messages go out after the view has
+committed, and only when the response is a success (status below 400). Nothing here ever logs an
+address, a subject or a body: notifications carry personal data, logs must not.
+
+Settings (read with defaults, so they work before `config.DEFAULTS` lists them):
+SMTP_HOST (empty: write .eml files to OUTBOX_DIR instead), SMTP_PORT, SMTP_USERNAME,
+SMTP_PASSWORD, SMTP_STARTTLS, SMTP_USE_SSL, SMTP_FROM, OUTBOX_DIR (empty: <instance>/outbox).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import smtplib
+import ssl
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, current_app, g, has_app_context
+
+from portfolio.config import PROJECT_ROOT
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FROM = "Evidence Builder <no-reply@localhost>"
+DEFAULT_PORT = 587
+SMTP_TIMEOUT_SECONDS = 10
+OUTBOX_SUBFOLDER = "outbox"
+_QUEUE_KEY = "_notify_queue"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Message:
+    """One plain-text email to one or more people."""
+
+    to: tuple[str, ...]
+    subject: str
+    body: str
+
+
+def default_outbox_dir(instance_path: str | os.PathLike[str]) -> str:
+    """The outbox used when OUTBOX_DIR is empty: `<instance_path>/outbox`."""
+    return str(Path(instance_path) / OUTBOX_SUBFOLDER)
+
+
+def outbox_dir(config: Mapping[str, Any]) -> Path:
+    """The folder .eml files are written to (and the Outbox page reads)."""
+    configured = config.get("OUTBOX_DIR", "")
+    if configured:
+        return Path(configured)
+    if has_app_context():
+        instance = current_app.instance_path
+    else:  # the same rule create_app uses
+        instance = os.environ.get("PORTFOLIO_INSTANCE_PATH", str(PROJECT_ROOT / "instance"))
+    return Path(default_outbox_dir(instance))
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in _TRUE
+    return bool(value)
+
+
+def build_email(message: Message, sender: str) -> EmailMessage:
+    """The RFC 5322 message: From, To, Subject, Date, Message-ID and a plain-text body."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = ", ".join(message.to)
+    # A subject is one line; stray line breaks would otherwise be refused as header injection.
+    mail["Subject"] = " ".join(message.subject.split())
+    mail["Date"] = formatdate(usegmt=True)
+    # An explicit domain: without one make_msgid asks DNS for this host's name.
+    mail["Message-ID"] = make_msgid(domain=domain)
+    mail.set_content(message.body)
+    return mail
+
+
+def _recipients(message: Message) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(a.strip() for a in message.to if a and a.strip()))
+
+
+def send(message: Message, *, config: Mapping[str, Any]) -> str:
+    """Deliver one message; return its Message-ID (SMTP) or the path of the .eml written.
+
+    Raises OSError (smtplib.SMTPException included) or ValueError when it cannot; `notify` and
+    queued messages catch those so a request never fails because mail did.
+    """
+    to = _recipients(message)
+    if not to:
+        raise ValueError("a message needs at least one recipient")
+    message = Message(to=to, subject=message.subject, body=message.body)
+    mail = build_email(message, config.get("SMTP_FROM") or DEFAULT_FROM)
+    if config.get("SMTP_HOST"):
+        result = _send_smtp(mail, config)
+    else:
+        result = str(_write_outbox(mail, outbox_dir(config)))
+    logger.info("notification sent to %d recipient(s)", len(to))
+    return result
+
+
+def _send_smtp(mail: EmailMessage, config: Mapping[str, Any]) -> str:
+    host = str(config["SMTP_HOST"])
+    port = int(config.get("SMTP_PORT") or DEFAULT_PORT)
+    context = ssl.create_default_context()
+    client: smtplib.SMTP
+    if _flag(config.get("SMTP_USE_SSL", False)):
+        client = smtplib.SMTP_SSL(host, port, timeout=SMTP_TIMEOUT_SECONDS, context=context)
+    else:
+        client = smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT_SECONDS)
+    with client:
+        if _flag(config.get("SMTP_STARTTLS", True)) and not _flag(config.get("SMTP_USE_SSL")):
+            client.starttls(context=context)
+        username = config.get("SMTP_USERNAME") or ""
+        if username:
+            client.login(username, config.get("SMTP_PASSWORD") or "")
+        refused = client.send_message(mail)
+    if refused:
+        logger.warning("notification refused for %d recipient(s)", len(refused))
+    return str(mail["Message-ID"])
+
+
+def _write_outbox(mail: EmailMessage, folder: Path) -> Path:
+    """Write atomically: a temporary file in the folder, fsync, then rename into place."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = folder / f"{stamp}-{secrets.token_hex(8)}.eml"
+    data = mail.as_bytes(policy=mail.policy.clone(linesep="\r\n"))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _fsync_folder(folder)
+    return target
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems cannot fsync a directory; the file itself is already synced
+    finally:
+        os.close(fd)
+
+
+def send_quietly(message: Message, config: Mapping[str, Any]) -> str | None:
+    """Send, and on failure log a warning without personal data and return None."""
+    try:
+        return send(message, config=config)
+    except (OSError, ValueError) as exc:  # smtplib.SMTPException and ssl.SSLError are OSErrors
+        # Only the class name: SMTP errors can quote the addresses they refused.
+        logger.warning("notification not sent: %s", type(exc).__name__)
+        return None
+
+
+def notify(user_emails: Iterable[str], subject: str, body: str) -> str | None:
+    """Send one message now with the current app's settings; never raises for delivery failures."""
+    message = Message(to=tuple(user_emails), subject=subject, body=body)
+    if not _recipients(message):
+        return None
+    return send_quietly(message, current_app.config)
+
+
+def queue(message: Message) -> None:
+    """Send this message once the current request has finished successfully."""
+    g.setdefault(_QUEUE_KEY, []).append(message)
+
+
+def queued() -> list[Message]:
+    """Messages waiting for the end of the current request."""
+    return list(g.get(_QUEUE_KEY, []))
+
+
+def flush_queued(response: Response) -> Response:
+    """After-request hook: send queued messages for a success, drop them for an error."""
+    messages: list[Message] = g.pop(_QUEUE_KEY, [])
+    if messages and response.status_code < 400:
+        config = current_app.config
+        for message in messages:
+            send_quietly(message, config)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Fill in the default outbox folder and send queued messages after successful requests."""
+    if "portfolio.notify" in app.extensions:
+        return
+    app.extensions["portfolio.notify"] = True
+    if not app.config.get("OUTBOX_DIR"):
+        app.config["OUTBOX_DIR"] = default_outbox_dir(app.instance_path)
+    app.after_request(flush_queued)

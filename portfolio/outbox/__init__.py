@@ -1,0 +1,1 @@
+"""The Outbox: notification emails kept as .eml files when no mail server is configured."""
