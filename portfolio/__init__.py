@@ -79,6 +79,7 @@ def _configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from portfolio.admin.views import bp as admin_bp
+    from portfolio.api import assessment as _api_assessment  # noqa: F401 - registers API routes
     from portfolio.api import evidence as _api_evidence  # noqa: F401 - registers API routes
     from portfolio.api.views import bp as api_bp
     from portfolio.assessment.views import bp as assessment_bp

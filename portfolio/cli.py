@@ -20,7 +20,8 @@ from portfolio.demo import PEOPLE, demo_password, seed_demo
 from portfolio.enrolments.services import enrol_learner
 from portfolio.errors import DomainError
 from portfolio.evidence.views import file_store
-from portfolio.models import ApiToken, Role, Unit, User
+from portfolio.assessment.signing import verify_all
+from portfolio.models import ApiToken, Enrolment, Role, Unit, User
 
 
 def main() -> None:
@@ -266,6 +267,34 @@ def serve(host: str, port: int) -> None:
 
     run_simple(host, port, current_app._get_current_object(), threaded=True,  # type: ignore[attr-defined]
                use_reloader=False, use_debugger=False)
+
+
+@cli.group("signatures")
+def signatures_group() -> None:
+    """Check signatures against the content they were made over."""
+
+
+@signatures_group.command("verify")
+@click.option("--learner", "learner_email", help="Only this learner's signatures.")
+@with_appcontext
+def signatures_verify(learner_email: str | None) -> None:
+    """Recompute every signature's hashes; report valid, invalidated (why) or broken."""
+    s = db.session()
+    enrolment_ids = None
+    if learner_email:
+        learner = _user(learner_email)
+        enrolment_ids = list(s.scalars(select(Enrolment.id).where(
+            Enrolment.learner_id == learner.id)))
+    verdicts = verify_all(s, enrolment_ids)
+    for verdict in verdicts:
+        click.echo(str(verdict), err=verdict.state == "broken")
+    counts = {state: sum(1 for v in verdicts if v.state == state)
+              for state in ("valid", "invalidated", "broken")}
+    summary = (f"{len(verdicts)} signature(s): {counts['valid']} valid, "
+               f"{counts['invalidated']} invalidated, {counts['broken']} broken.")
+    if counts["broken"]:
+        _fail(summary + " Broken signatures mean stored content was altered outside the app.")
+    click.echo(summary)
 
 
 @cli.group("audit")

@@ -122,7 +122,7 @@ def coverage_json(coverage: Coverage) -> dict[str, Any]:
     """Return coverage per criterion with statuses, mapped evidence and reasons."""
     return {
         "enrolment_id": coverage.enrolment_id, "as_of": coverage.today.isoformat(),
-        "total": coverage.total, "evidenced": coverage.evidenced,
+        "total": coverage.total, "evidenced": coverage.evidenced, "met": coverage.met,
         "outcomes": [{"number": o.number, "title": o.title, "total": o.total,
                       "evidenced": o.evidenced} for o in coverage.outcomes],
         "criteria": [{

@@ -275,10 +275,12 @@ SCHEMAS.update({
     },
     "Coverage": {
         "type": "object", "additionalProperties": False,
-        "required": ["enrolment_id", "as_of", "total", "evidenced", "outcomes", "criteria"],
+        "required": ["enrolment_id", "as_of", "total", "evidenced", "met", "outcomes",
+                     "criteria"],
         "properties": {
             "enrolment_id": {"type": "integer"}, "as_of": {"type": "string", "format": "date"},
             "total": {"type": "integer"}, "evidenced": {"type": "integer"},
+            "met": {"type": "integer"},
             "outcomes": {"type": "array", "items": {
                 "type": "object", "required": ["number", "title", "total", "evidenced"],
                 "additionalProperties": False,
@@ -291,14 +293,17 @@ SCHEMAS.update({
                 "properties": {
                     "criterion_id": {"type": "integer"}, "number": {"type": "string"},
                     "text": {"type": "string"},
-                    "status": {"type": "string", "enum": ["evidenced", "gap", "no_evidence"]},
+                    "status": {"type": "string",
+                               "enum": ["met", "evidenced", "gap", "no_evidence"]},
                     "required": {"type": "integer"}, "counted": {"type": "integer"},
                     "reasons": {"type": "array", "items": {
                         "type": "object", "required": ["code", "message"],
                         "additionalProperties": False,
                         "properties": {"code": {"type": "string", "enum": [
                             "no_evidence", "method_not_accepted", "simulated", "out_of_date",
-                            "too_few", "not_submitted", "referred", "awaiting_assessor"]},
+                            "too_few", "not_submitted", "referred", "awaiting_assessor",
+                            "met", "awaiting_countersignature", "decision_invalidated",
+                            "reopened"]},
                             "message": {"type": "string"}}}},
                     "evidence": {"type": "array", "items": {
                         "type": "object", "additionalProperties": False,
@@ -445,6 +450,160 @@ PATHS.update({
                               "content": {"application/octet-stream": {
                                   "schema": {"type": "string", "format": "binary"}}}},
                       **_ERRORS, **_NOT_FOUND},
+    }},
+})
+
+
+_SIGN_PROPS = {
+    "typed_name": {"type": "string", "description": "The signer's full name, as on the account"},
+    "password": {"type": "string", "format": "password",
+                 "description": "The signer's password, re-entered for every signature"},
+}
+SCHEMAS.update({
+    "SignRequest": {"type": "object", "required": ["typed_name", "password"],
+                    "properties": _SIGN_PROPS},
+    "ReviewRequest": {
+        "type": "object", "required": ["outcome", "expected_version"],
+        "properties": {
+            "outcome": {"type": "string", "enum": ["accepted", "referred"]},
+            "feedback_md": {"type": "string", "description": "Required when referring back"},
+            "expected_version": {"type": "integer"},
+            "varcs": {"type": "object", "properties": {
+                k: {"type": "boolean"} for k in
+                ("valid", "authentic", "reliable", "current", "sufficient")}},
+        },
+    },
+    "DecisionRequest": {
+        "type": "object",
+        "required": ["criterion_id", "evidence_ids", "expected_state", *_SIGN_PROPS],
+        "properties": {
+            "criterion_id": {"type": "integer"},
+            "evidence_ids": {"type": "array", "items": {"type": "integer"}},
+            "note_md": {"type": "string"},
+            "expected_state": {"type": "string",
+                               "description": "From GET /enrolments/{id}/decision-state: "
+                                              "refuses the decision if the evidence changed"},
+            **_SIGN_PROPS,
+        },
+    },
+    "Decision": {
+        "type": "object", "additionalProperties": False,
+        "required": ["id", "criterion_id", "number", "status", "evidence", "note_md",
+                     "decided_by", "decided_at", "signature_id", "countersigned_by",
+                     "ended_reason"],
+        "properties": {
+            "id": {"type": "integer"}, "criterion_id": {"type": "integer"},
+            "number": {"type": "string"},
+            "status": {"type": "string", "enum": ["awaiting_countersignature", "met",
+                                                  "invalidated", "reopened"]},
+            "evidence": {"type": "array", "items": {
+                "type": "object", "required": ["evidence_id", "version"],
+                "properties": {"evidence_id": {"type": "integer"},
+                               "version": {"type": "integer"}}}},
+            "note_md": {"type": "string"}, "decided_by": {"type": "integer"},
+            "decided_at": {"type": "string"}, "signature_id": {"type": "integer"},
+            "countersigned_by": {"type": ["integer", "null"]},
+            "ended_reason": {"type": ["string", "null"]},
+        },
+    },
+    "DecisionList": {
+        "type": "object", "required": ["items"], "additionalProperties": False,
+        "properties": {"items": {"type": "array",
+                                 "items": {"$ref": "#/components/schemas/Decision"}}},
+    },
+    "Signature": {
+        "type": "object", "additionalProperties": False,
+        "required": ["id", "purpose", "subject_type", "subject_id", "signer", "statement",
+                     "signed_at", "content_hash", "verification"],
+        "properties": {
+            "id": {"type": "integer"},
+            "purpose": {"type": "string", "enum": [
+                "evidence_declaration", "unit_declaration", "criterion_decision",
+                "countersignature", "unit_signoff", "unit_cosign"]},
+            "subject_type": {"type": "string"}, "subject_id": {"type": "integer"},
+            "signer": {"type": "object", "required": ["id", "role", "typed_name"],
+                       "additionalProperties": False,
+                       "properties": {"id": {"type": "integer"}, "role": {"type": "string"},
+                                      "typed_name": {"type": "string"}}},
+            "statement": {"type": "string"}, "signed_at": {"type": "string"},
+            "content_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "verification": {"type": "object", "required": ["state", "reason"],
+                             "additionalProperties": False,
+                             "properties": {"state": {"type": "string", "enum": [
+                                 "valid", "invalidated", "broken"]},
+                                 "reason": {"type": "string"}}},
+        },
+    },
+    "SignatureList": {
+        "type": "object", "required": ["items", "summary"], "additionalProperties": False,
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Signature"}},
+            "summary": {"type": "object", "required": ["valid", "invalidated", "broken"],
+                        "properties": {k: {"type": "integer"}
+                                       for k in ("valid", "invalidated", "broken")}},
+        },
+    },
+})
+_SIGN_ERRORS = {**_CHANGE_ERRORS, "429": _problem_response("Too many wrong passwords")}
+
+
+def _signing(operation_id: str, summary: str, param: str, body: str, ok: str,
+             ok_status: str = "201") -> dict[str, Any]:
+    return {"post": {
+        "operationId": operation_id, "summary": summary, "parameters": [_id_param(param)],
+        "requestBody": _json_body(body),
+        "responses": {ok_status: _ok(ok, "Signed"), **_ERRORS, **_NOT_FOUND, **_SIGN_ERRORS},
+    }}
+
+
+PATHS.update({
+    "/evidence/{evidence_id}/review": {"post": {
+        "operationId": "evidence_review", "summary": "Accept or refer back (assessor)",
+        "parameters": [_id_param("evidence_id")], "requestBody": _json_body("ReviewRequest"),
+        "responses": {"200": _ok("Evidence", "Reviewed"), **_ERRORS, **_NOT_FOUND,
+                      **_CHANGE_ERRORS},
+    }},
+    "/evidence/{evidence_id}/declaration": _signing(
+        "evidence_declare_submit",
+        "Submit, signing the learner's declaration of authenticity over this version",
+        "evidence_id", "SignRequest", "Evidence", "200"),
+    "/enrolments/{enrolment_id}/decisions": {
+        "get": {
+            "operationId": "decisions_list", "summary": "Criterion decisions, live and ended",
+            "parameters": [_id_param("enrolment_id")],
+            "responses": {"200": _ok("DecisionList", "Decisions"), **_ERRORS, **_NOT_FOUND},
+        },
+        **_signing("decisions_create", "Sign a criterion as met (assessor)", "enrolment_id",
+                   "DecisionRequest", "Decision"),
+    },
+    "/enrolments/{enrolment_id}/decision-state": {"get": {
+        "operationId": "decision_state",
+        "summary": "The expected_state token for deciding on the given evidence",
+        "parameters": [_id_param("enrolment_id"),
+                       {"name": "evidence_ids", "in": "query", "required": True,
+                        "schema": {"type": "string"}, "description": "Comma-separated ids"}],
+        "responses": {"200": {"description": "Token", "content": {"application/json": {
+            "schema": {"type": "object", "required": ["expected_state"],
+                       "properties": {"expected_state": {"type": "string"}}}}}},
+            **_ERRORS, **_NOT_FOUND},
+    }},
+    "/decisions/{decision_id}/countersign": _signing(
+        "decision_countersign", "Countersign a trainee's decision (qualified assessor)",
+        "decision_id", "SignRequest", "Decision", "200"),
+    "/enrolments/{enrolment_id}/declaration": _signing(
+        "unit_declare", "The learner's unit declaration of authenticity", "enrolment_id",
+        "SignRequest", "Signature"),
+    "/enrolments/{enrolment_id}/sign-off": _signing(
+        "unit_sign_off", "The assessor signs the unit off", "enrolment_id", "SignRequest",
+        "Signature"),
+    "/enrolments/{enrolment_id}/cosign": _signing(
+        "unit_cosign", "The learner co-signs the sign-off", "enrolment_id", "SignRequest",
+        "Signature"),
+    "/enrolments/{enrolment_id}/signatures": {"get": {
+        "operationId": "signatures_list",
+        "summary": "Every signature, each verified now: valid, invalidated (why) or broken",
+        "parameters": [_id_param("enrolment_id")],
+        "responses": {"200": _ok("SignatureList", "Signatures"), **_ERRORS, **_NOT_FOUND},
     }},
 })
 
