@@ -12,6 +12,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from portfolio import create_app, db, schema
+from portfolio.assessment.signing import verify_all
 from portfolio.audit import verify_chain
 from portfolio.auth import services as accounts
 from portfolio.criteria.files import UnitFileInvalid, check_file
@@ -20,7 +21,6 @@ from portfolio.demo import PEOPLE, demo_password, seed_demo
 from portfolio.enrolments.services import enrol_learner
 from portfolio.errors import DomainError
 from portfolio.evidence.views import file_store
-from portfolio.assessment.signing import verify_all
 from portfolio.models import ApiToken, Enrolment, Role, Unit, User
 
 

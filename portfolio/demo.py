@@ -12,7 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portfolio.auth.services import create_user, get_or_create_centre
-from portfolio.demo_portfolio import seed_portfolio
+from portfolio.demo_portfolio import (
+    seed_awaiting_countersignature,
+    seed_portfolio,
+    seed_signed_off,
+)
 from portfolio.enrolments.services import enrol_learner
 from portfolio.errors import NotFound
 from portfolio.evidence.storage import UploadBatch
@@ -98,5 +102,16 @@ def seed_demo(session: Session, password: str, *, today: date | None = None,
         learner = users["learner@demo.example"]
         enrolment = session.scalar(select(Enrolment).where(
             Enrolment.learner_id == learner.id, Enrolment.unit_id == unit.id))
-        seed_portfolio(session, batch, enrolment, learner, users["assessor@demo.example"], today)
+        seed_portfolio(session, batch, enrolment, learner, users["assessor@demo.example"], today,
+                       password)
+        for email, seed in (("sofia@demo.example", "signed_off"), ("ben@demo.example", "trainee")):
+            person = users[email]
+            enrolment = session.scalar(select(Enrolment).where(
+                Enrolment.learner_id == person.id, Enrolment.unit_id == unit.id))
+            if seed == "signed_off":
+                seed_signed_off(session, batch, enrolment, person,
+                                users["assessor@demo.example"], password, today)
+            else:
+                seed_awaiting_countersignature(session, enrolment, person,
+                                               users["trainee@demo.example"], password, today)
     return list(PEOPLE)

@@ -20,7 +20,6 @@ from portfolio.evidence.services import (
     MappingInput,
     add_evidence,
     set_mappings,
-    submit_evidence,
 )
 from portfolio.evidence.storage import UploadBatch
 from portfolio.models import Criterion, Enrolment, Evidence, User
@@ -165,7 +164,7 @@ def _criteria(session: Session, unit_id: int) -> dict[str, int]:
 
 
 def seed_portfolio(session: Session, batch: UploadBatch, enrolment: Enrolment, learner: User,
-                   assessor: User, today: date) -> bool:
+                   assessor: User, today: date, password: str) -> bool:
     """Give the learner a half-finished portfolio unless they already have evidence."""
     if session.scalar(select(Evidence.id).where(Evidence.enrolment_id == enrolment.id)):
         return False
@@ -186,7 +185,7 @@ def seed_portfolio(session: Session, batch: UploadBatch, enrolment: Enrolment, l
         wanted = [MappingInput(ids[n], why, where) for n, (why, where) in (maps or {}).items()]
         set_mappings(session, evidence, actor=actor, wanted=wanted)
         if submit:
-            submit_evidence(session, evidence, actor=actor)
+            _submit(session, evidence, actor, password)
         return evidence
 
     add(learner, "reflective_account", "Duplicate payment complaint: my account", 35, REFLECTIVE,
@@ -229,4 +228,163 @@ def seed_portfolio(session: Session, batch: UploadBatch, enrolment: Enrolment, l
     add(assessor, "observation", "Refund role-play in training", 60, SIMULATED,
         place="Training room", details={"observer": assessor.full_name}, simulated=True,
         maps={"2.4": ("Options explained to the customer", "")})
+    return True
+
+
+PD_RECORD = """\
+Professional discussion at the Hull store (about 35 minutes), recorded with Sofia's agreement.
+
+- **Monitoring (1.1, 1.2):** Sofia compared till-receipt surveys, the online review site and
+  comment cards, and explained why a cluster of complaints about the same product line made
+  the store manager review how it was displayed and described.
+- **Negotiating and conflict (1.3, 1.4):** she described listening first, summarising, and
+  offering an exchange or a store credit; with an angry customer she moved the conversation
+  away from the queue and kept her voice low and steady.
+- **Procedures and escalation (1.5, 1.6):** she walked through the store's complaint form and
+  when she calls the duty manager: refunds above her limit, safety issues, threats.
+- **Liability and compensation (1.7, 1.8):** admitting fault for a faulty product is handled by
+  the manager because of the cost and the Consumer Rights Act; replacements keep customers but
+  cost the store and do not always fix the relationship.
+- **Response options (2.4, 2.5):** for a damaged sofa she explained repair, replacement and
+  refund to the customer, and the cost and stock impact of each to the business.
+"""
+
+PD_OBSERVATION = """\
+Observed Sofia at the customer service desk dealing with a customer whose new lamp stopped
+working after a week.
+
+- Asked what happened, when it was bought and how it was used, to confirm the nature and
+  cause of the complaint (2.1); took ownership rather than sending the customer to another
+  till (2.2).
+- Acknowledged the inconvenience and repeated the customer's concern back to her (2.3).
+- Explained that a replacement was in stock and would take ten minutes to fetch, and went back
+  to the customer twice to update her (2.6).
+- Offered a replacement, within her authority, which the customer accepted (2.7).
+"""
+
+
+def _decide_all(session: Session, enrolment: Enrolment, assessor: User, password: str,
+                numbers: list[str], by_number: dict[str, list[Evidence]]) -> None:
+    from portfolio.assessment.services import (
+        SignerConfirmation,
+        decide_criterion,
+        decision_evidence_state,
+    )
+
+    confirm = SignerConfirmation(password=password, typed_name=assessor.full_name)
+    criteria = {c.number: c for c in session.scalars(
+        select(Criterion).where(Criterion.unit_id == enrolment.unit_id))}
+    for number in numbers:
+        ids = [e.id for e in by_number[number]]
+        decide_criterion(session, enrolment, criteria[number], actor=assessor, evidence_ids=ids,
+                         note_md="", confirmation=confirm,
+                         expected_state=decision_evidence_state(session, enrolment, ids),
+                         max_failures=1000, lockout_minutes=1)
+
+
+def _accept(session: Session, evidence: Evidence, assessor: User) -> None:
+    from portfolio.assessment.services import review_evidence
+
+    review_evidence(session, evidence, actor=assessor, outcome="accepted",
+                    feedback_md="Clear and relevant: accepted.",
+                    varcs={k: True for k in ("valid", "authentic", "reliable", "current",
+                                             "sufficient")},
+                    expected_version=evidence.current_version)
+
+
+def _submit(session: Session, evidence: Evidence, actor: User, password: str) -> None:
+    from portfolio.assessment.services import SignerConfirmation, submit_with_declaration
+
+    submit_with_declaration(session, evidence, actor=actor,
+                            confirmation=SignerConfirmation(password, actor.full_name),
+                            max_failures=1000, lockout_minutes=1)
+
+
+def seed_signed_off(session: Session, batch: UploadBatch, enrolment: Enrolment, learner: User,
+                    assessor: User, password: str, today: date) -> bool:
+    """A complete portfolio: every criterion met, declared, signed off and co-signed."""
+    from portfolio.assessment.services import (
+        SignerConfirmation,
+        cosign_unit,
+        sign_off_unit,
+        sign_unit_declaration,
+    )
+
+    if session.scalar(select(Evidence.id).where(Evidence.enrolment_id == enrolment.id)):
+        return False
+    ids = _criteria(session, enrolment.unit_id)
+    lo1 = [f"1.{n}" for n in range(1, 9)]
+
+    def add(actor: User, kind: str, title: str, days_ago: int, body: str, maps: list[str],
+            details: dict | None = None, files: tuple[tuple[bytes, str], ...] = ()) -> Evidence:
+        staged = [batch.add(io.BytesIO(data), name, 50 * 1024 * 1024) for data, name in files]
+        evidence = add_evidence(session, actor=actor, enrolment=enrolment, kind=kind,
+                                data=EvidenceInput(
+                                    title=title, activity_on=today - timedelta(days=days_ago),
+                                    activity_place="Customer service desk, Hull store",
+                                    body_md=body, details=details or {},
+                                    personal_data_confirmed=True),
+                                files=staged, today=today)
+        set_mappings(session, evidence, actor=actor,
+                     wanted=[MappingInput(ids[n]) for n in maps])
+        _submit(session, evidence, actor, password)
+        _accept(session, evidence, assessor)
+        return evidence
+
+    pd = add(assessor, "professional_discussion", "Professional discussion: complaints", 45,
+             PD_RECORD, [*lo1, "2.4", "2.5"])
+    obs = add(assessor, "observation", "Observation: faulty lamp at the service desk", 40,
+              PD_OBSERVATION, ["2.1", "2.2", "2.3", "2.6", "2.7"],
+              details={"observer": assessor.full_name})
+    log = add(learner, "log", "Store complaint log, October", 30,
+              "The complaints I handled in October.", ["2.8"],
+              files=((_csv(), "complaint-log-october.csv"),))
+    witness = add(learner, "witness_testimony", "Store manager's testimony", 25,
+                  "I manage the Hull store and have watched Sofia handle complaints for a year. "
+                  "She follows our returns and complaints policy every time, records each one, "
+                  "and protects customers' details.",
+                  ["2.9"], details={"witness_name": "Martin Hale",
+                                    "witness_role": "Store manager",
+                                    "relationship": "Line manager",
+                                    "witness_contact": "Store phone via head office",
+                                    "is_expert": False})
+    by_number = {n: [pd] for n in [*lo1, "2.4", "2.5"]}
+    by_number.update({n: [obs] for n in ("2.1", "2.2", "2.3", "2.6", "2.7")})
+    by_number.update({"2.8": [log], "2.9": [witness]})
+    _decide_all(session, enrolment, assessor, password, sorted(by_number), by_number)
+    limits = {"max_failures": 1000, "lockout_minutes": 1}
+    sign_unit_declaration(session, enrolment, actor=learner,
+                          confirmation=SignerConfirmation(password, learner.full_name), **limits)
+    sign_off_unit(session, enrolment, actor=assessor,
+                  confirmation=SignerConfirmation(password, assessor.full_name), **limits)
+    cosign_unit(session, enrolment, actor=learner,
+                confirmation=SignerConfirmation(password, learner.full_name), **limits)
+    return True
+
+
+def seed_awaiting_countersignature(session: Session, enrolment: Enrolment, learner: User,
+                                   trainee: User, password: str, today: date) -> bool:
+    """A trainee assessor's decisions that wait for a qualified countersignature."""
+    if session.scalar(select(Evidence.id).where(Evidence.enrolment_id == enrolment.id)):
+        return False
+    ids = _criteria(session, enrolment.unit_id)
+    evidence = add_evidence(session, actor=learner, enrolment=enrolment,
+                            kind="reflective_account",
+                            data=EvidenceInput(
+                                title="When I escalate a complaint",
+                                activity_on=today - timedelta(days=12),
+                                activity_place="Complaints resolution team, Leeds",
+                                body_md="I pass a complaint to my team leader when the remedy "
+                                        "is above my authority, when the customer asks for a "
+                                        "manager after I have tried to resolve it, or when it "
+                                        "involves safety. I explain to the customer what will "
+                                        "happen and when they will hear back.",
+                                personal_data_confirmed=True),
+                            files=[], today=today)
+    set_mappings(session, evidence, actor=learner,
+                 wanted=[MappingInput(ids["1.5"]), MappingInput(ids["1.6"])])
+    _submit(session, evidence, learner, password)
+    _accept(session, evidence, trainee)
+    _decide_all(session, enrolment, trainee, password, ["1.5", "1.6"],
+                {"1.5": [evidence], "1.6": [evidence]})
     return True

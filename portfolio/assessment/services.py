@@ -204,18 +204,21 @@ def decide_criterion(session: Session, enrolment: Enrolment, criterion: Criterio
                                signer_id=actor.id, signer_role=Role.ASSESSOR.value,
                                typed_name=typed, statement=statement, content=content,
                                signed_at=now)
-    session.add(signature)
-    session.flush()
     trainee = actor.is_trainee_assessor
-    decision = CriterionDecision(
-        enrolment_id=enrolment.id, criterion_id=criterion.id,
-        status="awaiting_countersignature" if trainee else "met",
-        evidence=[{"evidence_id": e.id, "version": e.current_version} for e in items],
-        note_md=content["note_md"], decided_by_id=actor.id, decided_at=now,
-        signature_id=signature.id, needs_countersignature=1 if trainee else 0)
-    session.add(decision)
     try:
+        # The signature and the decision are written inside one savepoint: begin_nested()
+        # flushes whatever is pending *before* the SAVEPOINT, so both must be added inside it,
+        # or a refused duplicate would leave the transaction failed and the signature behind.
         with session.begin_nested():
+            session.add(signature)
+            session.flush()
+            decision = CriterionDecision(
+                enrolment_id=enrolment.id, criterion_id=criterion.id,
+                status="awaiting_countersignature" if trainee else "met",
+                evidence=[{"evidence_id": e.id, "version": e.current_version} for e in items],
+                note_md=content["note_md"], decided_by_id=actor.id, decided_at=now,
+                signature_id=signature.id, needs_countersignature=1 if trainee else 0)
+            session.add(decision)
             session.flush()
     except IntegrityError as exc:
         # Two clicks (or two assessors) at once: the unique index keeps exactly one decision.

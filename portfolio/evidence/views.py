@@ -171,8 +171,10 @@ def _detail_context(evidence: Evidence, version: EvidenceVersion) -> dict[str, A
         .order_by(Signature.id)))
     review_form = ReviewForm(formdata=None)
     review_form.expected_version.data = str(evidence.current_version)
+    # The assessor starts from the learner's ticks: confirming them is then one click.
+    prefill = other if source == "assessor" and evidence.assessor_mapped_at is None else {}
     return {
-        "mapping_source": source, "other_mappings": other,
+        "mapping_source": source, "other_mappings": other, "prefill": prefill,
         "reviews": list_reviews(s, evidence.id), "review_form": review_form,
         "can_review": can_assess(current_user, enrolment)
         and evidence.status in ("submitted", "accepted")

@@ -94,6 +94,13 @@ CASES = [
     *(Case("coverage", role, PORTFOLIO + "/coverage") for role in ENROLMENT_ROLES),
     *(Case("criterion", role, PORTFOLIO + "/criteria/{criterion}") for role in ("learner",
                                                                                "assessor")),
+    # Assessment, sign-off and messages.
+    *(Case("caseload", role, "/caseload") for role in ("assessor", "trainee")),
+    Case("countersign", "assessor", "/countersign"),
+    Case("review", "assessor", PORTFOLIO + "/review"),
+    *(Case("sign-off", role, PORTFOLIO + "/sign-off") for role in ENROLMENT_ROLES),
+    Case("history", "assessor", PORTFOLIO + "/audit"),
+    *(Case("outbox", role, "/outbox") for role in ("learner", "admin")),
 ]
 WIDTHS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
 
