@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 
 from portfolio.db import get_database
 from tests.browser.conftest import PHONE, login
-from tests.factories import make_world
+from tests.factories import PASSWORD, make_world
 
 
 @pytest.fixture
@@ -48,8 +48,12 @@ def test_learner_writes_maps_and_sees_coverage_change(page: Page, live_server: s
     page.get_by_label(re.compile(r"^2\.3 ")).check()
     page.get_by_role("button", name="Save mapping").click()
     expect(page.locator(".flash")).to_contain_text("now mapped to 1.4, 2.3")
-    page.get_by_role("button", name="Submit for assessment").click()
-    expect(page.locator(".flash")).to_contain_text("Submitted")
+    page.locator("summary", has_text="Submit for assessment").click()
+    form = page.locator("form.sign-form")
+    form.get_by_label("Your full name").fill(world.learner.full_name)
+    form.get_by_label("Your password").fill(PASSWORD)
+    form.get_by_role("button", name="Sign and submit").click()
+    expect(page.locator(".flash")).to_contain_text("Submitted with your signed declaration")
 
     page.goto(f"{base}/enrolments/{world.enrolment.id}/coverage")
     after = _gap_numbers(page)
