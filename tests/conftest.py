@@ -98,6 +98,9 @@ def database_url(db_kind: str, _database_template: str, tmp_path: Path) -> str:
     app = create_app(_test_config(url))
     engine = get_database(app).engine
     with engine.begin() as conn:
+        # A connection leaked by an earlier failed test would block TRUNCATE for ever: end it.
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
         tables = [r[0] for r in conn.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
             "AND tablename <> 'alembic_version'"))]

@@ -19,6 +19,20 @@ def _disable_guard(session, db_kind: str) -> None:
         session.execute(text("DROP TRIGGER audit_events_no_delete"))
 
 
+@pytest.fixture(autouse=True)
+def _restore_guard(app, db_kind):
+    """Put the append-only trigger back: on PostgreSQL the schema outlives the test."""
+    yield
+    if db_kind == "postgresql":
+        from portfolio.db import get_database
+
+        with get_database(app).engine.begin() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+            conn.execute(text(
+                "ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))
+
+
 @pytest.fixture
 def chain(session):
     user = make_user(session, make_centre(session))

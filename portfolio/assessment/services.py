@@ -181,6 +181,17 @@ def decide_criterion(session: Session, enrolment: Enrolment, criterion: Criterio
     if not_accepted:
         raise InvalidTransition("Accept the evidence before relying on it: "
                                 + ", ".join(f"“{t}”" for t in not_accepted) + ".")
+    from portfolio.evidence.coverage import compute_coverage
+
+    entry = next(c for c in compute_coverage(session, enrolment, utcnow().date()).criteria
+                 if c.criterion_id == criterion.id)
+    counting = {i.evidence_id for i in entry.items if i.counts}
+    not_counting = [current_version(e).title for e in items if e.id not in counting]
+    if not_counting:
+        raise ValidationFailed(
+            f"Only evidence mapped to {criterion.number} by a method the unit accepts for it, "
+            "and current, can be relied on: " + ", ".join(f"“{t}”" for t in not_counting)
+            + ". Correct the mapping first if it belongs here.", field="evidence_ids")
     if decision_evidence_state(session, enrolment, evidence_ids) != expected_state:
         raise InvalidTransition("The evidence changed since you opened this page, so nothing "
                                 "was signed. Reload the page, check it again and sign.")
@@ -435,13 +446,14 @@ def cosign_unit(session: Session, enrolment: Enrolment, *, actor: User,
 # --- invalidation ---------------------------------------------------------------------------
 
 def invalidate_for_evidence(session: Session, evidence: Evidence, old_version: int,
-                            new_version: int, *, actor: User) -> list[int]:
-    """After a revision, end every decision and signature that covered the old content.
+                            new_version: int | None, *, actor: User) -> list[int]:
+    """After a revision (or a withdrawal: no new version), end what covered the old content.
 
     Returns the ids of the signatures invalidated. The rows are kept as history.
     """
-    reason = (f"evidence “{evidence.versions[old_version - 1].title}” changed after signing "
-              f"(version {old_version} → {new_version})")
+    title = evidence.versions[old_version - 1].title
+    reason = (f"evidence “{title}” changed after signing (version {old_version} → {new_version})"
+              if new_version is not None else f"evidence “{title}” was withdrawn after signing")
     now = utcnow()
     touched: list[int] = []
     decisions = [d for d in live_decisions(session, evidence.enrolment_id)
@@ -452,6 +464,7 @@ def invalidate_for_evidence(session: Session, evidence: Evidence, old_version: i
         decision.ended_reason = reason
     session.flush()
     ended = {d.id for d in decisions}
+    signoff_ended = False
     for signature in session.scalars(select(Signature).where(
             Signature.enrolment_id == evidence.enrolment_id,
             Signature.invalidated_at.is_(None))):
@@ -464,12 +477,18 @@ def invalidate_for_evidence(session: Session, evidence: Evidence, old_version: i
                 [signature.content] if "evidence_id" in signature.content else [])
             hit = any(item.get("evidence_id") == evidence.id for item in items)
         if hit:
+            signoff_ended = signoff_ended or signature.purpose in ("unit_signoff", "unit_cosign")
             signature.invalidated_at = now
             signature.invalidated_reason = reason
             touched.append(signature.id)
+    detail: dict[str, Any] = {"signatures": touched, "reason": reason}
+    enrolment = evidence.enrolment
+    if signoff_ended and enrolment.status == "completed":
+        # The completion rested on the sign-off that just ended: the unit is open again.
+        enrolment.status = "active"
+        detail["enrolment_reopened"] = True
     if touched:
         record_event(session, action="signature.invalidated", subject_type="evidence",
                      subject_id=evidence.id, actor=actor,
-                     learner_id=evidence.enrolment.learner_id,
-                     detail={"signatures": touched, "reason": reason})
+                     learner_id=evidence.enrolment.learner_id, detail=detail)
     return touched

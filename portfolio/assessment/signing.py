@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portfolio.models import (
+    AuditEvent,
     CriterionDecision,
     Enrolment,
     Evidence,
@@ -125,7 +126,7 @@ def _evidence_items(content: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-def verify_signature(session: Session, signature: Signature) -> Verdict:
+def verify_signature(session: Session, signature: Signature, _depth: int = 0) -> Verdict:
     """Recompute a signature's hashes from the stored content and judge it."""
     problem = _stored_parts_intact(signature)
     if problem:
@@ -143,9 +144,17 @@ def verify_signature(session: Session, signature: Signature) -> Verdict:
                          f"(version {item['version']} → {evidence.current_version})")
     for ref in signature.content.get("signatures", []):
         other = session.get(Signature, ref["signature_id"])
-        if other is None or other.content_hash != ref["content_hash"]:
+        if other is None or other.content_hash != ref["content_hash"] or (
+                _depth < 4 and verify_signature(session, other, _depth + 1).state == "broken"):
             return Verdict(signature.id, "broken",
                            f"signature #{ref['signature_id']} it relies on was altered")
+    recorded = session.scalars(select(AuditEvent.detail).where(
+        AuditEvent.subject_type == "signature", AuditEvent.subject_id == str(signature.id),
+        AuditEvent.action == f"signature.{signature.purpose}")).first()
+    if recorded is None or recorded.get("content_hash") != signature.content_hash:
+        # The hash was also written into the hash-chained audit trail when it was signed.
+        return Verdict(signature.id, "broken",
+                       "its hash does not match the one recorded in the audit trail")
     if signature.invalidated_at is not None:
         return Verdict(signature.id, "invalidated",
                        signature.invalidated_reason or "content changed after signing")

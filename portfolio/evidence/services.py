@@ -245,6 +245,11 @@ def withdraw_evidence(session: Session, evidence: Evidence, *, actor: User, reas
     reason = " ".join((reason or "").split())[:300]
     evidence.status = "withdrawn"
     evidence.updated_at = utcnow()
+    session.flush()
+    from portfolio.assessment.services import invalidate_for_evidence
+
+    # A referred item may already carry decisions: withdrawing it must end them.
+    invalidate_for_evidence(session, evidence, evidence.current_version, None, actor=actor)
     record_event(session, action="evidence.withdraw", subject_type="evidence",
                  subject_id=evidence.id, actor=actor,
                  actor_role=_role_of(actor, evidence.enrolment),

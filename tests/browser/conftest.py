@@ -4,8 +4,8 @@ Every test under tests/browser is marked `browser`, so `pytest -m "not browser"`
 
 Two ways to get a running app:
 
-* `live_server` (tests/conftest.py): a fresh database and server per test, for journeys that
-  change data;
+* `live_server`: a fresh database and server per test, for journeys that change data (as in
+  tests/conftest.py, overridden here only to stop quicker);
 * `shared_site` (here): one database, one `make_world` and one server per test module, with a
   signed-in browser state per role, for the many read-only page checks (accessibility).
 """
@@ -136,6 +136,8 @@ def _empty_postgres(url: str) -> None:
         tables = [r[0] for r in conn.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
             "AND tablename <> 'alembic_version'"))]
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
