@@ -297,6 +297,25 @@ def signatures_verify(learner_email: str | None) -> None:
     click.echo(summary)
 
 
+@cli.group("witness")
+def witness_group() -> None:
+    """Witness testimony housekeeping."""
+
+
+@witness_group.command("minimise")
+@click.option("--days", type=int, help="Default: WITNESS_CONTACT_DAYS.")
+@with_appcontext
+def witness_minimise(days: int | None) -> None:
+    """Remove witnesses' email addresses from finished requests older than the window."""
+    from portfolio.witness.services import minimise_contacts
+
+    s = db.session()
+    count = minimise_contacts(s, older_than_days=days if days is not None
+                              else int(current_app.config["WITNESS_CONTACT_DAYS"]))
+    s.commit()
+    click.echo(f"Removed the email address from {count} witness request(s).")
+
+
 @cli.group("audit")
 def audit_group() -> None:
     """Check the audit trail."""

@@ -51,6 +51,13 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_USE_SSL": False,
     "SMTP_FROM": "Evidence Builder <no-reply@localhost>",
     "OUTBOX_DIR": "",
+    # Days a witness's single-use link stays valid.
+    "WITNESS_LINK_DAYS": 14,
+    # Days after which finished witness requests lose the witness's email (name, role and
+    # relationship stay for the witness status list): `portfolio witness minimise`.
+    "WITNESS_CONTACT_DAYS": 90,
+    # Requests to witness link pages allowed per client address in ten minutes.
+    "WITNESS_RATE_LIMIT": 30,
     # Number of trusted proxies in front of the app (for the client address used by throttling).
     "TRUSTED_PROXIES": 0,
 }

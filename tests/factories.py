@@ -152,6 +152,9 @@ class World:
     evidence_to_withdraw: Evidence | None = None
     file_id: int | None = None
     trainee_decision_id: int | None = None
+    witness_request_id: int | None = None
+    witness_token: str | None = None
+    witness_token_to_decline: str | None = None
 
     def by_role(self) -> dict[str, User]:
         return {"admin": self.admin, "assessor": self.assessor, "trainee": self.trainee,
@@ -194,8 +197,27 @@ def make_world(session: Session, store_root: str | Path | None = None) -> World:
         accept(session, accepted, trainee)
         world.trainee_decision_id = decide(session, other_enrolment, trainee, "1.2",
                                            [accepted]).id
+        request, world.witness_token = ask_witness(session, enrolment, learner)
+        world.witness_request_id = request.id
+        _other, world.witness_token_to_decline = ask_witness(session, enrolment, learner,
+                                                             name="Pat Second")
     session.commit()
     return world
+
+
+def ask_witness(session: Session, enrolment: Enrolment, actor: User, *,
+                name: str = "Rachel Osei", email: str = "rachel.osei@work.example",
+                numbers: tuple[str, ...] = ("2.2", "2.9"), draft: str = "",
+                link_days: int = 14):
+    from portfolio.witness.services import RequestInput, request_testimony
+
+    return request_testimony(session, enrolment, actor=actor, data=RequestInput(
+        witness_name=name, witness_email=email, witness_role="Team leader",
+        organisation="Acme Utilities", relationship="Line manager",
+        activity="Handled a complaint about a double payment, start to finish.",
+        activity_on=date.today(), activity_place="Contact centre",
+        criterion_ids=[criterion(session, n).id for n in numbers], draft_md=draft),
+        today=date.today(), link_days=link_days)
 
 
 def accept(session: Session, evidence: Evidence, assessor: User) -> None:

@@ -31,6 +31,7 @@ MISSING = "missing"  # 404: other people's ids look exactly like ids that do not
 INVALID = "invalid"  # 422: allowed in, but the empty form was refused
 UNAUTH = "unauth"  # 401 problem+json (API without a token)
 NO_CONTENT = "no content"  # 204
+GONE = "gone"  # 410: a witness link that cannot be used
 CONFLICT = "conflict"  # 409: allowed in, but the form did not say which version it changes
 
 
@@ -190,6 +191,32 @@ CASES = [
          seen_by(VIEWERS) | {"learner": FORBIDDEN}),
     Case("assessment.audit", "GET", lambda w, t: f"/enrolments/{w.foreign_enrolment.id}/audit",
          seen_by({"other_admin"}), label="other centre"),
+    # Witness links are public pages: anyone with the link, signed in or not, and nothing else.
+    Case("witness.respond", "GET", lambda w, t: f"/w/{w.witness_token}",
+         everyone(OK, anonymous=OK)),
+    Case("witness.respond", "POST", lambda w, t: f"/w/{w.witness_token}",
+         everyone(INVALID, anonymous=INVALID)),
+    Case("witness.respond", "GET", lambda w, t: "/w/forged-or-mistyped-link",
+         everyone(GONE, anonymous=GONE), label="forged link"),
+    Case("witness.decline", "POST", lambda w, t: f"/w/{w.witness_token_to_decline}/decline",
+         everyone(OK, anonymous=OK)),
+    Case("witness.index", "GET", lambda w, t: f"/enrolments/{w.enrolment.id}/witnesses",
+         seen_by(VIEWERS)),
+    Case("witness.index", "POST", lambda w, t: f"/enrolments/{w.enrolment.id}/witnesses",
+         seen_by(VIEWERS) | {"learner": INVALID, "assessor": INVALID, "iqa": FORBIDDEN,
+                             "admin": FORBIDDEN}),
+    Case("witness.replace", "GET", lambda w, t: f"/witness-requests/{w.witness_request_id}/replace",
+         seen_by(VIEWERS) | {"iqa": FORBIDDEN, "admin": FORBIDDEN}),
+    Case("witness.replace", "POST",
+         lambda w, t: f"/witness-requests/{w.witness_request_id}/replace",
+         seen_by(VIEWERS) | {"learner": INVALID, "assessor": INVALID, "iqa": FORBIDDEN,
+                             "admin": FORBIDDEN}),
+    Case("witness.resend", "POST", lambda w, t: f"/witness-requests/{w.witness_request_id}/resend",
+         seen_by(VIEWERS) | {"learner": REDIRECT, "assessor": REDIRECT, "iqa": FORBIDDEN,
+                             "admin": FORBIDDEN}),
+    Case("witness.cancel", "POST", lambda w, t: f"/witness-requests/{w.witness_request_id}/cancel",
+         seen_by(VIEWERS) | {"learner": REDIRECT, "assessor": REDIRECT, "iqa": FORBIDDEN,
+                             "admin": FORBIDDEN}),
     Case("outbox.index", "GET", lambda w, t: "/outbox", everyone(OK)),
     Case("outbox.message", "GET", lambda w, t: f"/outbox/{w.outbox_name}",
          seen_by({"learner", "admin"})),
@@ -336,7 +363,7 @@ def _outcome(response, api_call: bool) -> str:
     if api_call and status >= 400:
         assert response.mimetype == "application/problem+json", response.get_data(True)
     return {200: OK, 201: OK, 204: NO_CONTENT, 401: UNAUTH, 403: FORBIDDEN, 404: MISSING,
-            409: CONFLICT, 422: INVALID}.get(status, f"status {status}")
+            409: CONFLICT, 410: GONE, 422: INVALID}.get(status, f"status {status}")
 
 
 def test_every_route_is_in_the_matrix(app):

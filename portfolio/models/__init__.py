@@ -20,6 +20,7 @@ from portfolio.models.qualifications import (
     Unit,
 )
 from portfolio.models.users import ROLES, ApiToken, Centre, LoginAttempt, Role, User, UserRole
+from portfolio.models.witness import RateEvent, WitnessRequest
 
 __all__ = [
     "ROLES",
@@ -41,9 +42,11 @@ __all__ = [
     "LearningOutcome",
     "LoginAttempt",
     "Qualification",
+    "RateEvent",
     "Role",
     "Signature",
     "Unit",
     "User",
     "UserRole",
+    "WitnessRequest",
 ]

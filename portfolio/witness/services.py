@@ -1,0 +1,369 @@
+"""Witness testimony by single-use link: request, resend, cancel, replace, sign, decline, minimise.
+
+The link's secret (256 random bits) exists only in the email; the database keeps its SHA-256.
+A link works once, until it expires, and not after being cancelled, replaced or resent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portfolio.assessment.signing import sha256_of
+from portfolio.audit import record_event
+from portfolio.db import utcnow
+from portfolio.errors import DomainError, InvalidTransition, PermissionDenied, ValidationFailed
+from portfolio.evidence.services import (
+    RELATIVE_WORDS,
+    EvidenceInput,
+    MappingInput,
+    add_evidence,
+    set_mappings,
+    submit_evidence,
+)
+from portfolio.models import Criterion, Enrolment, RateEvent, User, WitnessRequest
+from portfolio.permissions import can_add_evidence
+
+ADDED_BY = ("learner", "assessor")
+SAME_EMAIL_WARNING_AT = 3
+
+
+class LinkUnusable(DomainError):
+    """A witness link that cannot be used: unknown, used, expired or withdrawn."""
+
+    status = 410
+    title = "This link cannot be used"
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class RequestInput:
+    witness_name: str
+    witness_email: str
+    witness_role: str
+    organisation: str
+    relationship: str
+    activity: str
+    activity_on: date | None
+    activity_place: str
+    criterion_ids: list[int]
+    is_expert: bool = False
+    expert_competence: str = ""
+    draft_md: str = ""
+
+
+def token_hash(raw: str) -> str:
+    """Return the stored form of a link secret."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _clean(value: str, field: str, label: str, limit: int = 200, required: bool = True) -> str:
+    text = " ".join((value or "").split())
+    if required and not text:
+        raise ValidationFailed(f"Enter the {label}.", field=field)
+    if len(text) > limit:
+        raise ValidationFailed(f"The {label} is too long.", field=field)
+    return text
+
+
+def _check(session: Session, enrolment: Enrolment, data: RequestInput, today: date) -> dict:
+    from portfolio.auth.services import normalise_email
+
+    email = normalise_email(data.witness_email)
+    relationship = _clean(data.relationship, "relationship", "relationship to the learner")
+    if RELATIVE_WORDS.search(relationship):
+        raise ValidationFailed("A relative cannot act as a witness. Ask a manager or colleague "
+                               "who saw the activity.", field="relationship")
+    if data.activity_on is None or data.activity_on > today:
+        raise ValidationFailed("Enter when the activity happened (not a future date).",
+                               field="activity_on")
+    criteria = list(session.scalars(select(Criterion).where(
+        Criterion.id.in_(data.criterion_ids or [-1]), Criterion.unit_id == enrolment.unit_id,
+        Criterion.is_retired.is_(False))))
+    if not criteria or len(criteria) != len(set(data.criterion_ids)):
+        raise ValidationFailed("Choose the criteria the witness saw evidence of.",
+                               field="criterion_ids")
+    if data.is_expert and not (data.expert_competence or "").strip():
+        raise ValidationFailed("Say what makes the witness an expert witness.",
+                               field="expert_competence")
+    return {
+        "witness_name": _clean(data.witness_name, "witness_name", "witness's name"),
+        "witness_email": email,
+        "witness_role": _clean(data.witness_role, "witness_role", "witness's job role"),
+        "organisation": _clean(data.organisation, "organisation", "organisation"),
+        "relationship": relationship,
+        "is_expert": bool(data.is_expert),
+        "expert_competence": (data.expert_competence or "").strip()[:2000],
+        "activity": _clean(data.activity, "activity", "activity", limit=2000),
+        "activity_on": data.activity_on,
+        "activity_place": _clean(data.activity_place, "activity_place", "place"),
+        "criterion_ids": sorted(c.id for c in criteria),
+        "draft_md": (data.draft_md or "").strip()[:20_000],
+    }
+
+
+def _may_request(actor: User, enrolment: Enrolment) -> None:
+    if not can_add_evidence(actor, enrolment, ADDED_BY):
+        raise PermissionDenied("Only the learner or their assessor can ask for a testimony.")
+    if enrolment.status != "active":
+        raise InvalidTransition("This enrolment is closed.")
+
+
+def request_testimony(session: Session, enrolment: Enrolment, *, actor: User,
+                      data: RequestInput, today: date, link_days: int
+                      ) -> tuple[WitnessRequest, str]:
+    """Create a request; return it with the link secret (to be emailed, never stored)."""
+    _may_request(actor, enrolment)
+    fields = _check(session, enrolment, data, today)
+    raw = secrets.token_urlsafe(32)
+    request = WitnessRequest(enrolment_id=enrolment.id, requested_by_id=actor.id,
+                             token_hash=token_hash(raw),
+                             expires_at=utcnow() + timedelta(days=link_days), **fields)
+    session.add(request)
+    session.flush()
+    record_event(session, action="witness.request", subject_type="witness_request",
+                 subject_id=request.id, actor=actor,
+                 actor_role="learner" if actor.id == enrolment.learner_id else "assessor",
+                 learner_id=enrolment.learner_id,
+                 detail={"criteria": fields["criterion_ids"], "expires_at":
+                         request.expires_at.isoformat()})
+    return request, raw
+
+
+def _manage(actor: User, request: WitnessRequest) -> None:
+    _may_request(actor, request.enrolment)
+    if request.status != "pending":
+        raise InvalidTransition(f"This request is {request.status}: it can no longer be "
+                                "changed.")
+
+
+def resend(session: Session, request: WitnessRequest, *, actor: User, link_days: int) -> str:
+    """Issue a fresh link (the old one stops working) and a new expiry date."""
+    _manage(actor, request)
+    raw = secrets.token_urlsafe(32)
+    request.token_hash = token_hash(raw)
+    request.expires_at = utcnow() + timedelta(days=link_days)
+    request.sent_count += 1
+    record_event(session, action="witness.resend", subject_type="witness_request",
+                 subject_id=request.id, actor=actor, learner_id=request.enrolment.learner_id)
+    return raw
+
+
+def cancel(session: Session, request: WitnessRequest, *, actor: User) -> None:
+    """Withdraw a pending request; its link stops working."""
+    _manage(actor, request)
+    request.status = "cancelled"
+    record_event(session, action="witness.cancel", subject_type="witness_request",
+                 subject_id=request.id, actor=actor, learner_id=request.enrolment.learner_id)
+
+
+def replace(session: Session, request: WitnessRequest, *, actor: User, data: RequestInput,
+            today: date, link_days: int) -> tuple[WitnessRequest, str]:
+    """Cancel a pending request in favour of a corrected one."""
+    _manage(actor, request)
+    new, raw = request_testimony(session, request.enrolment, actor=actor, data=data,
+                                 today=today, link_days=link_days)
+    request.status = "replaced"
+    request.replaced_by_id = new.id
+    return new, raw
+
+
+def rate_limited(session: Session, key: str, *, limit: int, window_minutes: int) -> bool:
+    """Record a hit for the key; True when it is over the limit in the window."""
+    now = utcnow()
+    since = now - timedelta(minutes=window_minutes)
+    count = session.scalar(select(func.count(RateEvent.id)).where(
+        RateEvent.key == key, RateEvent.at >= since)) or 0
+    session.add(RateEvent(key=key, at=now))
+    session.query(RateEvent).filter(RateEvent.at < now - timedelta(days=1)).delete()
+    return count >= limit
+
+
+def open_link(session: Session, raw: str) -> WitnessRequest:
+    """Return the pending request a link belongs to.
+
+    :raises LinkUnusable: unknown (or forged), used, declined, cancelled, replaced or expired.
+    """
+    request = session.scalar(select(WitnessRequest).where(
+        WitnessRequest.token_hash == token_hash(raw or "")))
+    if request is None:
+        raise LinkUnusable("This link is not valid. Check that the whole link was copied from "
+                           "the email; if it still fails, ask the person who sent it for a new "
+                           "one.", "unknown")
+    if request.status == "signed":
+        raise LinkUnusable("This testimony has already been signed. Thank you: there is "
+                           "nothing more to do.", "used")
+    if request.status == "declined":
+        raise LinkUnusable("You declined this request, so the link no longer works.",
+                           "declined")
+    if request.status in ("cancelled", "replaced"):
+        raise LinkUnusable("This request was withdrawn by the person who sent it, so the link "
+                           "no longer works.", request.status)
+    if request.expires_at <= utcnow():
+        raise LinkUnusable("This link has expired. Ask the person who sent it to send a new "
+                           "one.", "expired")
+    return request
+
+
+def criteria_of(session: Session, request: WitnessRequest) -> list[Criterion]:
+    """Return the criteria a request concerns, in unit order."""
+    return list(session.scalars(select(Criterion).where(
+        Criterion.id.in_(request.criterion_ids)).order_by(Criterion.position)))
+
+
+@dataclass
+class TestimonyInput:
+    testimony_md: str
+    relationship: str
+    related: bool
+    no_customer_data: bool
+    typed_name: str
+
+
+def sign_testimony(session: Session, raw: str, data: TestimonyInput) -> WitnessRequest:
+    """Record the witness's own words, signed by typing their name; it joins the evidence.
+
+    :raises LinkUnusable: the link cannot be used.
+    :raises ValidationFailed: text, relationship, confirmation or name missing or wrong.
+    """
+    request = open_link(session, raw)
+    text = (data.testimony_md or "").strip()
+    if len(text) < 20:
+        raise ValidationFailed("Describe what you saw in your own words (a few sentences).",
+                               field="testimony_md")
+    if len(text) > 20_000:
+        raise ValidationFailed("The testimony is too long.", field="testimony_md")
+    relationship = _clean(data.relationship, "relationship", "your relationship to the learner")
+    if data.related or RELATIVE_WORDS.search(relationship):
+        raise ValidationFailed(
+            "A relative of the learner cannot give witness testimony. If you are related, "
+            "please decline the request instead.", field="related")
+    if not data.no_customer_data:
+        raise ValidationFailed("Confirm that the testimony names no customers.",
+                               field="no_customer_data")
+    typed = " ".join((data.typed_name or "").split())
+    if typed.casefold() != " ".join(request.witness_name.split()).casefold():
+        raise ValidationFailed(f"Sign by typing your full name as it appears above "
+                               f"({request.witness_name}).", field="typed_name")
+    now = utcnow()
+    enrolment = request.enrolment
+    criteria = criteria_of(session, request)
+    content: dict[str, Any] = {
+        "witness_request_id": request.id, "enrolment_id": enrolment.id,
+        "learner": enrolment.learner.full_name, "activity": request.activity,
+        "activity_on": request.activity_on.isoformat(), "activity_place": request.activity_place,
+        "criteria": [{"number": c.number, "version": c.version, "text": c.text}
+                     for c in criteria],
+        "testimony_md": text, "relationship": relationship, "related": False,
+        "witness_name": request.witness_name, "witness_role": request.witness_role,
+        "organisation": request.organisation, "signed_name": typed,
+        "signed_at": now.isoformat(timespec="microseconds"),
+    }
+    request.testimony_md = text
+    request.declared_relationship = relationship
+    request.declared_related = False
+    request.signed_name = typed
+    request.signed_at = now
+    request.used_at = now
+    request.content = content
+    request.content_hash = sha256_of(content)
+    request.status = "signed"  # the link now only says so: it is single-use
+    evidence = _to_evidence(session, request, criteria, text, relationship)
+    request.evidence_id = evidence.id
+    session.flush()
+    record_event(session, action="witness.sign", subject_type="witness_request",
+                 subject_id=request.id, learner_id=enrolment.learner_id,
+                 centre_id=enrolment.learner.centre_id,
+                 detail={"content_hash": request.content_hash, "evidence_id": evidence.id,
+                         "signed_name": typed})
+    return request
+
+
+def _to_evidence(session: Session, request: WitnessRequest, criteria: list[Criterion],
+                 text: str, relationship: str) -> Any:
+    actor = request.requested_by
+    enrolment = request.enrolment
+    evidence = add_evidence(
+        session, actor=actor, enrolment=enrolment, kind="witness_testimony",
+        data=EvidenceInput(
+            title=f"Witness testimony: {request.witness_name}",
+            activity_on=request.activity_on, activity_place=request.activity_place,
+            body_md=text,
+            details={"witness_name": request.witness_name,
+                     "witness_role": request.witness_role, "relationship": relationship,
+                     # The email stays on the request (minimised later), never in the evidence:
+                     # signed evidence cannot be edited, contact details must be removable.
+                     "witness_contact": f"Held with witness request #{request.id}",
+                     "is_expert": request.is_expert,
+                     "expert_competence": request.expert_competence},
+            personal_data_confirmed=True,
+            change_note="Signed by the witness through their link"),
+        files=[], today=request.activity_on)
+    set_mappings(session, evidence, actor=actor,
+                 wanted=[MappingInput(c.id, "Confirmed by the witness") for c in criteria])
+    submit_evidence(session, evidence, actor=actor)
+    return evidence
+
+
+def decline(session: Session, raw: str, reason: str) -> WitnessRequest:
+    """The witness declines; the link stops working and the requester can see why."""
+    request = open_link(session, raw)
+    request.status = "declined"
+    request.decline_reason = " ".join((reason or "").split())[:500] or "No reason given."
+    request.used_at = utcnow()
+    record_event(session, action="witness.decline", subject_type="witness_request",
+                 subject_id=request.id, learner_id=request.enrolment.learner_id,
+                 centre_id=request.enrolment.learner.centre_id)
+    return request
+
+
+def warnings_for(session: Session, request: WitnessRequest, unit_criteria: int) -> list[str]:
+    """Return what the assessor should look at before relying on this testimony."""
+    found = []
+    if request.status == "signed" and request.draft_md and (
+            " ".join(request.draft_md.split()) == " ".join((request.testimony_md or "").split())):
+        found.append("The witness signed the learner's draft without changing a word: check it "
+                     "is really their account.")
+    if request.decline_reason and "related" in request.decline_reason.lower():
+        found.append("The witness says they are related to the learner: this testimony "
+                     "cannot be used.")
+    if unit_criteria and len(request.criterion_ids) >= unit_criteria:
+        found.append("This testimony is mapped to every criterion of the unit; a witness "
+                     "testimony must not evidence a whole unit.")
+    if request.witness_email:
+        learners = session.scalar(select(func.count(func.distinct(Enrolment.learner_id)))
+                                  .select_from(WitnessRequest)
+                                  .join(Enrolment, Enrolment.id == WitnessRequest.enrolment_id)
+                                  .where(WitnessRequest.witness_email == request.witness_email,
+                                         WitnessRequest.status == "signed")) or 0
+        if learners >= SAME_EMAIL_WARNING_AT:
+            found.append(f"The same email address has signed testimonies for {learners} "
+                         "learners.")
+    return found
+
+
+def minimise_contacts(session: Session, *, older_than_days: int) -> int:
+    """Empty the witness email of requests finished before the window; keep name and role."""
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    count = 0
+    for request in session.scalars(select(WitnessRequest).where(
+            WitnessRequest.contact_minimised_at.is_(None),
+            WitnessRequest.status != "pending",
+            WitnessRequest.created_at < cutoff)):
+        request.witness_email = ""
+        request.contact_minimised_at = utcnow()
+        count += 1
+    if count:
+        record_event(session, action="witness.minimise", subject_type="witness_request",
+                     subject_id="*", detail={"requests": count, "older_than_days":
+                                             older_than_days})
+    return count

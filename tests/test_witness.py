@@ -1,0 +1,240 @@
+"""Witness testimony by single-use link: the round trip over real SMTP, bad links, warnings."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portfolio.cli import cli
+from portfolio.db import utcnow
+from portfolio.evidence.coverage import compute_coverage
+from portfolio.models import AuditEvent, Evidence, WitnessRequest
+from portfolio.witness import services
+from tests.conftest import Browserless, csrf_from
+from tests.factories import PASSWORD, ask_witness, criterion, make_world
+from tests.test_notify import _parse, _smtp_config, smtp_server  # noqa: F401 - fixture
+
+LINK = re.compile(r"http://localhost/w/([A-Za-z0-9_\-]+)")
+
+
+@pytest.fixture
+def mail_app(make_app, smtp_server):  # noqa: F811 - the fixture above
+    controller, handler = smtp_server
+    return make_app(**_smtp_config(controller)), handler
+
+
+def _request_form(session, **extra) -> dict:
+    data = {"witness_name": "Rachel Osei", "witness_email": "rachel.osei@work.example",
+            "witness_role": "Team leader", "organisation": "Acme Utilities",
+            "relationship": "Line manager",
+            "activity": "Handled a complaint about a double payment, start to finish.",
+            "activity_on": "2026-11-02", "activity_place": "Contact centre",
+            "criterion_ids": [str(criterion(session, "2.2").id),
+                              str(criterion(session, "2.9").id)],
+            "draft_md": ""}
+    data.update(extra)
+    return data
+
+
+def _witness_post(client, token: str, **fields):
+    page = client.get(f"/w/{token}")
+    data = {"testimony_md": "I sat next to Lee and heard them take the complaint, find the "
+                            "cause and agree a refund within their authority.",
+            "relationship": "Line manager", "related": "no", "no_customer_data": "y",
+            "typed_name": "Rachel Osei", "csrf_token": csrf_from(page.get_data(True))}
+    data.update(fields)
+    return client.post(f"/w/{token}", data=data)
+
+
+def test_round_trip_over_real_smtp(mail_app, session):
+    app, handler = mail_app
+    s = app.extensions["portfolio.db"].sessionmaker()
+    world = make_world(s)
+    web = Browserless(app.test_client())
+    web.login(world.learner.email, PASSWORD)
+    sent = web.post(f"/enrolments/{world.enrolment.id}/witnesses", _request_form(s))
+    assert sent.status_code == 302, sent.get_data(True)[-2000:]
+    assert len(handler.envelopes) == 1
+    envelope = handler.envelopes[0]
+    assert envelope.rcpt_tos == ["rachel.osei@work.example"]
+    token = LINK.search(_parse(envelope.content).get_content()).group(1)
+    assert len(token) >= 43  # 256 random bits, URL-safe
+    stored = s.scalar(select(WitnessRequest))
+    assert token not in stored.token_hash and stored.token_hash == services.token_hash(token)
+
+    witness = app.test_client()  # no account, no session
+    page = witness.get(f"/w/{token}")
+    html = page.get_data(True)
+    assert page.status_code == 200
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["Cache-Control"] == "no-store"
+    assert world.learner.full_name in html and "Take personal responsibility" in html
+    # Nothing else of the portfolio, and no way into the rest of the app.
+    assert "Reply letter" not in html and world.assessor.full_name not in html
+    assert not [h for h in re.findall(r'href="([^"]+)"', html) if not h.startswith("/static/")]
+
+    signed = _witness_post(witness, token)
+    assert signed.status_code == 200 and "Thank you, Rachel Osei" in signed.get_data(True)
+    s.expire_all()
+    request = s.scalar(select(WitnessRequest))
+    assert request.status == "signed" and request.signed_name == "Rachel Osei"
+    assert len(request.content_hash) == 64
+    evidence = s.get(Evidence, request.evidence_id)
+    assert evidence.kind == "witness_testimony" and evidence.status == "submitted"
+    live = sorted(m.criterion.number for m in evidence.mappings if m.removed_at is None)
+    assert live == ["2.2", "2.9"]
+    coverage = {c.number: c for c in compute_coverage(s, world.enrolment, utcnow().date())
+                .criteria}
+    assert coverage["2.9"].status == "evidenced"
+    assert s.scalar(select(func.count()).select_from(AuditEvent)
+                    .where(AuditEvent.action == "witness.sign")) == 1
+    # The link is single-use.
+    again = witness.get(f"/w/{token}")
+    assert again.status_code == 410 and "already been signed" in again.get_data(True)
+    status_list = web.client.get(f"/enrolments/{world.enrolment.id}/witnesses").get_data(True)
+    assert "Witness status list" in status_list and "Team leader" in status_list
+    s.close()
+
+
+@pytest.mark.parametrize(("spoil", "message"), [
+    ("cancel", "withdrawn"),
+    ("replace", "withdrawn"),
+    ("resend", "not valid"),
+    ("expire", "expired"),
+    ("decline", "declined"),
+    ("forge", "not valid"),
+])
+def test_bad_links_show_a_clear_page_and_change_nothing(app, session, spoil, message):
+    world = make_world(session)
+    request, token = ask_witness(session, world.enrolment, world.learner)
+    session.commit()
+    if spoil == "cancel":
+        services.cancel(session, request, actor=world.learner)
+    elif spoil == "replace":
+        services.replace(session, request, actor=world.learner, data=services.RequestInput(
+            witness_name="Rachel Osei", witness_email="r.osei@work.example",
+            witness_role="Team leader", organisation="Acme", relationship="Line manager",
+            activity="Handled a complaint.", activity_on=utcnow().date(),
+            activity_place="Leeds", criterion_ids=[criterion(session, "2.9").id]),
+            today=utcnow().date(), link_days=14)
+    elif spoil == "resend":
+        services.resend(session, request, actor=world.learner, link_days=14)
+    elif spoil == "expire":
+        request.expires_at = utcnow() - timedelta(minutes=1)
+    elif spoil == "decline":
+        services.decline(session, token, "Not me")
+    elif spoil == "forge":
+        token = token[:-4] + "AAAA"
+    session.commit()
+    before = session.scalar(select(func.count()).select_from(Evidence))
+    client = app.test_client()
+    page = client.get(f"/w/{token}")
+    assert page.status_code == 410 and message in page.get_data(True)
+    assert page.headers["Cache-Control"] == "no-store"
+    posted = client.post(f"/w/{token}", data={"testimony_md": "x" * 50, "typed_name": "x"})
+    assert posted.status_code in (400, 410)  # no CSRF token from a page, or a dead link
+    assert session.scalar(select(func.count()).select_from(Evidence)) == before
+
+
+def test_witness_form_rules(app, session):
+    world = make_world(session)
+    _request, token = ask_witness(session, world.enrolment, world.learner,
+                                  draft="I saw Lee handle the complaint well.")
+    session.commit()
+    client = app.test_client()
+    page = client.get(f"/w/{token}").get_data(True)
+    assert "I saw Lee handle the complaint well." in page  # the draft, to correct
+    related = _witness_post(client, token, related="yes")
+    assert related.status_code == 422 and "relative" in related.get_data(True)
+    wrong_name = _witness_post(client, token, typed_name="Somebody Else")
+    assert wrong_name.status_code == 422 and "Rachel Osei" in wrong_name.get_data(True)
+    no_confirm = _witness_post(client, token, no_customer_data="")
+    assert no_confirm.status_code == 422
+    assert session.scalar(select(WitnessRequest.status)) == "pending"
+
+
+def test_relatives_cannot_be_asked(app, session):
+    world = make_world(session)
+    with pytest.raises(services.ValidationFailed, match="relative"):
+        services.request_testimony(session, world.enrolment, actor=world.learner,
+                                   data=services.RequestInput(
+                                       witness_name="Sam", witness_email="sam@example.org",
+                                       witness_role="Driver", organisation="Self",
+                                       relationship="My brother", activity="Saw me work",
+                                       activity_on=utcnow().date(), activity_place="Home",
+                                       criterion_ids=[criterion(session, "2.9").id]),
+                                   today=utcnow().date(), link_days=14)
+
+
+def test_warnings_for_the_assessor(app, session):
+    world = make_world(session)
+    every = tuple(f"1.{n}" for n in range(1, 9)) + tuple(f"2.{n}" for n in range(1, 10))
+    request, token = ask_witness(session, world.enrolment, world.learner, numbers=every,
+                                 draft="Lee dealt with the complaint calmly and fully.")
+    session.commit()
+    services.sign_testimony(session, token, services.TestimonyInput(
+        testimony_md="Lee dealt with the complaint calmly and fully.",
+        relationship="Line manager", related=False, no_customer_data=True,
+        typed_name="Rachel Osei"))
+    session.commit()
+    found = " ".join(services.warnings_for(session, request, 17))
+    assert "without changing a word" in found
+    assert "every criterion of the unit" in found
+    # The same witness email signing for many learners.
+    from tests.factories import make_enrolment, make_user
+
+    for n in range(3):
+        learner = make_user(session, world.learner.centre, "learner", email=f"l{n}@example.org")
+        enrolment = make_enrolment(session, learner, world.assessor)
+        _other, other_token = ask_witness(session, enrolment, learner)
+        services.sign_testimony(session, other_token, services.TestimonyInput(
+            testimony_md="I watched them resolve a complaint about a late delivery.",
+            relationship="Line manager", related=False, no_customer_data=True,
+            typed_name="Rachel Osei"))
+    session.commit()
+    assert any("same email address" in w for w in services.warnings_for(session, request, 17))
+
+
+def test_declining_is_recorded(app, session):
+    world = make_world(session)
+    request, token = ask_witness(session, world.enrolment, world.learner)
+    session.commit()
+    client = app.test_client()
+    page = client.get(f"/w/{token}")
+    response = client.post(f"/w/{token}/decline", data={
+        "reason": "I am related to the learner", "csrf_token": csrf_from(page.get_data(True))})
+    assert response.status_code == 200
+    session.expire_all()
+    assert session.get(WitnessRequest, request.id).status == "declined"
+    assert any("related" in w for w in services.warnings_for(
+        session, session.get(WitnessRequest, request.id), 17))
+
+
+def test_link_pages_are_rate_limited(make_app, session):
+    app = make_app(WITNESS_RATE_LIMIT=3)
+    client = app.test_client()
+    codes = [client.get("/w/guessing-links").status_code for _ in range(5)]
+    assert codes[:3] == [410, 410, 410] and codes[3:] == [429, 429]
+
+
+def test_contacts_are_minimised_after_the_window(app, session):
+    world = make_world(session)
+    request, token = ask_witness(session, world.enrolment, world.learner)
+    session.commit()
+    services.sign_testimony(session, token, services.TestimonyInput(
+        testimony_md="I saw them resolve the complaint and record it.",
+        relationship="Line manager", related=False, no_customer_data=True,
+        typed_name="Rachel Osei"))
+    request.created_at = utcnow() - timedelta(days=200)
+    session.commit()
+    result = app.test_cli_runner().invoke(cli, ["witness", "minimise"])
+    assert result.exit_code == 0 and "1 witness request" in result.output
+    session.expire_all()
+    kept = session.get(WitnessRequest, request.id)
+    assert kept.witness_email == "" and kept.witness_name == "Rachel Osei"
+    assert kept.relationship == "Line manager" and kept.witness_role == "Team leader"
+    evidence = session.get(Evidence, kept.evidence_id)
+    assert "rachel.osei" not in str(evidence.versions[0].details)
