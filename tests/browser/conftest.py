@@ -202,7 +202,8 @@ def shared_site(db_kind: str, _database_template: str,
             ids = {"unit": world.unit.id, "enrolment": world.enrolment.id,
                    "learner": world.learner.id, "assessor": world.assessor.id,
                    "evidence": world.evidence.id, "file": world.file_id,
-                   "criterion": criterion(session, "1.1").id}
+                   "criterion": criterion(session, "1.1").id,
+                   "witness_token": world.witness_token}
         with serve(app) as base_url:
             yield SharedSite(app, base_url, emails, ids)
     finally:

@@ -103,6 +103,10 @@ CASES = [
     *(Case("sign-off", role, PORTFOLIO + "/sign-off") for role in ("learner", "assessor", "iqa")),
     Case("history", "assessor", PORTFOLIO + "/audit"),
     *(Case("outbox", role, "/outbox") for role in ("learner", "admin")),
+    *(Case("witnesses", role, PORTFOLIO + "/witnesses") for role in ("learner", "assessor",
+                                                                     "iqa")),
+    Case("witness-link", None, "/w/{witness_token}"),
+    Case("witness-link-unusable", None, "/w/not-a-real-link"),
 ]
 WIDTHS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
 
@@ -189,6 +193,8 @@ def test_page_is_accessible(case: Case, viewport: ViewportSize, shared_site: Sha
     assert response is not None
     if case.name in ("404", "403"):
         assert response.status == int(case.name)
+    elif case.name == "witness-link-unusable":
+        assert response.status == 410
     else:
         assert response.ok, f"{case.path} answered {response.status}"
     if case.role:
