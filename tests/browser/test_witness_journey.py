@@ -40,7 +40,8 @@ def test_witness_answers_through_the_emailed_link(browser, site) -> None:
     form.get_by_label("Witness's job role", exact=True).fill("Team leader")
     form.get_by_label("Organisation", exact=True).fill("Acme Utilities")
     form.get_by_label("Relationship to the learner", exact=True).fill("Line manager")
-    form.get_by_label("The activity they saw", exact=True).fill("Handled a double-payment complaint.")
+    form.get_by_label("The activity they saw", exact=True).fill(
+        "Handled a double-payment complaint.")
     form.get_by_label("When", exact=True).fill("2026-11-02")
     form.get_by_label("Where", exact=True).fill("Contact centre")
     form.get_by_label(re.compile(r"^2\.9 ")).check()
