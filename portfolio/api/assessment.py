@@ -148,37 +148,30 @@ def decision_countersign(decision_id: int) -> Any:
     return jsonify(decision_json(decision))
 
 
-@bp.post("/enrolments/<int:enrolment_id>/declaration")
-def unit_declare(enrolment_id: int) -> Any:
+def _sign_enrolment(enrolment_id: int, action: Any) -> Any:
+    """Run one of the unit-level signing services; answer 201 with the verified signature."""
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, g.api_user)
-    signature = _commit_then(s, lambda: services.sign_unit_declaration(
+    signature = _commit_then(s, lambda: action(
         s, enrolment, actor=g.api_user, confirmation=_confirmation(_body()), **_limits()))
     response = jsonify(signature_json(signature, verify_signature(s, signature)))
     response.status_code = 201
     return response
+
+
+@bp.post("/enrolments/<int:enrolment_id>/declaration")
+def unit_declare(enrolment_id: int) -> Any:
+    return _sign_enrolment(enrolment_id, services.sign_unit_declaration)
 
 
 @bp.post("/enrolments/<int:enrolment_id>/sign-off")
 def unit_sign_off(enrolment_id: int) -> Any:
-    s = db.session()
-    enrolment = get_enrolment(s, enrolment_id, g.api_user)
-    signature = _commit_then(s, lambda: services.sign_off_unit(
-        s, enrolment, actor=g.api_user, confirmation=_confirmation(_body()), **_limits()))
-    response = jsonify(signature_json(signature, verify_signature(s, signature)))
-    response.status_code = 201
-    return response
+    return _sign_enrolment(enrolment_id, services.sign_off_unit)
 
 
 @bp.post("/enrolments/<int:enrolment_id>/cosign")
 def unit_cosign(enrolment_id: int) -> Any:
-    s = db.session()
-    enrolment = get_enrolment(s, enrolment_id, g.api_user)
-    signature = _commit_then(s, lambda: services.cosign_unit(
-        s, enrolment, actor=g.api_user, confirmation=_confirmation(_body()), **_limits()))
-    response = jsonify(signature_json(signature, verify_signature(s, signature)))
-    response.status_code = 201
-    return response
+    return _sign_enrolment(enrolment_id, services.cosign_unit)
 
 
 @bp.get("/enrolments/<int:enrolment_id>/signatures")
