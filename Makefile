@@ -31,6 +31,7 @@ system-deps:
 	scripts/ensure-system-deps test
 
 run: install
+	scripts/ensure-system-deps
 	PORTFOLIO_ENV=development $(BIN)/portfolio db upgrade
 	PORTFOLIO_ENV=development $(BIN)/portfolio criteria load
 	PORTFOLIO_ENV=development $(BIN)/portfolio demo

@@ -316,6 +316,81 @@ def witness_minimise(days: int | None) -> None:
     click.echo(f"Removed the email address from {count} witness request(s).")
 
 
+@cli.group("keys")
+def keys_group() -> None:
+    """The centre's key for signing exported PDFs."""
+
+
+@keys_group.command("init")
+@click.option("--centre", "centre_name", help="Name in the certificate (default: first centre).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing key (old PDFs keep theirs).")
+@with_appcontext
+def keys_init(centre_name: str | None, overwrite: bool) -> None:
+    """Create a centre key (mode 0600) and a self-signed certificate in the instance folder."""
+    from portfolio.export.signing import init_centre_key
+    from portfolio.models import Centre
+
+    name = centre_name or db.session().scalar(select(Centre.name).order_by(Centre.id)) \
+        or current_app.config["SITE_NAME"]
+    try:
+        key = init_centre_key(Path(current_app.instance_path), name, overwrite=overwrite)
+    except FileExistsError as exc:
+        _fail(str(exc))
+    click.echo(f"Key: {key.key_path}\nCertificate: {key.cert_path}")
+
+
+def _verify_base() -> str:
+    return current_app.config.get("PUBLIC_URL", "").rstrip("/") + "/verify"
+
+
+@cli.command("export")
+@click.argument("learner_email")
+@click.option("--unit", "unit_ref", required=True, help="Unit reference, e.g. R/506/2151.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Default: EXPORTS_DIR.")
+@with_appcontext
+def export_command(learner_email: str, unit_ref: str, out: str | None) -> None:
+    """Write a learner's portfolio for a unit as a signed PDF."""
+    from portfolio.evidence.views import file_store
+    from portfolio.export.services import export_portfolio
+
+    s = db.session()
+    learner = _user(learner_email)
+    enrolment = s.scalar(select(Enrolment).join(Unit, Unit.id == Enrolment.unit_id).where(
+        Enrolment.learner_id == learner.id, Unit.reference == unit_ref))
+    if enrolment is None:
+        _fail(f"{learner_email} is not enrolled on {unit_ref}.")
+    try:
+        export = export_portfolio(
+            s, enrolment, actor=None, config=current_app.config,
+            instance_path=Path(current_app.instance_path),
+            static_dir=Path(current_app.static_folder or "static"), store=file_store(),
+            verify_base=_verify_base(), out=Path(out) if out else None)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    s.commit()
+    target = out or str(Path(current_app.config["EXPORTS_DIR"]) / export.filename)
+    click.echo(f"Wrote {target}: {export.pages} pages, {export.size} bytes, "
+               f"SHA-256 {export.sha256}")
+
+
+@cli.command("verify")
+@click.argument("pdf", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def verify_command(pdf: str) -> None:
+    """Check an exported PDF's signature and cross-check its hashes with the database."""
+    from portfolio.export.services import verify_export
+
+    cert = Path(current_app.instance_path) / "signing" / "centre-cert.pem"
+    verdict = verify_export(db.session(), Path(pdf).read_bytes(),
+                            trust_cert_pem=cert.read_bytes() if cert.exists() else None)
+    if verdict.state == "altered":
+        _fail(f"ALTERED: {verdict.signature_problem}")
+    click.echo(verdict.state.upper() if verdict.state == "intact and current"
+               else "INTACT, BUT THE PORTFOLIO HAS CHANGED SINCE EXPORT:")
+    for change in verdict.changes:
+        click.echo(f"  - {change}")
+
+
 @cli.group("audit")
 def audit_group() -> None:
     """Check the audit trail."""

@@ -58,6 +58,13 @@ DEFAULTS: dict[str, Any] = {
     "WITNESS_CONTACT_DAYS": 90,
     # Requests to witness link pages allowed per client address in ten minutes.
     "WITNESS_RATE_LIMIT": 30,
+    # The address people reach this app at, used in links printed on exported PDFs.
+    "PUBLIC_URL": "http://127.0.0.1:5000",
+    # A centre's own PKCS#12 signing file and its passphrase; empty uses `portfolio keys init`.
+    "SIGNING_PKCS12": "",
+    "SIGNING_PKCS12_PASSPHRASE": "",
+    # A timestamp authority for PAdES B-T signatures; empty signs PAdES B-B.
+    "SIGNING_TSA_URL": "",
     # Number of trusted proxies in front of the app (for the client address used by throttling).
     "TRUSTED_PROXIES": 0,
 }

@@ -996,6 +996,12 @@ _PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF",
                 "image/webp": "WEBP"}
 
 
+def _jpeg_complete(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 4096))
+        return b"\xff\xd9" in handle.read()
+
+
 def _preview_image(path: Path, sniffed: Sniffed) -> Preview:
     too_large = ("This photo is too large to preview, so it is kept as it is without a "
                  "preview. Download it to see it.")
@@ -1009,6 +1015,10 @@ def _preview_image(path: Path, sniffed: Sniffed) -> Preview:
                 # Decode at 1/8 scale: cheap, and still reads every byte, so truncation shows.
                 image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
                 image.load()
+                # WeasyPrint switches Pillow's LOAD_TRUNCATED_IMAGES on for the whole process,
+                # so do not rely on load() failing: a whole JPEG ends with its EOI marker.
+                if not _jpeg_complete(path):
+                    raise OSError("image file is truncated")
             elif image.format == "PNG":
                 image.verify()
             elif width * height <= MAX_DECODE_PIXELS:

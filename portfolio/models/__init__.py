@@ -10,6 +10,7 @@ from portfolio.models.evidence import (
     EvidenceVersion,
     StoredFile,
 )
+from portfolio.models.exports import Export
 from portfolio.models.qualifications import (
     Criterion,
     CriterionMethod,
@@ -37,6 +38,7 @@ __all__ = [
     "EvidenceMapping",
     "EvidenceReview",
     "EvidenceVersion",
+    "Export",
     "StoredFile",
     "GuidanceNote",
     "LearningOutcome",

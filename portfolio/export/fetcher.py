@@ -1,0 +1,59 @@
+"""What WeasyPrint may load while rendering a portfolio: our static files and evidence by hash.
+
+`file://`, `http(s)://`, `data:` and every other scheme are refused, so evidence text (Markdown,
+Word, email HTML) can never make the renderer read local files or reach the network.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+STATIC_SCHEME = "portfolio-static:"
+EVIDENCE_SCHEME = "evidence:"
+
+
+class RefusedURL(ValueError):
+    """A URL the renderer is not allowed to fetch."""
+
+
+def _response(url: str, data: bytes, mime: str) -> URLFetcherResponse:
+    headers = EmailMessage()
+    headers["Content-Type"] = mime
+    return URLFetcherResponse(url, data, headers, 200)
+
+
+class PortfolioFetcher(URLFetcher):
+    """Serve `portfolio-static:` from the static folder and `evidence:<sha256>` from the store."""
+
+    def __init__(self, static_dir: Path, store: Any) -> None:
+        super().__init__(allowed_protocols=("portfolio-static", "evidence"))
+        self.static_root = static_dir.resolve()
+        self.store = store
+        self.refused: list[str] = []
+
+    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+        if url.startswith(STATIC_SCHEME):
+            relative = url[len(STATIC_SCHEME):].lstrip("/")
+            path = (self.static_root / relative).resolve()
+            if self.static_root in path.parents and path.is_file():
+                mime, _ = mimetypes.guess_type(path.name)
+                return _response(url, path.read_bytes(), mime or "application/octet-stream")
+        elif url.startswith(EVIDENCE_SCHEME):
+            try:
+                path = self.store.path_for(url[len(EVIDENCE_SCHEME):])
+            except ValueError:
+                path = None
+            if path is not None and path.is_file():
+                return _response(url, path.read_bytes(), "application/octet-stream")
+        self.refused.append(url)
+        raise RefusedURL(f"refused: {url}")
+
+
+def make_fetcher(static_dir: Path, store: Any) -> PortfolioFetcher:
+    """Return a WeasyPrint url_fetcher limited to static files and stored evidence."""
+    return PortfolioFetcher(static_dir, store)

@@ -1,0 +1,32 @@
+"""Generated portfolio PDFs: who made them, when, and the manifest of what they contain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portfolio.db import Base, UTCDateTime, utcnow
+from portfolio.models.enrolments import Enrolment
+from portfolio.models.users import User
+
+
+class Export(Base):
+    __tablename__ = "exports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Random, unguessable: the QR code's verification link carries it.
+    public_id: Mapped[str] = mapped_column(String(43), unique=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int]
+    pages: Mapped[int]
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    enrolment: Mapped[Enrolment] = relationship()
+    created_by: Mapped[User | None] = relationship()

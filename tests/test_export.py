@@ -1,0 +1,158 @@
+"""The signed PDF portfolio: contents, attachments, two signature verifiers, safe rendering."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+import weasyprint
+from pypdf import PdfReader
+
+from portfolio.cli import cli
+from portfolio.evidence.storage import FileStore
+from portfolio.export.fetcher import make_fetcher
+from portfolio.export.services import export_portfolio, read_manifest, verify_export
+from portfolio.export.signing import check_pdf_signature, init_centre_key, pdfsig_check
+from tests.factories import TINY_PDF, accept, make_evidence, make_world, stage_bytes
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+@pytest.fixture
+def keys(app):
+    instance = Path(app.instance_path)
+    with contextlib.suppress(FileExistsError):
+        init_centre_key(instance, "Test Centre")
+    return (instance / "signing" / "centre-cert.pem").read_bytes()
+
+
+@pytest.fixture
+def exported(app, session, keys, tmp_path):
+    world = make_world(session, app.config["STORAGE_DIR"])
+    letter = world.evidence
+    out = tmp_path / "portfolio.pdf"
+    with app.test_request_context():
+        export = export_portfolio(session, world.enrolment, actor=world.assessor,
+                                  config=app.config, instance_path=Path(app.instance_path),
+                                  static_dir=STATIC,
+                                  store=FileStore(Path(app.config["STORAGE_DIR"])),
+                                  verify_base="https://portfolio.example/verify", out=out)
+    session.commit()
+    return world, export, out, letter
+
+
+def test_pdf_has_every_part_and_the_originals_attached(exported):
+    world, export, out, letter = exported
+    pdf = out.read_bytes()
+    reader = PdfReader(io.BytesIO(pdf))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    for part in ("PORTFOLIO OF EVIDENCE", "Summary of achievement", "Declarations and signatures",
+                 "Evidence location sheet", "Coverage matrix", "Witness status list",
+                 "Audit trail", "Signature certificate", world.learner.full_name):
+        assert part in text, part
+    assert export.pages == len(reader.pages) > 5
+    attachments = reader.attachments
+    original = next(name for name in attachments if name.endswith("complaint-letter.pdf"))
+    assert attachments[original][0] == TINY_PDF  # byte for byte
+    manifest = read_manifest(pdf)
+    assert manifest["public_id"] == export.public_id
+    assert letter.versions[0].files[0].sha256 in str(manifest["evidence"])
+    assert "p. " in text  # the location sheet points at pages of this PDF
+
+
+def test_two_independent_verifiers_accept_it_and_reject_one_changed_byte(exported, keys,
+                                                                          tmp_path):
+    _world, _export, out, _letter = exported
+    pdf = out.read_bytes()
+    check = check_pdf_signature(pdf, trust_cert_pem=keys)
+    assert check.intact and check.valid and check.covers_whole_file
+    ok, report = pdfsig_check(out)
+    assert ok, report
+    changed = bytearray(pdf)
+    position = len(changed) // 3
+    changed[position] = (changed[position] + 1) % 256
+    tampered = tmp_path / "tampered.pdf"
+    tampered.write_bytes(bytes(changed))
+    assert not check_pdf_signature(bytes(changed), trust_cert_pem=keys).intact
+    assert not pdfsig_check(tampered)[0]
+
+
+def test_verify_says_intact_changed_or_altered(app, session, exported, keys):
+    world, _export, out, _letter = exported
+    pdf = out.read_bytes()
+    assert verify_export(session, pdf, trust_cert_pem=keys).state == "intact and current"
+    item = make_evidence(session, world.enrolment, world.learner, title="A later account",
+                         maps=("1.4",), submit=True)
+    accept(session, item, world.assessor)
+    session.commit()
+    later = verify_export(session, pdf, trust_cert_pem=keys)
+    assert later.state == "intact but changed" and later.changes
+    assert verify_export(session, pdf + b"%extra", trust_cert_pem=keys).state == "altered"
+    runner = app.test_cli_runner()
+    result = runner.invoke(cli, ["verify", str(out)])
+    assert result.exit_code == 0 and "CHANGED SINCE EXPORT" in result.output
+    broken = out.with_name("broken.pdf")
+    data = bytearray(pdf)
+    data[len(data) // 2] ^= 0x01
+    broken.write_bytes(bytes(data))
+    assert runner.invoke(cli, ["verify", str(broken)]).exit_code == 1
+
+
+def test_rendering_refuses_local_files_and_the_network(app, tmp_path):
+    store = FileStore(Path(app.config["STORAGE_DIR"]))
+    fetcher = make_fetcher(STATIC, store)
+    html = ('<p>safe</p><img src="file:///etc/passwd">'
+            '<link rel="stylesheet" href="http://127.0.0.1:9/steal.css">'
+            '<img src="portfolio-static:/../portfolio/config.py">'
+            '<iframe src="file:///etc/hostname"></iframe>')
+    pdf = weasyprint.HTML(string=html, base_url="portfolio-static:/",
+                          url_fetcher=fetcher).write_pdf()
+    assert b"root:" not in pdf
+    assert "file:///etc/passwd" in fetcher.refused
+    assert "http://127.0.0.1:9/steal.css" in fetcher.refused
+    assert any("config.py" in url for url in fetcher.refused)
+
+
+def test_evidence_markdown_cannot_reach_out_either(app, session, keys, tmp_path):
+    world = make_world(session, app.config["STORAGE_DIR"])
+    make_evidence(session, world.enrolment, world.learner,
+                  body='![x](file:///etc/passwd) <img src="http://127.0.0.1:9/x.png">')
+    session.commit()
+    with app.test_request_context():
+        export_portfolio(session, world.enrolment, actor=None, config=app.config,
+                         instance_path=Path(app.instance_path), static_dir=STATIC,
+                         store=FileStore(Path(app.config["STORAGE_DIR"])),
+                         verify_base="https://x/verify", out=tmp_path / "p.pdf")
+    assert b"root:" not in (tmp_path / "p.pdf").read_bytes()
+
+
+def test_a_crash_mid_write_leaves_no_partial_file(app, session, keys, tmp_path, monkeypatch):
+    world = make_world(session, app.config["STORAGE_DIR"])
+    stage_bytes(app.config["STORAGE_DIR"], TINY_PDF, "x.pdf")
+
+    def boom(*_args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    target = tmp_path / "exports" / "p.pdf"
+    with app.test_request_context(), pytest.raises(OSError):
+        export_portfolio(session, world.enrolment, actor=None, config=app.config,
+                         instance_path=Path(app.instance_path), static_dir=STATIC,
+                         store=FileStore(Path(app.config["STORAGE_DIR"])),
+                         verify_base="https://x/verify", out=target)
+    assert list(target.parent.iterdir()) == []
+
+
+def test_cli_export(app, session, keys, tmp_path):
+    world = make_world(session, app.config["STORAGE_DIR"])
+    out = tmp_path / "cli.pdf"
+    result = app.test_cli_runner().invoke(cli, ["export", world.learner.email, "--unit",
+                                                "R/506/2151", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"%PDF")
+    missing = app.test_cli_runner().invoke(cli, ["export", world.learner.email, "--unit",
+                                                 "X/000/0000"])
+    assert missing.exit_code == 1
