@@ -88,10 +88,11 @@ def _register_blueprints(app: Flask) -> None:
     from portfolio.dashboard.views import bp as dashboard_bp
     from portfolio.enrolments.views import bp as enrolments_bp
     from portfolio.evidence.views import bp as evidence_bp
+    from portfolio.export.views import bp as export_bp
     from portfolio.outbox.views import bp as outbox_bp
     from portfolio.witness.views import bp as witness_bp
 
     blueprints = (auth_bp, dashboard_bp, criteria_bp, enrolments_bp, evidence_bp,
-                  assessment_bp, witness_bp, outbox_bp, admin_bp, api_bp)
+                  assessment_bp, witness_bp, export_bp, outbox_bp, admin_bp, api_bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -65,6 +65,8 @@ DEFAULTS: dict[str, Any] = {
     "SIGNING_PKCS12_PASSPHRASE": "",
     # A timestamp authority for PAdES B-T signatures; empty signs PAdES B-B.
     "SIGNING_TSA_URL": "",
+    # Run PDF exports inside the request instead of a background thread (tests, tiny sites).
+    "EXPORT_RUN_INLINE": False,
     # Number of trusted proxies in front of the app (for the client address used by throttling).
     "TRUSTED_PROXIES": 0,
 }

@@ -14,6 +14,7 @@ import pytest
 
 from portfolio import notify
 from portfolio.auth.services import create_api_token
+from portfolio.models import Export, ExportJob
 from tests.conftest import csrf_from
 from tests.factories import PASSWORD, World, criterion, make_world
 
@@ -217,6 +218,22 @@ CASES = [
     Case("witness.cancel", "POST", lambda w, t: f"/witness-requests/{w.witness_request_id}/cancel",
          seen_by(VIEWERS) | {"learner": REDIRECT, "assessor": REDIRECT, "iqa": FORBIDDEN,
                              "admin": FORBIDDEN}),
+    Case("export.index", "GET", lambda w, t: f"/enrolments/{w.enrolment.id}/exports",
+         seen_by(VIEWERS)),
+    Case("export.index", "POST", lambda w, t: f"/enrolments/{w.enrolment.id}/exports",
+         seen_by(VIEWERS) | {r: REDIRECT for r in VIEWERS}),
+    Case("export.job", "GET", lambda w, t: f"/export-jobs/{w.export_job_id}",
+         seen_by({"learner"})),
+    Case("export.job_status", "GET", lambda w, t: f"/export-jobs/{w.export_job_id}.json",
+         seen_by({"learner"})),
+    Case("export.download", "GET", lambda w, t: f"/exports/{w.export_id}/download",
+         seen_by(VIEWERS)),
+    Case("export.verify", "GET", lambda w, t: "/verify", everyone(OK, anonymous=OK)),
+    Case("export.verify", "POST", lambda w, t: "/verify", everyone(INVALID, anonymous=INVALID)),
+    Case("export.verify_link", "GET", lambda w, t: f"/verify/{w.export_public_id}",
+         everyone(OK, anonymous=OK)),
+    Case("export.verify_link", "GET", lambda w, t: "/verify/no-such-export",
+         everyone(MISSING, anonymous=MISSING), label="unknown id"),
     Case("outbox.index", "GET", lambda w, t: "/outbox", everyone(OK)),
     Case("outbox.message", "GET", lambda w, t: f"/outbox/{w.outbox_name}",
          seen_by({"learner", "admin"})),
@@ -383,6 +400,16 @@ def matrix(app, session):
     world.unit_criterion_id = criterion(session, "2.3").id
     with app.app_context():
         world.outbox_name = Path(notify.notify([world.learner.email], "Matrix", "Hello")).name
+    job = ExportJob(enrolment_id=world.enrolment.id, requested_by_id=world.learner.id)
+    exports_dir = Path(app.config["EXPORTS_DIR"])
+    (exports_dir / "matrix.pdf").write_bytes(b"%PDF-1.4 matrix")
+    export = Export(enrolment_id=world.enrolment.id, created_by_id=world.learner.id,
+                    public_id="matrix-public-id", filename="matrix.pdf", sha256="0" * 64,
+                    size=15, pages=1, manifest={"enrolment_id": world.enrolment.id})
+    session.add_all([job, export])
+    session.commit()
+    world.export_job_id, world.export_id = job.id, export.id
+    world.export_public_id = export.public_id
     tokens = {}
     api_tokens = {}
     for role, person in _people(world).items():

@@ -156,3 +156,55 @@ def test_cli_export(app, session, keys, tmp_path):
     missing = app.test_cli_runner().invoke(cli, ["export", world.learner.email, "--unit",
                                                  "X/000/0000"])
     assert missing.exit_code == 1
+
+
+def _wait_for(client, job_url: str, timeout: float = 60.0) -> dict:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.get(job_url + ".json").get_json()
+        if status["status"] in ("done", "failed") or time.monotonic() > deadline:
+            return status
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "background thread"])
+def test_export_button_progress_download_and_public_check(make_app, keys, inline):
+    from tests.conftest import Browserless
+    from tests.factories import PASSWORD
+
+    app = make_app(EXPORT_RUN_INLINE=inline)
+    s = app.extensions["portfolio.db"].sessionmaker()
+    world = make_world(s, app.config["STORAGE_DIR"])
+    web = Browserless(app.test_client())
+    web.login(world.learner.email, PASSWORD)
+    started = web.post(f"/enrolments/{world.enrolment.id}/exports")
+    assert started.status_code == 302
+    job_url = started.headers["Location"]
+    assert "Exporting the portfolio" in web.client.get(job_url).get_data(True)
+    status = _wait_for(web.client, job_url)
+    assert status["status"] == "done", status
+    pdf = web.client.get(status["download"])
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    listing = web.client.get(f"/enrolments/{world.enrolment.id}/exports").get_data(True)
+    assert world.learner.full_name in listing
+
+    public = app.test_client()  # no account needed to check a PDF
+    page = public.get("/verify")
+    token = page.get_data(True).split('name="csrf_token" value="')[1].split('"')[0]
+    ok = public.post("/verify", data={"csrf_token": token,
+                                      "pdf": (io.BytesIO(pdf.data), "portfolio.pdf")},
+                     content_type="multipart/form-data")
+    assert ok.status_code == 200 and "Intact, and the portfolio is unchanged" in ok.get_data(True)
+    altered = bytearray(pdf.data)
+    altered[len(altered) // 3] ^= 0x01
+    bad = public.post("/verify", data={"csrf_token": token,
+                                       "pdf": (io.BytesIO(bytes(altered)), "portfolio.pdf")},
+                      content_type="multipart/form-data")
+    assert bad.status_code == 422 and "Altered" in bad.get_data(True)
+    manifest = read_manifest(pdf.data)
+    by_link = public.get(f"/verify/{manifest['public_id']}")
+    assert by_link.status_code == 200 and "Intact" in by_link.get_data(True)
+    assert by_link.headers["Referrer-Policy"] == "no-referrer"
+    s.close()

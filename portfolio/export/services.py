@@ -49,7 +49,8 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | None,
                      config: dict[str, Any], instance_path: Path, static_dir: Path,
-                     store: Any, verify_base: str, out: Path | None = None) -> Export:
+                     store: Any, verify_base: str, out: Path | None = None,
+                     progress: Any = None) -> Export:
     """Render, attach, sign and store the portfolio PDF; record who made it.
 
     :raises PermissionDenied: the actor may not see this portfolio.
@@ -58,12 +59,19 @@ def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | No
 
     if actor is not None and not can_view_enrolment(actor, enrolment):
         raise PermissionDenied("You cannot export this portfolio.")
+    def step(percent: int, message: str) -> None:
+        if progress is not None:
+            progress(percent, message)
+
     signer = load_signer(config, instance_path)
     now = utcnow()
+    step(10, "Gathering the evidence, decisions and signatures")
     public_id = secrets.token_urlsafe(32)
     content = gather(session, enrolment, now=now, public_id=public_id,
                      verify_url=f"{verify_base.rstrip('/')}/{public_id}")
+    step(30, "Laying out the pages")
     pdf, pages = render_pdf(content, static_dir=static_dir, store=store)
+    step(85, "Signing the PDF with the centre's key")
     signed = sign_pdf(pdf, signer, reason=f"Portfolio of {content.learner}, unit "
                                           f"{content.unit.reference}",
                       location=content.centre, tsa_url=config.get("SIGNING_TSA_URL") or "")

@@ -10,7 +10,7 @@ from portfolio.models.evidence import (
     EvidenceVersion,
     StoredFile,
 )
-from portfolio.models.exports import Export
+from portfolio.models.exports import Export, ExportJob
 from portfolio.models.qualifications import (
     Criterion,
     CriterionMethod,
@@ -39,6 +39,7 @@ __all__ = [
     "EvidenceReview",
     "EvidenceVersion",
     "Export",
+    "ExportJob",
     "StoredFile",
     "GuidanceNote",
     "LearningOutcome",

@@ -30,3 +30,18 @@ class Export(Base):
 
     enrolment: Mapped[Enrolment] = relationship()
     created_by: Mapped[User | None] = relationship()
+
+
+class ExportJob(Base):
+    """A PDF export running in the background, with its progress for the browser to show."""
+
+    __tablename__ = "export_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id"), index=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # running, done, failed
+    progress: Mapped[int] = mapped_column(default=0)
+    message: Mapped[str] = mapped_column(String(300), default="Waiting to start")
+    export_id: Mapped[int | None] = mapped_column(ForeignKey("exports.id"))

@@ -1,0 +1,198 @@
+"""Export buttons, progress, downloads, and the public /verify page."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from portfolio import db
+from portfolio.db import get_database
+from portfolio.enrolments.queries import get_enrolment
+from portfolio.errors import NotFound, ValidationFailed
+from portfolio.export.services import export_portfolio, verify_export
+from portfolio.models import Enrolment, Export, ExportJob, User
+from portfolio.permissions import can_view_enrolment
+from portfolio.security import client_address
+
+bp = Blueprint("export", __name__)
+MAX_VERIFY_BYTES = 200 * 1024 * 1024
+
+
+def _verify_base() -> str:
+    return current_app.config["PUBLIC_URL"].rstrip("/") + "/verify"
+
+
+def run_job(app: Flask, job_id: int, verify_base: str) -> None:
+    """Run one export job in its own session, recording progress as it goes."""
+    from portfolio.evidence.storage import FileStore
+
+    with app.app_context():
+        maker = get_database(app).sessionmaker
+        with maker() as s:
+            job = s.get(ExportJob, job_id)
+            enrolment = s.get(Enrolment, job.enrolment_id)
+            actor = s.get(User, job.requested_by_id)
+
+            def progress(percent: int, message: str) -> None:
+                with maker() as p:
+                    row = p.get(ExportJob, job_id)
+                    row.status, row.progress, row.message = "running", percent, message
+                    p.commit()
+
+            try:
+                export = export_portfolio(
+                    s, enrolment, actor=actor, config=app.config,
+                    instance_path=Path(app.instance_path),
+                    static_dir=Path(app.static_folder or "static"),
+                    store=FileStore(Path(app.config["STORAGE_DIR"])), verify_base=verify_base,
+                    progress=progress)
+                s.flush()
+                job = s.get(ExportJob, job_id)
+                job.status, job.progress, job.export_id = "done", 100, export.id
+                job.message = f"Ready: {export.pages} pages, signed"
+                s.commit()
+            except Exception as exc:  # noqa: BLE001 - the job records why and the page says so
+                s.rollback()
+                with maker() as f:
+                    row = f.get(ExportJob, job_id)
+                    row.status = "failed"
+                    row.message = ("The export failed: " + str(exc))[:300]
+                    f.commit()
+                app.logger.warning("export job %s failed: %s", job_id, type(exc).__name__)
+
+
+@bp.route("/enrolments/<int:enrolment_id>/exports", methods=["GET", "POST"])
+@login_required
+def index(enrolment_id: int) -> Any:
+    s = db.session()
+    enrolment = get_enrolment(s, enrolment_id, current_user)
+    if request.method == "POST":
+        job = ExportJob(enrolment_id=enrolment.id, requested_by_id=current_user.id)
+        s.add(job)
+        s.commit()
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if app.config["EXPORT_RUN_INLINE"]:
+            run_job(app, job.id, _verify_base())
+        else:
+            # Rendering is CPU-heavy: out of the request, so the page can show progress.
+            threading.Thread(target=run_job, args=(app, job.id, _verify_base()),
+                             daemon=True).start()
+        return redirect(url_for("export.job", job_id=job.id))
+    exports = list(s.scalars(select(Export).where(Export.enrolment_id == enrolment.id)
+                             .order_by(Export.id.desc())))
+    return render_template("export/index.html", enrolment=enrolment, exports=exports)
+
+
+def _job(job_id: int) -> ExportJob:
+    job = db.session().get(ExportJob, job_id)
+    if job is None or job.requested_by_id != current_user.id:
+        raise NotFound("No such export.")
+    return job
+
+
+@bp.route("/export-jobs/<int:job_id>")
+@login_required
+def job(job_id: int) -> Any:
+    return render_template("export/job.html", job=_job(job_id))
+
+
+@bp.route("/export-jobs/<int:job_id>.json")
+@login_required
+def job_status(job_id: int) -> Any:
+    job = _job(job_id)
+    return jsonify({"status": job.status, "progress": job.progress, "message": job.message,
+                    "download": url_for("export.download", export_id=job.export_id)
+                    if job.export_id else None})
+
+
+@bp.route("/exports/<int:export_id>/download")
+@login_required
+def download(export_id: int) -> Any:
+    s = db.session()
+    export = s.get(Export, export_id)
+    if export is None or not can_view_enrolment(current_user, export.enrolment):
+        raise NotFound("No such export.")
+    path = Path(current_app.config["EXPORTS_DIR"]) / export.filename
+    if not path.is_file():
+        raise NotFound("The file of this export is no longer on the server.")
+    response = send_file(path, mimetype="application/pdf", as_attachment=True,
+                         download_name=export.filename)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _public(body: Any, status: int = 200) -> Any:
+    response = make_response(body, status)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _limited() -> bool:
+    from portfolio.witness.services import rate_limited
+
+    s = db.session()
+    over = rate_limited(s, f"verify:{client_address()}",
+                        limit=int(current_app.config["WITNESS_RATE_LIMIT"]), window_minutes=10)
+    s.commit()
+    return over
+
+
+def _trust() -> bytes | None:
+    cert = Path(current_app.instance_path) / "signing" / "centre-cert.pem"
+    return cert.read_bytes() if cert.exists() else None
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+def verify() -> Any:
+    if request.method == "GET":
+        return _public(render_template("export/verify.html", verdict=None))
+    if _limited():
+        return _public(render_template("export/verify.html", verdict=None, error=(
+            "Too many checks from your connection. Wait ten minutes and try again.")), 429)
+    upload = request.files.get("pdf")
+    if upload is None or not upload.filename:
+        raise ValidationFailed("Choose the PDF to check.")
+    data = upload.stream.read(MAX_VERIFY_BYTES + 1)
+    if len(data) > MAX_VERIFY_BYTES:
+        return _public(render_template("export/verify.html", verdict=None,
+                                       error="That file is too large to be one of our "
+                                             "exports."), 413)
+    verdict = verify_export(db.session(), data, trust_cert_pem=_trust())
+    return _public(render_template("export/verify.html", verdict=verdict),
+                   200 if verdict.ok else 422)
+
+
+@bp.route("/verify/<public_id>")
+def verify_link(public_id: str) -> Any:
+    if _limited():
+        return _public(render_template("export/verify.html", verdict=None, error=(
+            "Too many checks from your connection. Wait ten minutes and try again.")), 429)
+    from portfolio.export.services import ExportVerdict, compare_with_database
+
+    s = db.session()
+    export = s.scalar(select(Export).where(Export.public_id == public_id))
+    if export is None:
+        return _public(render_template("export/verify.html", verdict=None, error=(
+            "This verification link does not match any export made here.")), 404)
+    changes = compare_with_database(s, export.manifest)
+    verdict = ExportVerdict("intact and current" if not changes else "intact but changed",
+                            "", changes, export.manifest)
+    return _public(render_template("export/verify.html", verdict=verdict, export=export,
+                                   by_link=True))
