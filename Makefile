@@ -35,6 +35,7 @@ run: install
 	PORTFOLIO_ENV=development $(BIN)/portfolio db upgrade
 	PORTFOLIO_ENV=development $(BIN)/portfolio criteria load
 	PORTFOLIO_ENV=development $(BIN)/portfolio demo
+	PORTFOLIO_ENV=development $(BIN)/portfolio keys init --if-missing
 	PORTFOLIO_ENV=development $(BIN)/portfolio serve --host 127.0.0.1 --port $(PORT)
 
 test: install-test system-deps

@@ -324,12 +324,16 @@ def keys_group() -> None:
 @keys_group.command("init")
 @click.option("--centre", "centre_name", help="Name in the certificate (default: first centre).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing key (old PDFs keep theirs).")
+@click.option("--if-missing", is_flag=True, help="Do nothing when a key already exists.")
 @with_appcontext
-def keys_init(centre_name: str | None, overwrite: bool) -> None:
+def keys_init(centre_name: str | None, overwrite: bool, if_missing: bool) -> None:
     """Create a centre key (mode 0600) and a self-signed certificate in the instance folder."""
     from portfolio.export.signing import init_centre_key
     from portfolio.models import Centre
 
+    if if_missing and (Path(current_app.instance_path) / "signing" / "centre-key.pem").exists():
+        click.echo("A signing key already exists.")
+        return
     name = centre_name or db.session().scalar(select(Centre.name).order_by(Centre.id)) \
         or current_app.config["SITE_NAME"]
     try:

@@ -106,6 +106,8 @@ CASES = [
     *(Case("witnesses", role, PORTFOLIO + "/witnesses") for role in ("learner", "assessor",
                                                                      "iqa")),
     Case("witness-link", None, "/w/{witness_token}"),
+    *(Case("exports", role, PORTFOLIO + "/exports") for role in ("learner", "admin")),
+    Case("verify", None, "/verify"),
     Case("witness-link-unusable", None, "/w/not-a-real-link"),
 ]
 WIDTHS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
