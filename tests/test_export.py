@@ -208,3 +208,25 @@ def test_export_button_progress_download_and_public_check(make_app, keys, inline
     assert by_link.status_code == 200 and "Intact" in by_link.get_data(True)
     assert by_link.headers["Referrer-Policy"] == "no-referrer"
     s.close()
+
+
+def test_names_in_any_script_print_with_fonts_that_have_them(app, session, keys, tmp_path):
+    import subprocess
+
+    from tests.factories import make_centre, make_enrolment, make_user
+
+    centre = make_centre(session)
+    learner = make_user(session, centre, "learner", name="Zoë Wójcik 王小明 محمد")
+    enrolment = make_enrolment(session, learner, make_user(session, centre, "assessor"))
+    session.commit()
+    out = tmp_path / "names.pdf"
+    with app.test_request_context():
+        export_portfolio(session, enrolment, actor=None, config=app.config,
+                         instance_path=Path(app.instance_path), static_dir=STATIC,
+                         store=FileStore(Path(app.config["STORAGE_DIR"])),
+                         verify_base="https://x/verify", out=out)
+    fonts = subprocess.run(["pdffonts", str(out)], capture_output=True, text=True,
+                           check=True).stdout
+    assert "CJK" in fonts, fonts  # Han characters come from a CJK font, not empty boxes
+    text = PdfReader(str(out)).pages[0].extract_text()
+    assert "王小明" in text and "Wójcik" in text
