@@ -395,6 +395,31 @@ def verify_command(pdf: str) -> None:
         click.echo(f"  - {change}")
 
 
+@cli.command("worker")
+@click.option("--burst", is_flag=True, help="Exit when the queue is empty instead of waiting.")
+@with_appcontext
+def worker(burst: bool) -> None:
+    """Run queued PDF exports (needs REDIS_URL); each job runs in a process of its own."""
+    from redis.exceptions import RedisError
+    from rq import Worker
+
+    from portfolio.export.jobs import QUEUE_NAME, horse_killed, queue_for
+
+    redis_url = current_app.config["REDIS_URL"]
+    if not redis_url:
+        _fail("REDIS_URL is not set: set it (or PORTFOLIO_REDIS_URL) to the Redis server the "
+              "web app queues exports on, e.g. redis://127.0.0.1:6379/0.")
+    queue = queue_for(redis_url)
+    try:
+        queue.connection.ping()
+    except RedisError as exc:
+        _fail(f"Cannot reach Redis at REDIS_URL: {exc}")
+    click.echo(f"Worker on queue '{QUEUE_NAME}'" + (" (burst)" if burst else "")
+               + "; Ctrl+C to stop.")
+    Worker([queue], connection=queue.connection,
+           work_horse_killed_handler=horse_killed).work(burst=burst)
+
+
 @cli.group("audit")
 def audit_group() -> None:
     """Check the audit trail."""

@@ -10,8 +10,9 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Every setting the app reads, with its default. Each can be overridden by an environment
-# variable named PORTFOLIO_<KEY> (DATABASE_URL is also read without the prefix, as hosting
-# platforms set it that way). The README lists them all; a test keeps the two in step.
+# variable named PORTFOLIO_<KEY> (DATABASE_URL and REDIS_URL are also read without the prefix,
+# as hosting platforms set them that way). The README lists them all; a test keeps the two in
+# step.
 DEFAULTS: dict[str, Any] = {
     # "production" or "development"; development relaxes the Secure cookie flag for plain http.
     "ENV": "production",
@@ -67,6 +68,9 @@ DEFAULTS: dict[str, Any] = {
     "SIGNING_TSA_URL": "",
     # Run PDF exports inside the request instead of a background thread (tests, tiny sites).
     "EXPORT_RUN_INLINE": False,
+    # Redis for the export queue, e.g. redis://127.0.0.1:6379/0: PDF exports are queued and run
+    # by `portfolio worker` processes instead of inside the web process. Also read as REDIS_URL.
+    "REDIS_URL": "",
     # Number of trusted proxies in front of the app (for the client address used by throttling).
     "TRUSTED_PROXIES": 0,
 }
@@ -89,11 +93,12 @@ def _coerce(value: str, default: Any) -> Any:
 
 
 def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """Read PORTFOLIO_* overrides (and plain DATABASE_URL) from the environment."""
+    """Read PORTFOLIO_* overrides (and plain DATABASE_URL and REDIS_URL) from the environment."""
     environ = dict(os.environ if environ is None else environ)
     found: dict[str, Any] = {}
-    if environ.get("DATABASE_URL"):
-        found["DATABASE_URL"] = environ["DATABASE_URL"]
+    for plain in ("DATABASE_URL", "REDIS_URL"):
+        if environ.get(plain):
+            found[plain] = environ[plain]
     for key, default in DEFAULTS.items():
         name = ENV_PREFIX + key
         if name in environ:

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 # The suite must not pick up a developer's or CI's settings.
 for _name in list(os.environ):
-    if _name.startswith("PORTFOLIO_") or _name == "DATABASE_URL":
+    if _name.startswith("PORTFOLIO_") or _name in ("DATABASE_URL", "REDIS_URL"):
         del os.environ[_name]
 _INSTANCE = tempfile.mkdtemp(prefix="portfolio-test-instance-")
 os.environ["PORTFOLIO_INSTANCE_PATH"] = _INSTANCE

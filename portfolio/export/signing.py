@@ -193,6 +193,24 @@ def load_signer(config: Mapping[str, Any], instance_path: Path) -> signers.Signe
     return signers.SimpleSigner(signing_cert=cert, signing_key=key, cert_registry=None)
 
 
+def off_event_loop(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a pyHanko function that runs its own asyncio loop, from any thread.
+
+    pyHanko's synchronous calls use `asyncio.run`, which fails in a thread that already runs
+    an event loop (an async server, or Playwright's sync API in the test suite): there the
+    call is made in a short-lived worker thread instead.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return function(*args, **kwargs)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args, **kwargs).result()
+
+
 def sign_pdf(
     pdf: bytes,
     signer: signers.Signer,
@@ -222,7 +240,7 @@ def sign_pdf(
     timestamper = HTTPTimeStamper(tsa_url) if tsa_url else None
     pdf_signer = signers.PdfSigner(meta, signer=signer, timestamper=timestamper)
     out = BytesIO()
-    pdf_signer.sign_pdf(writer, output=out)
+    off_event_loop(pdf_signer.sign_pdf, writer, output=out)
     return out.getvalue()
 
 
@@ -306,7 +324,8 @@ def check_pdf_signature(pdf: bytes, *, trust_cert_pem: bytes | None = None) -> P
     token = _muting_pyhanko.set(True)
     try:
         vc = ValidationContext(trust_roots=roots, allow_fetching=False)
-        status = validate_pdf_signature(embedded, signer_validation_context=vc, skip_diff=True)
+        status = off_event_loop(validate_pdf_signature, embedded,
+                                signer_validation_context=vc, skip_diff=True)
     except Exception as exc:  # report, never raise
         log.debug("PDF signature validation failed", exc_info=exc)
         return _failed(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from portfolio import db
 from portfolio.db import get_database
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import NotFound, ValidationFailed
+from portfolio.export.jobs import dispatch_export
 from portfolio.export.services import export_portfolio, verify_export
 from portfolio.models import Enrolment, Export, ExportJob, User
 from portfolio.permissions import can_view_enrolment
@@ -87,12 +87,7 @@ def index(enrolment_id: int) -> Any:
         s.add(job)
         s.commit()
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        if app.config["EXPORT_RUN_INLINE"]:
-            run_job(app, job.id, _verify_base())
-        else:
-            # Rendering is CPU-heavy: out of the request, so the page can show progress.
-            threading.Thread(target=run_job, args=(app, job.id, _verify_base()),
-                             daemon=True).start()
+        dispatch_export(app, job.id, _verify_base())
         return redirect(url_for("export.job", job_id=job.id))
     exports = list(s.scalars(select(Export).where(Export.enrolment_id == enrolment.id)
                              .order_by(Export.id.desc())))
