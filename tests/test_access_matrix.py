@@ -188,6 +188,8 @@ CASES = [
     Case("assessment.cosign", "POST", lambda w, t: f"/enrolments/{w.enrolment.id}/cosign",
          seen_by(VIEWERS) | {"learner": CONFLICT, "assessor": FORBIDDEN, "iqa": FORBIDDEN,
                              "admin": FORBIDDEN}),
+    Case("assessment.readiness", "GET",
+         lambda w, t: f"/enrolments/{w.enrolment.id}/readiness", seen_by(VIEWERS)),
     Case("assessment.audit", "GET", lambda w, t: f"/enrolments/{w.enrolment.id}/audit",
          seen_by(VIEWERS) | {"learner": FORBIDDEN}),
     Case("assessment.audit", "GET", lambda w, t: f"/enrolments/{w.foreign_enrolment.id}/audit",

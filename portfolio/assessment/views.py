@@ -279,6 +279,19 @@ def cosign(enrolment_id: int) -> Any:
                         "Co-signed. The unit is complete.")
 
 
+@bp.route("/enrolments/<int:enrolment_id>/readiness")
+@login_required
+def readiness(enrolment_id: int) -> Any:
+    from datetime import date
+
+    from portfolio.assessment.readiness import readiness as build
+
+    s = db.session()
+    enrolment = get_enrolment(s, enrolment_id, current_user)
+    return render_template("assessment/readiness.html", enrolment=enrolment,
+                           report=build(s, enrolment, date.today()))
+
+
 @bp.route("/enrolments/<int:enrolment_id>/audit")
 @login_required
 def audit(enrolment_id: int) -> Any:

@@ -108,6 +108,7 @@ CASES = [
     Case("witness-link", None, "/w/{witness_token}"),
     *(Case("exports", role, PORTFOLIO + "/exports") for role in ("learner", "admin")),
     Case("verify", None, "/verify"),
+    *(Case("readiness", role, PORTFOLIO + "/readiness") for role in ("learner", "iqa")),
     Case("witness-link-unusable", None, "/w/not-a-real-link"),
 ]
 WIDTHS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
