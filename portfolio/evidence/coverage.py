@@ -182,7 +182,7 @@ def _reasons(items: list[MappedItem], required: int, accepted: set[str], preferr
     valid = [i for i in items if i.counts]
     ready = [i for i in valid if i.status in ("submitted", "accepted")]
     if len(ready) >= required:
-        waiting = Reason("awaiting_assessor", "Evidenced: waiting for your assessor's decision.")
+        waiting = Reason("awaiting_assessor", "Evidenced: waiting for the assessor's decision.")
         return "evidenced", len(ready), (waiting,)
     reasons: list[Reason] = []
     if not valid:
