@@ -9,7 +9,14 @@
     var body = box.querySelector(".md-preview-body");
     var timer = null;
     var last = null;
+    var leaving = false;
+    // Once the form is sent, no preview request may start: its response would carry the
+    // session as it was before the save and could bring back a message already shown.
+    if (area.form) {
+      area.form.addEventListener("submit", function () { leaving = true; clearTimeout(timer); });
+    }
     function render() {
+      if (leaving) { return; }
       var text = area.value;
       if (text === last) { return; }
       last = text;
