@@ -16,7 +16,6 @@ import os
 import secrets
 import smtplib
 import ssl
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, has_app_context
 
+from portfolio.atomic import write_atomically
 from portfolio.config import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
@@ -131,36 +131,12 @@ def _send_smtp(mail: EmailMessage, config: Mapping[str, Any]) -> str:
 
 
 def _write_outbox(mail: EmailMessage, folder: Path) -> Path:
-    """Write atomically: a temporary file in the folder, fsync, then rename into place."""
+    """Write one message into the outbox folder, whole or not at all."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     target = folder / f"{stamp}-{secrets.token_hex(8)}.eml"
-    data = mail.as_bytes(policy=mail.policy.clone(linesep="\r\n"))
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _fsync_folder(folder)
+    write_atomically(target, mail.as_bytes(policy=mail.policy.clone(linesep="\r\n")))
     return target
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems cannot fsync a directory; the file itself is already synced
-    finally:
-        os.close(fd)
 
 
 def send_quietly(message: Message, config: Mapping[str, Any]) -> str | None:

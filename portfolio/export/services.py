@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import secrets
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portfolio.atomic import write_atomically
 from portfolio.audit import record_event
 from portfolio.db import utcnow
 from portfolio.errors import PermissionDenied
@@ -30,21 +29,6 @@ from portfolio.models import (
     WitnessRequest,
 )
 from portfolio.permissions import can_view_enrolment
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write a file whole or not at all: temp file in the same folder, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".partial-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | None,
