@@ -87,7 +87,9 @@ SORTS = {
 @bp.route("/caseload")
 @roles_required(Role.ASSESSOR)
 def caseload() -> Any:
-    rows = list_caseload(db.session(), current_user)
+    every = list_caseload(db.session(), current_user)
+    employers = sorted({r.enrolment.employer for r in every})
+    rows = list(every)
     query = (request.args.get("q") or "").strip().casefold()
     employer = request.args.get("employer") or ""
     if query:
@@ -98,7 +100,6 @@ def caseload() -> Any:
         rows = [r for r in rows if r.waiting]
     sort = request.args.get("sort") if request.args.get("sort") in SORTS else "oldest"
     rows.sort(key=SORTS[sort])
-    employers = sorted({r.enrolment.employer for r in list_caseload(db.session(), current_user)})
     return render_template("assessment/caseload.html", rows=rows, sort=sort, q=query,
                            employer=employer, employers=employers,
                            waiting_only=bool(request.args.get("waiting")),
