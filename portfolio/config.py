@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FILE_MB": 50,
     # Most files accepted in one upload.
     "MAX_FILES_PER_UPLOAD": 20,
+    # Largest portfolio bundle (ZIP) the admin's import page accepts, and the most it may unpack
+    # to, in megabytes (the upload also stays within the request limit set from the two above).
+    "BUNDLE_MAX_MB": 1000,
     # Outgoing email. Without SMTP_HOST, messages are written as .eml files to OUTBOX_DIR
     # (default instance/outbox) and shown on the Outbox page, which suits a demo.
     "SMTP_HOST": "",
@@ -68,6 +71,13 @@ DEFAULTS: dict[str, Any] = {
     "SIGNING_TSA_URL": "",
     # Run PDF exports inside the request instead of a background thread (tests, tiny sites).
     "EXPORT_RUN_INLINE": False,
+    # Processes that lay out PDF parts in parallel; 0 uses one per CPU core.
+    "EXPORT_PROCESSES": 0,
+    # Rendered PDF parts and print-ready photos, cached by content hash so a re-export lays out
+    # only what changed; empty means instance/render-cache. Least recently used files beyond
+    # RENDER_CACHE_MB are deleted after each export.
+    "RENDER_CACHE_DIR": "",
+    "RENDER_CACHE_MB": 2048,
     # Redis for the export queue, e.g. redis://127.0.0.1:6379/0: PDF exports are queued and run
     # by `portfolio worker` processes instead of inside the web process. Also read as REDIS_URL.
     "REDIS_URL": "",

@@ -56,6 +56,7 @@ def _test_config(url: str, **extra: object) -> dict[str, object]:
         "EXPORTS_DIR": tempfile.mkdtemp(prefix="portfolio-exports-"),
         "STORAGE_DIR": tempfile.mkdtemp(prefix="portfolio-storage-"),
         "OUTBOX_DIR": tempfile.mkdtemp(prefix="portfolio-outbox-"),
+        "RENDER_CACHE_DIR": tempfile.mkdtemp(prefix="portfolio-render-cache-"),
         "EXPORT_RUN_INLINE": True,
     }
     config.update(extra)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from portfolio.errors import DomainError, ValidationFailed
 from portfolio.evidence.parsing import Preview, Sniffed, UnsupportedFile, build_preview, sniff
+from portfolio.evidence.paths import object_path
 from portfolio.models import StoredFile
 
 CHUNK = 1024 * 1024
@@ -52,9 +53,7 @@ class FileStore:
 
     def path_for(self, sha256: str) -> Path:
         """Return where the object with this hash lives."""
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ValueError("not a SHA-256 hex digest")
-        return self.objects / sha256[:2] / sha256[2:4] / sha256
+        return object_path(self.objects, sha256)
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()

@@ -79,6 +79,18 @@ class PortfolioContent:
     audit_head: str
     verify_url: str
     manifest: dict[str, Any] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)  # IQA sample records
+
+    @property
+    def hash_rows(self) -> list[dict[str, str]]:
+        """Every file, signature and witness record with its SHA-256, for the certificate."""
+        rows = [{"what": f"E{e.id} v{e.version}", "name": f.filename, "digest": f.sha256}
+                for e in self.evidence for f in e.files]
+        rows += [{"what": f"Signature #{s['id']}", "name": s["purpose"].replace("_", " "),
+                  "digest": s["content_hash"]} for s in self.signatures]
+        rows += [{"what": "Witness", "name": w["name"], "digest": w["content_hash"]}
+                 for w in self.witnesses]
+        return rows
 
 
 def gather(session: Session, enrolment: Enrolment, *, now: datetime, verify_url: str,

@@ -1,9 +1,13 @@
-"""Render a portfolio to PDF with WeasyPrint: restricted fetching, attachments, page references."""
+"""Print HTML for a portfolio, its attachments, and the one-pass reference render.
+
+Exports use the cached, parallel pipeline in `portfolio.export.pipeline`; `render_single_pass`
+lays the whole portfolio out in one WeasyPrint pass, as the benchmark's naive baseline and as a
+check that both give the same parts.
+"""
 
 from __future__ import annotations
 
-import io
-import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,30 +30,31 @@ def qr_svg(data: str) -> Markup:
 
 
 def render_html(content: PortfolioContent) -> str:
-    """Return the print HTML of the whole portfolio."""
+    """Return the print HTML of the whole portfolio in one document."""
     return render_template("export/portfolio.html", c=content, qr=qr_svg(content.verify_url))
 
 
-def render_pdf(content: PortfolioContent, *, static_dir: Path, store: Any) -> tuple[bytes, int]:
-    """Render to PDF bytes with every evidence file and the manifest embedded; return pages too."""
+def attachments(content: PortfolioContent, store: Any) -> Iterator[tuple[str, bytes]]:
+    """The manifest, then every evidence file once, byte for byte, named by item and file."""
+    from portfolio.export.pipeline import manifest_bytes
+
+    yield MANIFEST_NAME, manifest_bytes(content.manifest)
+    seen: set[str] = set()
+    for item in content.evidence:
+        for f in item.files:
+            if f.sha256 not in seen:
+                seen.add(f.sha256)
+                yield f"E{item.id}-{f.filename}", store.path_for(f.sha256).read_bytes()
+
+
+def render_single_pass(content: PortfolioContent, *, static_dir: Path,
+                       store: Any) -> tuple[bytes, int]:
+    """Render the whole portfolio in one WeasyPrint pass (the naive way); return PDF and pages."""
     import weasyprint
 
     fetcher = make_fetcher(static_dir, store)
     document = weasyprint.HTML(string=render_html(content), base_url=STATIC_SCHEME + "/",
                                url_fetcher=fetcher).render()
-    attachments = [weasyprint.Attachment(
-        string=json.dumps(content.manifest, indent=1, sort_keys=True, default=str).encode(),
-        name=MANIFEST_NAME, description="What this export contains, with every hash")]
-    seen: set[str] = set()
-    for item in content.evidence:
-        for f in item.files:
-            if f.sha256 in seen:
-                continue
-            seen.add(f.sha256)
-            # The originals, byte for byte, named so a reader can tell them apart.
-            attachments.append(weasyprint.Attachment(
-                file_obj=io.BytesIO(store.path_for(f.sha256).read_bytes()),
-                name=f"E{item.id}-{f.filename}",
-                description=f"Evidence {item.id}: {item.title} (SHA-256 {f.sha256})"))
-    pdf = document.write_pdf(attachments=attachments)
-    return pdf, len(document.pages)
+    files = [weasyprint.Attachment(string=data, name=name)
+             for name, data in attachments(content, store)]
+    return document.write_pdf(attachments=files), len(document.pages)

@@ -1,0 +1,324 @@
+"""Render a portfolio as separate parts, cached by content hash, in worker processes.
+
+A single WeasyPrint pass over a large portfolio is slow (layout is most of the time), uses one
+core and keeps its memory. Here every part (the front sheet, the summary, each evidence item,
+chunks of the audit trail, the certificate ...) is an HTML document of its own. Its PDF is kept
+in the render cache under the SHA-256 of its HTML and stylesheets, so a re-export renders only
+the parts whose content changed. Missing parts are laid out by a pool of processes; pypdf then
+merges them, stamps "Page X of Y" and adds the bookmarks and attachments.
+
+Page references (the evidence location sheet) are plain numbers worked out from the page counts
+of the parts, so no part but the location sheet depends on where the others fall.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import render_template
+
+from portfolio.export.content import PortfolioContent
+from portfolio.export.worker import IMAGE_DIR, PRINT_SCHEME, SECTION_DIR, render_part
+
+# Bump when the way parts are made changes in a way their HTML does not show.
+PIPELINE_VERSION = "1"
+# Rows per part of the long tables. The audit trail is append-only, so its older chunks never
+# change; the others are cut so one change re-renders about a page.
+AUDIT_CHUNK = 60
+MATRIX_ROWS = 45
+SIGNATURE_ROWS = 60
+HASH_ROWS = 90
+FOOTER_FONT = "/PgNoHelv"
+# This many parts or fewer are laid out in this process: starting a pool costs about 1.5 s.
+INLINE_LIMIT = 10
+
+
+@dataclass
+class Part:
+    """One separately rendered part of the PDF."""
+
+    name: str  # "front", "summary", "locations", "matrix", "evidence", "witnesses", ...
+    html: str
+    title: str  # bookmark text
+    anchor: str = ""  # evidence anchor, for page references
+    key: str = ""
+    pages: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.anchor}" if self.anchor else self.name
+
+    @property
+    def weight(self) -> int:
+        return len(self.html) + 40_000 * self.html.count(PRINT_SCHEME)
+
+
+# --- the main process --------------------------------------------------------------------------
+
+
+def _stylesheet_digest(static_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for name in ("print.css", "print-section.css"):
+        digest.update((static_dir / "css" / name).read_bytes())
+    return digest.hexdigest()
+
+
+def part_key(html: str, styles: str) -> str:
+    import weasyprint
+
+    material = f"{PIPELINE_VERSION}\0{weasyprint.__version__}\0{styles}\0{html}"
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _page_count(path: Path) -> int:
+    from pypdf import PdfReader
+
+    return len(PdfReader(path).pages)
+
+
+class PartRenderer:
+    """Render parts into the cache: missing ones in a process pool, or here when few."""
+
+    def __init__(self, *, static_dir: Path, store_root: Path, cache_dir: Path,
+                 processes: int) -> None:
+        self.static_dir, self.store_root, self.cache_dir = static_dir, store_root, cache_dir
+        self.processes = max(1, processes)
+        self.styles = _stylesheet_digest(static_dir)
+        self.rendered: list[str] = []  # names of the parts laid out
+        self.reused = 0
+
+    def path(self, part: Part) -> Path:
+        return self.cache_dir / SECTION_DIR / f"{part.key}.pdf"
+
+    def render(self, parts: list[Part], progress: Callable[[int, int], None] | None = None) -> None:
+        missing: list[Part] = []
+        for part in parts:
+            part.key = part_key(part.html, self.styles)
+            path = self.path(part)
+            if path.is_file():
+                try:
+                    part.pages = _page_count(path)
+                except Exception:  # noqa: BLE001 - a damaged cache file is rendered again
+                    missing.append(part)
+                    continue
+                os.utime(path)  # keeps recently used parts when the cache is pruned
+                self.reused += 1
+            else:
+                missing.append(part)
+        args = (str(self.static_dir), str(self.store_root), str(self.cache_dir))
+        missing.sort(key=lambda p: p.weight, reverse=True)  # longest first balances the pool
+        done = 0
+        if len(missing) <= INLINE_LIMIT or self.processes == 1:
+            for part in missing:
+                part.pages = render_part(part.html, part.key, *args)
+                done += 1
+                if progress:
+                    progress(done, len(missing))
+        else:
+            context = multiprocessing.get_context("spawn")  # safe from threads; no forked state
+            with ProcessPoolExecutor(max_workers=min(self.processes, len(missing)),
+                                     mp_context=context) as pool:
+                futures = [(part, pool.submit(render_part, part.html, part.key, *args))
+                           for part in missing]
+                for part, future in futures:
+                    part.pages = future.result()
+                    done += 1
+                    if progress:
+                        progress(done, len(missing))
+        self.rendered += [part.label for part in missing]
+
+
+def _section(c: PortfolioContent, part: str, **extra: Any) -> str:
+    return render_template("export/section.html", c=c, part=part, **extra)
+
+
+def _chunked(c: PortfolioContent, name: str, title: str, rows: list[Any], size: int,
+             **extra: Any) -> list[Part]:
+    """Long tables as several parts, so a change re-renders only the chunk it falls in."""
+    chunks = [rows[start:start + size] for start in range(0, len(rows), size)] or [[]]
+    return [Part(name, _section(c, name, rows=chunk, first=n == 0, **extra),
+                 title if n == 0 else "")
+            for n, chunk in enumerate(chunks)]
+
+
+def build_parts(c: PortfolioContent, qr: Any) -> tuple[list[Part], list[Part], list[Part]]:
+    """Return the parts before the location sheet, the evidence items, and the parts after."""
+    head = [Part("front", _section(c, "front"), "Front sheet"),
+            Part("summary", _section(c, "summary"), "Summary of achievement"),
+            *_chunked(c, "declarations", "Declarations and signatures", c.signatures,
+                      SIGNATURE_ROWS)]
+    matrix = _chunked(c, "matrix", "Coverage matrix", c.coverage.columns, MATRIX_ROWS)
+    items = [Part("evidence", _section(c, "evidence", item=e), f"E{e.id} {e.title}",
+                  anchor=e.anchor) for e in c.evidence]
+    tail = [Part("witnesses", _section(c, "witnesses"), "Witness status list and IQA records")]
+    tail += [Part("audit", _section(c, "audit", events=c.audit[start:start + AUDIT_CHUNK],
+                                    first=start == 0), "" if start else "Audit trail")
+             for start in range(0, max(len(c.audit), 1), AUDIT_CHUNK)]
+    tail.append(Part("certificate", _section(c, "certificate", qr=qr), "Signature certificate"))
+    tail += _chunked(c, "hashes", "", c.hash_rows, HASH_ROWS)
+    return head, [*matrix, *items], tail
+
+
+def _locations(c: PortfolioContent, renderer: PartRenderer, head: list[Part],
+               body: list[Part]) -> Part:
+    """Render the location sheet with page numbers that hold once it is in place."""
+    guess = 1 + sum(len(row["evidence"]) or 1 for row in c.locations) // 40
+    for _attempt in range(4):
+        first = 1 + sum(p.pages for p in head) + guess
+        pages, page = {}, first
+        for part in body:
+            if part.anchor:
+                pages[part.anchor] = page
+            page += part.pages
+        part = Part("locations", _section(c, "locations", pages=pages), "Evidence location sheet")
+        renderer.render([part])
+        if part.pages == guess:
+            return part
+        guess = part.pages
+    raise RuntimeError("the evidence location sheet's page numbers did not settle")
+
+
+def _stamp_page_numbers(writer: Any, total: int) -> None:
+    """Write "Page X of Y" bottom right on every page, in the PDF standard Helvetica."""
+    from pypdf.generic import (
+        ArrayObject,
+        DecodedStreamObject,
+        DictionaryObject,
+        NameObject,
+    )
+
+    font = writer._add_object(DictionaryObject({
+        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+        NameObject("/BaseFont"): NameObject("/Helvetica"),
+        NameObject("/Encoding"): NameObject("/WinAnsiEncoding")}))
+    save = DecodedStreamObject()
+    save.set_data(b"q\n")
+    save_ref = writer._add_object(save)
+    for number, page in enumerate(writer.pages, start=1):
+        box = page.mediabox
+        width = float(box.right) - float(box.left)
+        text = f"Page {number} of {total}"
+        # Helvetica digits are 0.556 em; letters about as wide on average. 8 pt, right-aligned
+        # to the 16 mm page margin, on the baseline WeasyPrint's footer uses.
+        x = float(box.left) + width - 45.35 - len(text) * 8 * 0.53
+        y = float(box.bottom) + 25.4
+        stamp = DecodedStreamObject()
+        stamp.set_data(f"Q q BT {FOOTER_FONT} 8 Tf 0.29 0.337 0.337 rg {x:.2f} {y:.2f} Td "
+                       f"({text}) Tj ET Q\n".encode("latin-1"))
+        contents = page.get("/Contents")
+        existing = contents if isinstance(contents, ArrayObject) else ArrayObject(
+            [] if contents is None else [page.raw_get("/Contents")])
+        page[NameObject("/Contents")] = ArrayObject([save_ref, *existing,
+                                                     writer._add_object(stamp)])
+        resources = page.get("/Resources")
+        if resources is None:
+            resources = DictionaryObject()
+            page[NameObject("/Resources")] = resources
+        resources = resources.get_object()
+        fonts = resources.get("/Font")
+        if fonts is None:
+            fonts = DictionaryObject()
+            resources[NameObject("/Font")] = fonts
+        fonts.get_object()[NameObject(FOOTER_FONT)] = font
+
+
+@dataclass
+class RenderResult:
+    pdf: bytes
+    pages: int
+    rendered: list[str]  # the parts laid out this time
+    reused: int  # parts taken from the cache
+    timings: dict[str, float]  # seconds per stage
+
+
+def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: Any,
+                     cache_dir: Path, processes: int, attachments: Iterable[tuple[str, bytes]],
+                     progress: Callable[[int, int], None] | None = None) -> RenderResult:
+    """Render, merge, number and attach; return the unsigned PDF."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject, TextStringObject
+
+    clock = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(now - clock, 3)
+        clock = now
+
+    renderer = PartRenderer(static_dir=static_dir, store_root=store.root, cache_dir=cache_dir,
+                            processes=processes)
+    head, body, tail = build_parts(c, qr)
+    lap("html")
+    renderer.render([*head, *body, *tail], progress)
+    lap("layout")
+    locations = _locations(c, renderer, head, body)
+    lap("locations")
+    order = [*head, locations, *body, *tail]
+
+    writer = PdfWriter()
+    evidence_parent = None
+    for part in order:
+        first_page = len(writer.pages)
+        reader = PdfReader(renderer.path(part))
+        for page in reader.pages:
+            writer.add_page(page)
+        if part.name == "evidence":
+            if evidence_parent is None:
+                evidence_parent = writer.add_outline_item(title="Evidence", page_number=first_page)
+            writer.add_outline_item(title=part.title, page_number=first_page,
+                                    parent=evidence_parent)
+        elif part.title:
+            writer.add_outline_item(title=part.title, page_number=first_page)
+    total = len(writer.pages)
+    lap("merge")
+    _stamp_page_numbers(writer, total)
+    lap("page_numbers")
+    for name, data in attachments:
+        writer.add_attachment(name, data)
+    lap("attach")
+    writer.add_metadata({"/Title": f"Portfolio: {c.learner}, unit {c.unit.number}",
+                         "/Author": c.centre, "/Subject": f"{c.unit.reference} {c.unit.title}",
+                         "/Creator": "Evidence Builder"})
+    writer._root_object[NameObject("/Lang")] = TextStringObject("en-GB")
+    writer.page_mode = "/UseOutlines"
+    out = io.BytesIO()
+    writer.write(out)
+    lap("write")
+    return RenderResult(out.getvalue(), total, renderer.rendered, renderer.reused, timings)
+
+
+def prune_cache(cache_dir: Path, max_bytes: int) -> int:
+    """Delete the least recently used cached parts and images beyond max_bytes; return count."""
+    files = []
+    for sub in (SECTION_DIR, IMAGE_DIR):
+        folder = cache_dir / sub
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if path.is_file() and not path.name.startswith("."):
+                    stat = path.stat()
+                    files.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in files)
+    removed = 0
+    for _mtime, size, path in sorted(files):
+        if total <= max_bytes:
+            break
+        path.unlink(missing_ok=True)
+        total -= size
+        removed += 1
+    return removed
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    return json.dumps(manifest, indent=1, sort_keys=True, default=str).encode()

@@ -1,0 +1,148 @@
+"""The cached, parallel PDF pipeline: page numbers, page references, cache reuse, photos."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+
+from portfolio.evidence.storage import FileStore
+from portfolio.export.pipeline import prune_cache
+from portfolio.export.services import export_portfolio, render_cache_dir
+from portfolio.export.signing import init_centre_key
+from tests.factories import accept, make_evidence, make_world, stage_bytes
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+LONG = "\n\n".join(["I listened to the customer, checked the account and agreed a fix. " * 12]
+                   * 6)
+
+
+def _png(colour: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (2400, 1600), (*colour, 255)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def portfolio(app, session):
+    with contextlib.suppress(FileExistsError):
+        init_centre_key(Path(app.instance_path), "Test Centre")
+    world = make_world(session, app.config["STORAGE_DIR"])
+    store = app.config["STORAGE_DIR"]
+    items = []
+    for n in range(6):
+        files = [stage_bytes(store, _png((40 * n, 90, 120)), f"screen-{n}.png")] if n % 2 else []
+        kind = "photo" if files else "reflective_account"
+        evidence = make_evidence(session, world.enrolment, world.learner, kind,
+                                 title=f"Item number {n}", body=LONG if n % 3 == 0 else "Short.",
+                                 files=files, maps=("1.1", "2.2"), submit=True)
+        accept(session, evidence, world.assessor)
+        items.append(evidence)
+    session.commit()
+    return world, items
+
+
+def _export(app, session, world, **config):
+    with app.test_request_context():
+        export = export_portfolio(session, world.enrolment, actor=world.assessor,
+                                  config={**app.config, **config},
+                                  instance_path=Path(app.instance_path), static_dir=STATIC,
+                                  store=FileStore(Path(app.config["STORAGE_DIR"])),
+                                  verify_base="https://portfolio.example/verify")
+    session.commit()
+    path = Path(app.config["EXPORTS_DIR"]) / export.filename
+    return export, PdfReader(path)
+
+
+def test_every_page_is_numbered_and_the_location_sheet_points_at_the_right_pages(
+        app, session, portfolio):
+    world, items = portfolio
+    export, reader = _export(app, session, world, EXPORT_PROCESSES=2)
+    pages = [page.extract_text() for page in reader.pages]
+    total = len(pages)
+    assert export.pages == total
+    for number, text in enumerate(pages, start=1):
+        assert f"Page {number} of {total}" in text, number
+        assert world.learner.full_name in text  # footer on every page
+    starts = {}
+    for number, text in enumerate(pages, start=1):
+        found = re.search(r"E(\d+) · ", text)
+        if found and int(found.group(1)) in {e.id for e in items} and found.start() < 40:
+            starts.setdefault(int(found.group(1)), number)
+    location = next(t for t in pages if "Evidence location sheet" in t)
+    for evidence in items:
+        title = f"Item number {items.index(evidence)}"
+        refs = re.findall(re.escape(title) + r"\s*p\. (\d+)", location)
+        assert refs, title
+        assert {int(r) for r in refs} == {starts[evidence.id]}, title
+    outline = [item.title for item in reader.outline if not isinstance(item, list)]
+    assert "Front sheet" in outline and "Signature certificate" in outline
+
+
+def test_a_re_export_lays_out_only_what_changed(app, session, portfolio):
+    world, items = portfolio
+    first, _ = _export(app, session, world, EXPORT_PROCESSES=2)
+    assert first.render_report["parts_reused"] == 0
+    again, _ = _export(app, session, world)
+    # The front sheet (export time) and the certificate (its own link) are new every time;
+    # the audit trail's last chunk has the first export's event. Everything else is reused.
+    assert again.render_report["parts_rendered"] <= 4
+    assert again.render_report["parts_reused"] >= len(items) + 4
+    from portfolio.evidence.services import EvidenceInput, current_version, revise_evidence
+
+    item = items[1]
+    version = current_version(item)
+    from portfolio.assessment.services import review_evidence
+
+    review_evidence(session, item, actor=world.assessor, outcome="referred", feedback_md="More.",
+                    varcs={k: True for k in ("valid", "authentic", "reliable", "current",
+                                             "sufficient")},
+                    expected_version=item.current_version)
+    from datetime import date
+
+    revise_evidence(session, item, actor=world.learner, data=EvidenceInput(
+        title="Item number 1, revised", activity_on=version.activity_on, body_md="Longer now.",
+        details=version.details, is_simulated=False, personal_data_confirmed=True),
+        keep_file_ids=[f.id for f in version.files], files=[], today=date.today(),
+        expected_version=item.current_version)
+    session.commit()
+    changed, reader = _export(app, session, world)
+    rendered = changed.render_report["rendered"]
+    assert [r for r in rendered if r.startswith("evidence")] == [f"evidence ev-{item.id}"]
+    assert set(rendered) <= {f"evidence ev-{item.id}", "front", "summary", "declarations",
+                             "matrix", "locations", "audit", "certificate", "hashes"}
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "Item number 1, revised" in text
+
+
+def test_photos_print_from_a_prepared_jpeg_and_the_original_is_attached(app, session, portfolio):
+    world, items = portfolio
+    _export_row, reader = _export(app, session, world)
+    photo = items[1]
+    original = FileStore(Path(app.config["STORAGE_DIR"])).path_for(
+        photo.versions[-1].files[0].sha256).read_bytes()
+    attached = [data[0] for name, data in reader.attachments.items() if name.endswith(".png")]
+    assert original in attached
+    prepared = list((render_cache_dir(app.config, Path(app.instance_path))
+                     / "print-images").glob("*.jpg"))
+    assert len(prepared) == 3
+    with Image.open(prepared[0]) as image:
+        assert image.format == "JPEG" and max(image.size) <= 1100
+
+
+def test_the_cache_is_pruned_oldest_first(tmp_path):
+    folder = tmp_path / "sections"
+    folder.mkdir()
+    import os
+
+    for n in range(5):
+        path = folder / f"{n}.pdf"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (1000 + n, 1000 + n))
+    assert prune_cache(tmp_path, 2500) == 3
+    assert sorted(p.name for p in folder.iterdir()) == ["3.pdf", "4.pdf"]
