@@ -49,11 +49,19 @@ test-sqlite: install-test system-deps
 test-postgres: install-test system-deps
 	$(BIN)/pytest -q --db=postgresql
 
-# `make bench`: seed 2,000 learners x 40 evidence items into a fresh SQLite file, time the coverage
-# page and API, count their queries; results in bench-results/coverage.json. Extra options go in
-# BENCH_ARGS, e.g. `make bench BENCH_ARGS="--learners 200 --explain"`.
-bench: install-test
+# `make bench`: (1) seed 2,000 learners x 40 evidence items into a fresh SQLite file, time the
+# coverage page and API, count their queries (bench-results/coverage.json; extra options in
+# BENCH_ARGS, e.g. BENCH_ARGS="--learners 200 --explain"); (2) export a 200-item portfolio with
+# photos as a signed PDF, side by side with a naive single-pass render: time and peak memory of
+# the full export, of a re-export after one change, PDF size and `portfolio verify` time
+# (bench-results/export.json; options in EXPORT_BENCH_ARGS, e.g. "--items 50").
+bench: install-test system-deps
 	$(BIN)/python -m bench.coverage_bench --db sqlite $(BENCH_ARGS)
+	$(BIN)/python -m bench.export_bench $(EXPORT_BENCH_ARGS)
+
+.PHONY: bench-export
+bench-export: install-test system-deps
+	$(BIN)/python -m bench.export_bench $(EXPORT_BENCH_ARGS)
 
 .PHONY: bench-postgres
 bench-postgres: install-test system-deps

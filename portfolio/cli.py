@@ -435,3 +435,70 @@ def audit_verify() -> None:
     if problems:
         _fail(f"Audit trail is NOT intact: {len(problems)} problem(s) in {count} event(s).")
     click.echo(f"Audit trail intact: {count} event(s).")
+
+
+@cli.group("bundle")
+def bundle_group() -> None:
+    """Open portfolio bundles: a learner's whole portfolio as a ZIP, to move it elsewhere."""
+
+
+@bundle_group.command("export")
+@click.argument("learner_email")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="The ZIP file to write.")
+@with_appcontext
+def bundle_export(learner_email: str, out: str) -> None:
+    """Write a learner's portfolio (every unit, version, file and signature) as a bundle."""
+    import os
+    import tempfile
+
+    from portfolio.bundle.export import export_bundle
+
+    s = db.session()
+    learner = _user(learner_email)
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the target and renamed into place: a failed export leaves no partial ZIP.
+    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=".partial-", suffix=".zip")
+    try:
+        with os.fdopen(fd, "w+b") as handle:
+            summary = export_bundle(s, learner, store=file_store(), out=handle, actor=None)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+    except (DomainError, FileNotFoundError) as exc:
+        Path(partial).unlink(missing_ok=True)
+        _fail(getattr(exc, "message", str(exc)))
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    s.commit()
+    click.echo(f"Wrote {out}: {summary.enrolments} enrolment(s), {summary.evidence} evidence "
+               f"item(s) in {summary.versions} version(s), {summary.files} file(s), "
+               f"{summary.signatures} signature(s), {summary.audit_events} audit event(s).")
+
+
+@bundle_group.command("import")
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False))
+@click.option("--centre", "centre_name",
+              help="Centre to import into (default: the centre named in the bundle).")
+@with_appcontext
+def bundle_import(bundle: str, centre_name: str | None) -> None:
+    """Import a bundle: everything is checked first; any problem refuses it whole (exit 1)."""
+    from portfolio.bundle.importer import BundleRefused, import_and_commit
+    from portfolio.models import Centre
+
+    s = db.session()
+    centre = None
+    if centre_name:
+        centre = s.scalar(select(Centre).where(Centre.name == centre_name))
+        if centre is None:
+            _fail(f"No centre named {centre_name!r}.")
+    try:
+        report = import_and_commit(
+            s, Path(bundle), store=file_store(), centre=centre, actor=None,
+            max_bytes=int(current_app.config["BUNDLE_MAX_MB"]) * 1024 * 1024)
+    except BundleRefused as exc:
+        _fail(exc.report())
+    for line in report.lines():
+        click.echo(line)

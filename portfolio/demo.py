@@ -114,4 +114,62 @@ def seed_demo(session: Session, password: str, *, today: date | None = None,
             else:
                 seed_awaiting_countersignature(session, enrolment, person,
                                                users["trainee@demo.example"], password, today)
+    seed_sampling(session, users, unit, today, password)
+    seed_eqa_pack(session, users, unit, today)
     return list(PEOPLE)
+
+
+def seed_sampling(session: Session, users: dict[str, User], unit: Unit, today: date,
+                  password: str) -> None:
+    """The IQA's plan for the last three months, one sample signed with an open action (once)."""
+    from datetime import timedelta
+
+    from portfolio.assessment.services import SignerConfirmation
+    from portfolio.models import SamplingPlan
+    from portfolio.sampling import services as sampling
+
+    iqa, assessor = users["iqa@demo.example"], users["assessor@demo.example"]
+    if session.scalar(select(SamplingPlan.id).where(SamplingPlan.iqa_id == iqa.id)):
+        return
+    if not sampling.sampleable_decisions(session, iqa, unit.id):
+        return  # no signed decisions yet (the demo without a portfolio)
+    sampling.set_profile(session, actor=iqa, assessor=assessor, status="experienced",
+                         override_pct=None, reason="Qualified assessor for six years; no "
+                         "disagreements at the last two samples.")
+    plan = sampling.generate_plan(session, iqa=iqa, unit=unit,
+                                  start=today - timedelta(days=90), end=today)
+    item = next((i for i in sampling.live_items(plan) if i.decision.decided_by_id == assessor.id),
+                None)
+    if item is None:
+        return
+    sample = sampling.start_sample(session, item, actor=iqa)
+    sampling.record_outcome(
+        session, sample, actor=iqa, outcome="agree_with_actions",
+        rationale_md="The evidence is valid, authentic and current, and it is sufficient for "
+                     "the criterion. The decision note does not say which part of the evidence "
+                     "shows the criterion, which the EQA will want to see.",
+        actions=[sampling.ActionInput("Add to your decision notes where in the evidence each "
+                                      "criterion is shown (paragraph or minute).",
+                                      today + timedelta(days=14))],
+        confirmation=SignerConfirmation(password=password, typed_name=iqa.full_name),
+        max_failures=5, lockout_minutes=15, today=today)
+
+
+def seed_eqa_pack(session: Session, users: dict[str, User], unit: Unit, today: date) -> None:
+    """Share Sofia's signed-off portfolio with the demo EQA for 30 days (once)."""
+    from datetime import timedelta
+
+    from portfolio.eqa.services import PackInput, create_pack
+    from portfolio.models import EqaPack, EqaPackEnrolment
+
+    sofia = session.scalar(select(Enrolment).where(
+        Enrolment.learner_id == users["sofia@demo.example"].id, Enrolment.unit_id == unit.id))
+    eqa = users["eqa@demo.example"]
+    shared = session.scalar(select(EqaPack.id).join(EqaPackEnrolment).where(
+        EqaPack.eqa_id == eqa.id, EqaPackEnrolment.enrolment_id == sofia.id))
+    if shared is None:
+        create_pack(session, PackInput(
+            eqa_id=eqa.id, enrolment_ids=[sofia.id], title="Unit 40 external sample",
+            note="Sofia Marín's signed-off portfolio, as requested for the standards "
+                 "verification visit.", valid_from=today, valid_to=today + timedelta(days=30)),
+            actor=users["admin@demo.example"], today=today)

@@ -247,3 +247,20 @@ def decide(session: Session, enrolment: Enrolment, assessor: User, number: str,
                             evidence_ids=ids, note_md="", confirmation=sign_as(assessor),
                             expected_state=decision_evidence_state(session, enrolment, ids),
                             **LIMITS)
+
+
+def make_eqa_pack(session: Session, world: World, *, days: int = 30, start_in: int = 0,
+                  enrolments: list[Enrolment] | None = None, title: str = "EQA visit sample"):
+    """An EQA access pack for world.eqa over world.enrolment (or the given enrolments)."""
+    from datetime import timedelta
+
+    from portfolio.eqa.services import PackInput, create_pack
+
+    today = date.today()
+    pack = create_pack(session, PackInput(
+        eqa_id=world.eqa.id, enrolment_ids=[e.id for e in (enrolments or [world.enrolment])],
+        title=title, note="Please sample the **complaint** evidence.",
+        valid_from=today + timedelta(days=start_in),
+        valid_to=today + timedelta(days=start_in + days)), actor=world.admin, today=today)
+    session.flush()
+    return pack

@@ -5,6 +5,7 @@ A new route fails `test_every_route_is_in_the_matrix` until it is added here wit
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +15,18 @@ import pytest
 
 from portfolio import notify
 from portfolio.auth.services import create_api_token
+from portfolio.export.signing import init_centre_key
 from portfolio.models import Export, ExportJob
 from tests.conftest import csrf_from
-from tests.factories import PASSWORD, World, criterion, make_world
+from tests.factories import (
+    PASSWORD,
+    World,
+    criterion,
+    make_eqa_pack,
+    make_evidence,
+    make_world,
+)
+from tests.sampling_setup import make_sampling
 
 ROLES = ("anonymous", "learner", "other_learner", "assessor", "trainee", "iqa", "eqa", "admin",
          "other_admin")
@@ -64,6 +74,10 @@ def admins_only(outcome: str, other_admin: str | None = None) -> dict[str, str]:
     table["admin"] = outcome
     table["other_admin"] = other_admin or outcome
     return table
+
+
+def only_eqa(outcome: str) -> dict[str, str]:
+    return everyone(FORBIDDEN) | {"eqa": outcome}
 
 
 def api(outcome: str, **overrides: str) -> dict[str, str]:
@@ -261,6 +275,49 @@ CASES = [
     Case("admin.edit_enrolment", "GET",
          lambda w, t: f"/admin/enrolments/{w.foreign_enrolment.id}",
          admins_only(MISSING, other_admin=OK), label="other centre"),
+    Case("bundle.download", "POST", lambda w, t: f"/admin/enrolments/{w.enrolment.id}/bundle",
+         admins_only(OK, other_admin=MISSING)),
+    Case("bundle.download", "POST",
+         lambda w, t: f"/admin/enrolments/{w.foreign_enrolment.id}/bundle",
+         admins_only(MISSING, other_admin=OK), label="other centre"),
+    Case("bundle.import_page", "GET", lambda w, t: "/admin/bundles/import", admins_only(OK)),
+    Case("bundle.import_page", "POST", lambda w, t: "/admin/bundles/import",
+         admins_only(INVALID)),
+    # EQA access packs: the pack's EQA reads only what is in it; admins manage their centre's.
+    Case("eqa.home", "GET", lambda w, t: "/eqa", only_eqa(OK)),
+    Case("eqa.pack", "GET", lambda w, t: f"/eqa/packs/{w.eqa_pack_id}", only_eqa(OK)),
+    Case("eqa.pack", "GET", lambda w, t: "/eqa/packs/999999", only_eqa(MISSING),
+         label="unknown id"),
+    Case("eqa.staff", "GET", lambda w, t: f"/eqa/packs/{w.eqa_pack_id}/staff", only_eqa(OK)),
+    Case("eqa.sampling", "GET", lambda w, t: f"/eqa/packs/{w.eqa_pack_id}/sampling",
+         only_eqa(OK)),
+    Case("eqa.enrolment", "GET",
+         lambda w, t: f"/eqa/packs/{w.eqa_pack_id}/enrolments/{w.enrolment.id}", only_eqa(OK)),
+    Case("eqa.enrolment", "GET",
+         lambda w, t: f"/eqa/packs/{w.eqa_pack_id}/enrolments/{w.other_enrolment.id}",
+         only_eqa(MISSING), label="not in the pack"),
+    Case("eqa.enrolment", "GET",
+         lambda w, t: f"/eqa/packs/{w.eqa_pack_id}/enrolments/{w.foreign_enrolment.id}",
+         only_eqa(MISSING), label="other centre"),
+    Case("eqa.evidence", "GET",
+         lambda w, t: f"/eqa/packs/{w.eqa_pack_id}/evidence/{w.evidence.id}", only_eqa(OK)),
+    Case("eqa.evidence", "GET",
+         lambda w, t: f"/eqa/packs/{w.eqa_pack_id}/evidence/{w.other_evidence_id}",
+         only_eqa(MISSING), label="not in the pack"),
+    Case("eqa.file", "GET", lambda w, t: f"/eqa/packs/{w.eqa_pack_id}/files/{w.file_id}",
+         only_eqa(OK)),
+    Case("eqa.file", "GET", lambda w, t: f"/eqa/packs/{w.eqa_pack_id}/files/999999",
+         only_eqa(MISSING), label="unknown id"),
+    Case("eqa.download", "POST", lambda w, t: f"/eqa/packs/{w.eqa_pack_id}/download",
+         only_eqa(OK)),
+    Case("eqa_admin.packs", "GET", lambda w, t: "/admin/eqa-packs", admins_only(OK)),
+    Case("eqa_admin.new_pack", "GET", lambda w, t: "/admin/eqa-packs/new", admins_only(OK)),
+    Case("eqa_admin.new_pack", "POST", lambda w, t: "/admin/eqa-packs/new",
+         admins_only(INVALID)),
+    Case("eqa_admin.pack", "GET", lambda w, t: f"/admin/eqa-packs/{w.eqa_pack_id}",
+         admins_only(OK, other_admin=MISSING)),
+    Case("eqa_admin.revoke", "POST", lambda w, t: f"/admin/eqa-packs/{w.eqa_pack_id}/revoke",
+         admins_only(REDIRECT, other_admin=MISSING)),
     Case("api.openapi", "GET", lambda w, t: "/api/v1/openapi.json", everyone(OK, anonymous=OK),
          api=True),
     Case("api.me", "GET", lambda w, t: "/api/v1/me", api(OK), api=True),
@@ -363,6 +420,46 @@ CASES = [
     Case("api.unit", "GET", lambda w, t: f"/api/v1/units/{w.unit.id}", api(OK), api=True),
     Case("api.unit", "GET", lambda w, t: "/api/v1/units/999999", api(MISSING), api=True,
          label="unknown id"),
+    # IQA sampling: the enrolment's IQA only; strategy also for admins; samples and actions
+    # also for the assessor whose decision was sampled (the action's owner).
+    Case("sampling.home", "GET", lambda w, t: "/iqa", everyone(FORBIDDEN) | {"iqa": OK}),
+    Case("sampling.generate", "POST", lambda w, t: "/iqa/plans",
+         everyone(FORBIDDEN) | {"iqa": INVALID}),
+    Case("sampling.strategy", "GET", lambda w, t: "/iqa/strategy",
+         everyone(FORBIDDEN) | {"iqa": OK, "admin": OK, "other_admin": OK}),
+    Case("sampling.save_strategy", "POST", lambda w, t: f"/iqa/strategy/{w.unit.id}",
+         everyone(FORBIDDEN) | {"iqa": INVALID, "admin": INVALID, "other_admin": INVALID}),
+    Case("sampling.save_assessor_rate", "POST",
+         lambda w, t: f"/iqa/assessors/{w.assessor.id}/rate",
+         everyone(FORBIDDEN) | {"iqa": INVALID, "admin": INVALID, "other_admin": MISSING}),
+    Case("sampling.plan", "GET", lambda w, t: f"/iqa/plans/{w.sampling.plan_id}",
+         everyone(FORBIDDEN) | {"iqa": OK}),
+    Case("sampling.plan", "GET", lambda w, t: "/iqa/plans/999999",
+         everyone(FORBIDDEN) | {"iqa": MISSING}, label="unknown id"),
+    Case("sampling.add_item", "POST", lambda w, t: f"/iqa/plans/{w.sampling.plan_id}/items",
+         everyone(FORBIDDEN) | {"iqa": INVALID}),
+    Case("sampling.remove_item", "POST",
+         lambda w, t: f"/iqa/items/{w.sampling.spare_item_id}/remove",
+         everyone(FORBIDDEN) | {"iqa": INVALID}),
+    Case("sampling.start", "POST", lambda w, t: f"/iqa/items/{w.sampling.ready_item_id}/sample",
+         everyone(FORBIDDEN) | {"iqa": REDIRECT}),
+    Case("sampling.sample", "GET",
+         lambda w, t: f"/iqa/samples/{w.sampling.completed_sample_id}",
+         seen_by({"iqa", "assessor"})),
+    Case("sampling.outcome", "POST",
+         lambda w, t: f"/iqa/samples/{w.sampling.open_sample_id}/outcome",
+         everyone(FORBIDDEN) | {"iqa": INVALID}),
+    Case("sampling.advance", "POST",
+         lambda w, t: f"/iqa/actions/{w.sampling.action_id}/acknowledge",
+         seen_by({"iqa", "assessor"}) | {"iqa": FORBIDDEN, "assessor": REDIRECT},
+         label="acknowledge"),
+    # Acknowledged by now: an empty response is refused, and it cannot be closed yet.
+    Case("sampling.advance", "POST", lambda w, t: f"/iqa/actions/{w.sampling.action_id}/respond",
+         seen_by({"iqa", "assessor"}) | {"iqa": FORBIDDEN, "assessor": INVALID},
+         label="respond"),
+    Case("sampling.advance", "POST", lambda w, t: f"/iqa/actions/{w.sampling.action_id}/close",
+         seen_by({"iqa", "assessor"}) | {"iqa": CONFLICT, "assessor": FORBIDDEN},
+         label="close"),
 ]
 
 
@@ -412,6 +509,13 @@ def matrix(app, session):
     session.commit()
     world.export_job_id, world.export_id = job.id, export.id
     world.export_public_id = export.public_id
+    with contextlib.suppress(FileExistsError):  # the EQA pack download signs its PDFs
+        init_centre_key(Path(app.instance_path), "Main Centre")
+    world.eqa_pack_id = make_eqa_pack(session, world).id
+    world.sampling = make_sampling(session, world)
+    world.other_evidence_id = make_evidence(session, world.other_enrolment,
+                                            world.other_learner).id
+    session.commit()
     tokens = {}
     api_tokens = {}
     for role, person in _people(world).items():

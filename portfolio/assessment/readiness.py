@@ -12,6 +12,7 @@ from portfolio.assessment.services import unit_cosign, unit_declaration, unit_si
 from portfolio.assessment.signing import verify_all
 from portfolio.evidence.coverage import compute_coverage
 from portfolio.models import Enrolment, Evidence, EvidenceVersion, Signature, WitnessRequest
+from portfolio.sampling.services import open_actions_for_enrolment
 
 
 @dataclass
@@ -70,6 +71,12 @@ def readiness(session: Session, enrolment: Enrolment, today: date) -> Readiness:
         elif request.status == "declined":
             report.witnesses.append(f"{request.witness_name} declined: "
                                     f"“{request.decline_reason}”.")
+
+    for action in open_actions_for_enrolment(session, enrolment.id):
+        overdue = " (overdue)" if action.due_on < today else ""
+        report.iqa_actions.append(f"IQA action for {action.owner.full_name}, due "
+                                  f"{action.due_on:%d %b %Y}{overdue}, {action.status}: "
+                                  f"{action.description}")
 
     if unit_cosign(session, enrolment) is not None:
         report.sign_off = "complete"

@@ -46,16 +46,46 @@ def sha256_of(value: Any) -> str:
     return hashlib.sha256(canonical(value)).hexdigest()
 
 
-def seal_of(signature: Signature) -> str:
-    """Return the seal over a signature's own fields and its content hash."""
+SEALED_IDS = ("enrolment_id", "subject_id", "signer_id")
+
+
+def seal_of(signature: Signature, ids: dict[str, int] | None = None) -> str:
+    """Return the seal over a signature's own fields and its content hash.
+
+    `ids` replaces the enrolment, subject and signer ids with those the signature was sealed
+    with in another instance (a signature brought in by a bundle import; see
+    `imported_seal_ids`).
+    """
+    fields = {name: getattr(signature, name) for name in SEALED_IDS} | (ids or {})
     return sha256_of({
-        "enrolment_id": signature.enrolment_id, "purpose": signature.purpose,
-        "subject_type": signature.subject_type, "subject_id": signature.subject_id,
-        "signer_id": signature.signer_id, "signer_role": signature.signer_role,
+        "enrolment_id": fields["enrolment_id"], "purpose": signature.purpose,
+        "subject_type": signature.subject_type, "subject_id": fields["subject_id"],
+        "signer_id": fields["signer_id"], "signer_role": signature.signer_role,
         "typed_name": signature.typed_name, "statement": signature.statement,
         "signed_at": signature.signed_at.isoformat(timespec="microseconds"),
         "content_hash": signature.content_hash,
     })
+
+
+def imported_seal_ids(signature: Signature, recorded: AuditEvent | None
+                      ) -> dict[str, int] | None | str:
+    """Return the source ids an imported signature was sealed with (None if not imported).
+
+    A bundle import records, in the hash-chained audit event of each signature it brings in,
+    the ids the signature had where it was made and the ids it was given here
+    (``detail["imported"]["seal_ids"] = {"signer_id": [source, here], ...}``). The seal is
+    recomputed with the source ids only while the row still carries the ids the import gave
+    it; otherwise a message saying the row was altered is returned.
+    """
+    imported = (recorded.detail or {}).get("imported") if recorded is not None else None
+    if not isinstance(imported, dict) or "seal_ids" not in imported:
+        return None
+    ids: dict[str, int] = {}
+    for name, pair in imported["seal_ids"].items():
+        if name not in SEALED_IDS or getattr(signature, name) != pair[1]:
+            return "the signature record (signer, statement, time or hash) was altered"
+        ids[name] = pair[0]
+    return ids
 
 
 def evidence_snapshot(session: Session, evidence: Evidence, version: EvidenceVersion,
@@ -110,12 +140,22 @@ class Verdict:
             f" ({self.reason})" if self.reason else "")
 
 
-def _stored_parts_intact(signature: Signature) -> str | None:
+def _stored_parts_intact(signature: Signature, recorded: AuditEvent | None) -> str | None:
     if sha256_of(signature.content) != signature.content_hash:
         return "the signed content stored with the signature was altered"
-    if seal_of(signature) != signature.seal:
+    ids = imported_seal_ids(signature, recorded)
+    if isinstance(ids, str):
+        return ids
+    if seal_of(signature, ids) != signature.seal:
         return "the signature record (signer, statement, time or hash) was altered"
     return None
+
+
+def recorded_event(session: Session, signature: Signature) -> AuditEvent | None:
+    """Return the audit event written when the signature was made (or imported)."""
+    return session.scalars(select(AuditEvent).where(
+        AuditEvent.subject_type == "signature", AuditEvent.subject_id == str(signature.id),
+        AuditEvent.action == f"signature.{signature.purpose}").order_by(AuditEvent.seq)).first()
 
 
 def _evidence_items(content: dict[str, Any]) -> list[dict[str, Any]]:
@@ -128,7 +168,8 @@ def _evidence_items(content: dict[str, Any]) -> list[dict[str, Any]]:
 
 def verify_signature(session: Session, signature: Signature, _depth: int = 0) -> Verdict:
     """Recompute a signature's hashes from the stored content and judge it."""
-    problem = _stored_parts_intact(signature)
+    recorded = recorded_event(session, signature)
+    problem = _stored_parts_intact(signature, recorded)
     if problem:
         return Verdict(signature.id, "broken", problem)
     newer: list[str] = []
@@ -148,10 +189,7 @@ def verify_signature(session: Session, signature: Signature, _depth: int = 0) ->
                 _depth < 4 and verify_signature(session, other, _depth + 1).state == "broken"):
             return Verdict(signature.id, "broken",
                            f"signature #{ref['signature_id']} it relies on was altered")
-    recorded = session.scalars(select(AuditEvent.detail).where(
-        AuditEvent.subject_type == "signature", AuditEvent.subject_id == str(signature.id),
-        AuditEvent.action == f"signature.{signature.purpose}")).first()
-    if recorded is None or recorded.get("content_hash") != signature.content_hash:
+    if recorded is None or (recorded.detail or {}).get("content_hash") != signature.content_hash:
         # The hash was also written into the hash-chained audit trail when it was signed.
         return Verdict(signature.id, "broken",
                        "its hash does not match the one recorded in the audit trail")

@@ -35,6 +35,7 @@ from portfolio.evidence.queries import get_evidence, list_evidence
 from portfolio.evidence.views import render_criterion, render_evidence
 from portfolio.models import Criterion, CriterionDecision, Role, User
 from portfolio.permissions import can_assess, can_view_audit
+from portfolio.sampling.services import open_actions_for_owner
 from portfolio.security import client_address, roles_required
 
 bp = Blueprint("assessment", __name__)
@@ -103,7 +104,8 @@ def caseload() -> Any:
     return render_template("assessment/caseload.html", rows=rows, sort=sort, q=query,
                            employer=employer, employers=employers,
                            waiting_only=bool(request.args.get("waiting")),
-                           now=datetime.now(UTC))
+                           now=datetime.now(UTC), today=datetime.now(UTC).date(),
+                           iqa_actions=open_actions_for_owner(db.session(), current_user))
 
 
 def _assessed_enrolment(enrolment_id: int) -> Any:

@@ -12,8 +12,10 @@ from sqlalchemy import func, select
 
 from portfolio import db
 from portfolio.enrolments.queries import list_units, list_visible_enrolments
+from portfolio.eqa.services import packs_of
 from portfolio.evidence.coverage import compute_coverage
 from portfolio.models import Enrolment, Role, User, UserRole
+from portfolio.sampling.services import open_actions_for_owner
 
 bp = Blueprint("dashboard", __name__)
 
@@ -49,7 +51,9 @@ def home() -> Any:
     if Role.IQA in roles:
         panels["iqa"] = list_visible_enrolments(s, current_user, role=Role.IQA)
     if Role.EQA in roles:
-        panels["eqa"] = True
+        panels["eqa"] = [p for p in packs_of(s, current_user) if p.state(date.today()) == "open"]
     if Role.ADMIN in roles:
         panels["admin"] = _admin_summary(current_user.centre_id)
-    return render_template("dashboard/home.html", panels=panels, units=list_units(s))
+    iqa_actions = open_actions_for_owner(s, current_user) if Role.ASSESSOR in roles else []
+    return render_template("dashboard/home.html", panels=panels, units=list_units(s),
+                           iqa_actions=iqa_actions, today=date.today())

@@ -25,6 +25,7 @@ from portfolio.models import (
     User,
     WitnessRequest,
 )
+from portfolio.sampling.services import sample_rows_for_export
 
 
 @dataclass
@@ -170,6 +171,7 @@ def gather(session: Session, enrolment: Enrolment, *, now: datetime, verify_url:
                     "countersigned_by": d.countersigned_by.full_name
                     if d.countersigned_by else None} for d in decisions],
         signatures=signatures, locations=locations, evidence=evidence, witnesses=witnesses,
+        samples=sample_rows_for_export(session, enrolment.id),
         audit=audit, audit_head=head, verify_url=verify_url)
     content.manifest = {
         "format": "portfolio-export-manifest", "version": 1, "public_id": public_id,

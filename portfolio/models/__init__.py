@@ -3,6 +3,7 @@
 from portfolio.models.assessment import CriterionDecision, EvidenceReview, Signature
 from portfolio.models.audit import AuditEvent
 from portfolio.models.enrolments import Enrolment
+from portfolio.models.eqa import EqaAccessLog, EqaPack, EqaPackEnrolment
 from portfolio.models.evidence import (
     Evidence,
     EvidenceFile,
@@ -20,12 +21,21 @@ from portfolio.models.qualifications import (
     Qualification,
     Unit,
 )
+from portfolio.models.sampling import (
+    AssessorSamplingProfile,
+    IqaAction,
+    IqaSample,
+    SamplingPlan,
+    SamplingPlanItem,
+    SamplingStrategy,
+)
 from portfolio.models.users import ROLES, ApiToken, Centre, LoginAttempt, Role, User, UserRole
 from portfolio.models.witness import RateEvent, WitnessRequest
 
 __all__ = [
     "ROLES",
     "ApiToken",
+    "AssessorSamplingProfile",
     "AuditEvent",
     "Centre",
     "Criterion",
@@ -33,6 +43,9 @@ __all__ = [
     "CriterionMethod",
     "CriterionRevision",
     "Enrolment",
+    "EqaAccessLog",
+    "EqaPack",
+    "EqaPackEnrolment",
     "Evidence",
     "EvidenceFile",
     "EvidenceMapping",
@@ -42,11 +55,16 @@ __all__ = [
     "ExportJob",
     "StoredFile",
     "GuidanceNote",
+    "IqaAction",
+    "IqaSample",
     "LearningOutcome",
     "LoginAttempt",
     "Qualification",
     "RateEvent",
     "Role",
+    "SamplingPlan",
+    "SamplingPlanItem",
+    "SamplingStrategy",
     "Signature",
     "Unit",
     "User",

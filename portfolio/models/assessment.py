@@ -28,6 +28,7 @@ SIGNATURE_PURPOSES = (
     "countersignature",  # qualified assessor confirms a trainee's decision
     "unit_signoff",  # assessor signs the unit off
     "unit_cosign",  # learner co-signs the unit sign-off
+    "iqa_outcome",  # IQA signs a sample's outcome (agree / with actions / disagree)
 )
 DECISION_STATUSES = ("awaiting_countersignature", "met", "invalidated", "reopened")
 

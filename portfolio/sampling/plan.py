@@ -414,3 +414,15 @@ def _coverage(eligible: list[Candidate], chosen: Mapping[int, str], *, excluded:
         },
         excluded=excluded,
     )
+
+
+def coverage_of(
+    candidates: Sequence[Candidate], chosen_ids: Sequence[int], *, iqa_id: int
+) -> Coverage:
+    """The coverage table of a plan edited by hand: ``chosen_ids`` out of ``candidates``."""
+    eligible = sorted(
+        (c for c in candidates if c.assessor_id != iqa_id and c.learner_id != iqa_id),
+        key=lambda c: c.id,
+    )
+    chosen = {cid: "" for cid in chosen_ids}
+    return _coverage(eligible, chosen, excluded=len(candidates) - len(eligible))

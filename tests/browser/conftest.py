@@ -30,6 +30,7 @@ from portfolio import create_app, db
 from portfolio.db import get_database
 from tests.conftest import _test_config, csrf_from
 from tests.factories import PASSWORD, criterion, make_world
+from tests.sampling_setup import make_sampling
 
 BROWSER_DIR = Path(__file__).resolve().parent
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
@@ -182,6 +183,20 @@ class SharedSite:
         return self._states[role]
 
 
+def _eqa_packs(session: Any, world: Any) -> dict[str, int]:
+    """An open EQA pack over the learner's enrolment, and one that has expired."""
+    from datetime import date, timedelta
+
+    from tests.factories import make_eqa_pack
+
+    pack = make_eqa_pack(session, world)
+    expired = make_eqa_pack(session, world, title="Last year's sample")
+    expired.valid_from = date.today() - timedelta(days=40)
+    expired.valid_to = date.today() - timedelta(days=10)
+    session.commit()
+    return {"eqa_pack": pack.id, "eqa_pack_expired": expired.id}
+
+
 @pytest.fixture(scope="module")
 def shared_site(db_kind: str, _database_template: str,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSite]:
@@ -204,6 +219,10 @@ def shared_site(db_kind: str, _database_template: str,
                    "evidence": world.evidence.id, "file": world.file_id,
                    "criterion": criterion(session, "1.1").id,
                    "witness_token": world.witness_token}
+            ids.update(_eqa_packs(session, world))
+            sampling = make_sampling(session, world)  # IQA pages: a plan, samples, an action
+            ids.update(plan=sampling.plan_id, sample_done=sampling.completed_sample_id,
+                       sample_open=sampling.open_sample_id)
         with serve(app) as base_url:
             yield SharedSite(app, base_url, emails, ids)
     finally:

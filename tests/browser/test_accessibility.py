@@ -78,6 +78,9 @@ CASES = [
          lambda p: _submit(p, "Enrol")),
     Case("enrolments-edit", "admin", "/admin/enrolments/{enrolment}"),
     Case("enrolments-edit-errors", "admin", "/admin/enrolments/{enrolment}", _clear_employer),
+    Case("bundle-import", "admin", "/admin/bundles/import"),
+    Case("bundle-import-errors", "admin", "/admin/bundles/import",
+         lambda p: _submit(p, "Check and import")),
     Case("403", "learner", "/admin/people"),
     # The portfolio, its assessment and messages: each page for the roles whose view of it
     # differs (the learner's and the assessor's mostly; the IQA's and admin's are read-only).
@@ -110,6 +113,25 @@ CASES = [
     Case("verify", None, "/verify"),
     *(Case("readiness", role, PORTFOLIO + "/readiness") for role in ("learner", "iqa")),
     Case("witness-link-unusable", None, "/w/not-a-real-link"),
+    # EQA access packs: the EQA's read-only pages, and the admin's.
+    *(Case(name, "eqa", "/eqa/packs/{eqa_pack}" + path) for name, path in [
+        ("eqa-pack", ""), ("eqa-staff", "/staff"), ("eqa-sampling", "/sampling"),
+        ("eqa-enrolment", "/enrolments/{enrolment}"), ("eqa-evidence", "/evidence/{evidence}"),
+    ]),
+    Case("eqa-packs", "eqa", "/eqa"),
+    Case("eqa-pack-expired", "eqa", "/eqa/packs/{eqa_pack_expired}"),
+    Case("eqa-admin-packs", "admin", "/admin/eqa-packs"),
+    Case("eqa-admin-new", "admin", "/admin/eqa-packs/new"),
+    Case("eqa-admin-new-errors", "admin", "/admin/eqa-packs/new",
+         lambda p: _submit(p, "Create the pack")),
+    Case("eqa-admin-pack", "admin", "/admin/eqa-packs/{eqa_pack}"),
+    # IQA sampling: dashboard, strategy (IQA and admin), plan, a sample before and after its
+    # outcome (the assessor sees the sample with the action to acknowledge).
+    Case("iqa-home", "iqa", "/iqa"),
+    *(Case("sampling-strategy", role, "/iqa/strategy") for role in ("iqa", "admin")),
+    Case("sampling-plan", "iqa", "/iqa/plans/{plan}"),
+    Case("sample-open", "iqa", "/iqa/samples/{sample_open}"),
+    *(Case("sample-done", role, "/iqa/samples/{sample_done}") for role in ("iqa", "assessor")),
 ]
 WIDTHS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
 
@@ -196,7 +218,7 @@ def test_page_is_accessible(case: Case, viewport: ViewportSize, shared_site: Sha
     assert response is not None
     if case.name in ("404", "403"):
         assert response.status == int(case.name)
-    elif case.name == "witness-link-unusable":
+    elif case.name in ("witness-link-unusable", "eqa-pack-expired"):
         assert response.status == 410
     else:
         assert response.ok, f"{case.path} answered {response.status}"

@@ -1,0 +1,1 @@
+"""The open portfolio bundle: export a learner's portfolio as a ZIP and import it elsewhere."""

@@ -1,0 +1,203 @@
+"""The external quality assurer's pages: their packs, and inside one pack, read-only, its sample.
+
+Every page under /eqa/packs/<pack_id>/ goes through `pack_page`: the pack must be the signed-in
+EQA's own (404 otherwise, whatever the id), open today (403 before its first day, 410 after its
+last or once revoked), and every id in the address must belong to it (404 otherwise). Each such
+request, allowed or refused, is written to the pack's access log with its status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    make_response,
+    render_template,
+    request,
+    send_file,
+)
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from portfolio import db
+from portfolio.assessment.queries import list_decisions, list_reviews
+from portfolio.assessment.signing import verify_signature
+from portfolio.criteria.queries import get_unit_view
+from portfolio.eqa import services
+from portfolio.eqa.sampling_records import gather_sampling_records
+from portfolio.errors import DomainError, NotFound
+from portfolio.evidence.coverage import compute_coverage
+from portfolio.evidence.kinds import KINDS
+from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
+from portfolio.evidence.queries import list_evidence
+from portfolio.evidence.services import current_version
+from portfolio.evidence.storage import FileStore
+from portfolio.models import EqaPack, Role, Signature
+from portfolio.security import login_manager, roles_required
+
+bp = Blueprint("eqa", __name__, url_prefix="/eqa")
+
+
+def today() -> date:
+    return date.today()
+
+
+def _status_of(exc: BaseException) -> int:
+    if isinstance(exc, DomainError):
+        return exc.status
+    if isinstance(exc, HTTPException):
+        return exc.code or 500
+    return 500
+
+
+def pack_page(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Open the EQA's own pack for the view, refuse what is outside it, and log the request."""
+
+    @wraps(view)
+    def wrapped(pack_id: int, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if not current_user.has_role(Role.EQA):
+            abort(403)
+        s = db.session()
+        pack = services.own_pack(s, pack_id, current_user)  # another's pack: 404, not logged
+        user = current_user._get_current_object()  # type: ignore[attr-defined]
+        try:
+            try:
+                services.check_open(pack, today())
+                response = make_response(view(pack, **kwargs))
+            except services.PackNotOpenYet as exc:
+                response = make_response(render_template(
+                    "eqa/closed.html", pack=pack, title=exc.title, message=exc.message,
+                    state="upcoming"), exc.status)
+            except services.PackClosed as exc:
+                response = make_response(render_template(
+                    "eqa/closed.html", pack=pack, title=exc.title, message=exc.message,
+                    state=exc.state), exc.status)
+        except Exception as exc:
+            s.rollback()
+            services.log_access(s, pack, user, method=request.method, path=request.path,
+                                status=_status_of(exc))
+            s.commit()
+            raise
+        services.log_access(s, pack, user, method=request.method, path=request.path,
+                            status=response.status_code)
+        s.commit()
+        response.headers["Cache-Control"] = "private, no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return wrapped
+
+
+@bp.route("")
+@roles_required(Role.EQA)
+def home() -> Any:
+    packs = services.packs_of(db.session(), current_user)
+    day = today()
+    groups: dict[str, list[EqaPack]] = {"open": [], "upcoming": [], "ended": []}
+    for pack in packs:
+        state = pack.state(day)
+        groups["ended" if state in ("expired", "revoked") else state].append(pack)
+    return render_template("eqa/home.html", groups=groups, today=day)
+
+
+@bp.route("/packs/<int:pack_id>")
+@pack_page
+def pack(pack: EqaPack) -> Any:
+    s = db.session()
+    day = today()
+    rows = [(e, compute_coverage(s, e, day)) for e in services.pack_enrolments(s, pack)]
+    return render_template("eqa/pack.html", pack=pack, rows=rows, today=day)
+
+
+@bp.route("/packs/<int:pack_id>/staff")
+@pack_page
+def staff(pack: EqaPack) -> Any:
+    return render_template("eqa/staff.html", pack=pack,
+                           staff=services.staff_list(db.session(), pack))
+
+
+@bp.route("/packs/<int:pack_id>/enrolments/<int:enrolment_id>")
+@pack_page
+def enrolment(pack: EqaPack, enrolment_id: int) -> Any:
+    s = db.session()
+    e = services.pack_enrolment(s, pack, enrolment_id)
+    signatures = list(s.scalars(select(Signature).where(Signature.enrolment_id == e.id)
+                                .order_by(Signature.id)))
+    return render_template(
+        "eqa/enrolment.html", pack=pack, enrolment=e, coverage=compute_coverage(s, e, today()),
+        evidence=[r for r in list_evidence(s, e.id) if r.status != "withdrawn"],
+        decisions=list_decisions(s, e.id), kinds=KINDS,
+        witnesses=services.witness_list(s, e),
+        signatures=[(sig, verify_signature(s, sig)) for sig in signatures])
+
+
+@bp.route("/packs/<int:pack_id>/evidence/<int:evidence_id>")
+@pack_page
+def evidence(pack: EqaPack, evidence_id: int) -> Any:
+    s = db.session()
+    item = services.pack_evidence(s, pack, evidence_id)
+    version = current_version(item)
+    declarations = list(s.scalars(select(Signature).where(
+        Signature.subject_type == "evidence", Signature.subject_id == item.id)
+        .order_by(Signature.id)))
+    mappings = sorted((m for m in item.mappings if m.removed_at is None),
+                      key=lambda m: (m.criterion.position, m.source))
+    return render_template(
+        "eqa/evidence.html", pack=pack, evidence=item, version=version,
+        enrolment=item.enrolment, kind=KINDS[item.kind], mappings=mappings,
+        unit=get_unit_view(s, item.enrolment.unit_id),
+        previews={f.id: Preview.from_json(f.preview) for f in version.files},
+        inline_types=SAFE_INLINE_IMAGE_TYPES, reviews=list_reviews(s, item.id),
+        declarations=[(d, verify_signature(s, d)) for d in declarations])
+
+
+@bp.route("/packs/<int:pack_id>/files/<int:file_id>")
+@pack_page
+def file(pack: EqaPack, file_id: int) -> Any:
+    item = services.pack_file(db.session(), pack, file_id)
+    store = FileStore(Path(current_app.config["STORAGE_DIR"]))
+    if not store.exists(item.sha256):
+        raise NotFound("The stored file is missing. Tell the centre's admin.")
+    inline = item.media_type in SAFE_INLINE_IMAGE_TYPES and not request.args.get("download")
+    response = send_file(store.path_for(item.sha256), mimetype=item.media_type,
+                         as_attachment=not inline, download_name=item.filename,
+                         conditional=False, etag=item.sha256, max_age=0)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.route("/packs/<int:pack_id>/sampling")
+@pack_page
+def sampling(pack: EqaPack) -> Any:
+    s = db.session()
+    return render_template("eqa/sampling.html", pack=pack,
+                           records=gather_sampling_records(s, pack),
+                           enrolments=services.pack_enrolments(s, pack))
+
+
+@bp.route("/packs/<int:pack_id>/download", methods=["POST"])
+@pack_page
+def download(pack: EqaPack) -> Any:
+    from portfolio.eqa.download import build_pack_zip
+
+    s = db.session()
+    user = current_user._get_current_object()  # type: ignore[attr-defined]
+    result = build_pack_zip(
+        s, pack, actor=user, config=current_app.config,
+        instance_path=Path(current_app.instance_path),
+        static_dir=Path(current_app.static_folder or "static"),
+        store=FileStore(Path(current_app.config["STORAGE_DIR"])),
+        verify_base=current_app.config["PUBLIC_URL"].rstrip("/") + "/verify")
+    s.commit()
+    return send_file(result.path, mimetype="application/zip", as_attachment=True,
+                     download_name=result.path.name)

@@ -1,0 +1,94 @@
+"""External quality assurance: access packs scoped to a sample, and the log of every page opened.
+
+An EQA access pack gives one external quality assurer read-only access to a few enrolments
+(learner and unit) between two dates, until it ends or a centre admin revokes it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portfolio.db import Base, UTCDateTime, utcnow
+from portfolio.models.enrolments import Enrolment
+from portfolio.models.users import User
+
+
+class EqaPack(Base):
+    __tablename__ = "eqa_packs"
+    __table_args__ = (
+        CheckConstraint("valid_to >= valid_from", name="dates_ordered"),
+        # A revoked pack always says who revoked it and when.
+        CheckConstraint("(revoked_at IS NULL) = (revoked_by_id IS NULL)", name="revoked_by"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
+    eqa_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+    # Both days included, in the centre's calendar.
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date] = mapped_column(Date)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    revoked_reason: Mapped[str] = mapped_column(String(300), default="")
+
+    eqa: Mapped[User] = relationship(foreign_keys=[eqa_id])
+    created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
+    revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])
+    items: Mapped[list[EqaPackEnrolment]] = relationship(
+        back_populates="pack", cascade="all, delete-orphan", order_by="EqaPackEnrolment.position")
+
+    def state(self, today: date) -> str:
+        """"revoked", "upcoming", "open" or "expired" on the given day."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if today < self.valid_from:
+            return "upcoming"
+        if today > self.valid_to:
+            return "expired"
+        return "open"
+
+
+class EqaPackEnrolment(Base):
+    """One enrolment (a learner on a unit) the EQA asked to see."""
+
+    __tablename__ = "eqa_pack_enrolments"
+
+    pack_id: Mapped[int] = mapped_column(ForeignKey("eqa_packs.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id"), primary_key=True,
+                                              index=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+    pack: Mapped[EqaPack] = relationship(back_populates="items")
+    enrolment: Mapped[Enrolment] = relationship()
+
+
+class EqaAccessLog(Base):
+    """One page an EQA opened (or was refused) inside one of their packs."""
+
+    __tablename__ = "eqa_access_log"
+    __table_args__ = (Index("ix_eqa_access_log_pack_at", "pack_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pack_id: Mapped[int] = mapped_column(ForeignKey("eqa_packs.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    status: Mapped[int]
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship()

@@ -1,0 +1,359 @@
+"""IQA pages: dashboard, sampling strategy, plans, samples with outcomes, and actions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from portfolio import db, notify
+from portfolio.assessment.views import confirmation_from, limits, refuse, run_signed
+from portfolio.criteria.files import METHODS
+from portfolio.errors import DomainError, NotFound, ValidationFailed
+from portfolio.models import Role, Unit, User
+from portfolio.sampling import services
+from portfolio.security import roles_required
+
+bp = Blueprint("sampling", __name__, url_prefix="/iqa")
+
+MAX_TEXT = 20_000
+
+
+@bp.app_template_filter("isodate")
+def isodate(value: str | None, with_time: bool = False) -> str:
+    """Show a date or time stored in a snapshot as ISO text the way pages show dates."""
+    if not value:
+        return ""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return parsed.strftime("%d %b %Y %H:%M" if with_time else "%d %b %Y")
+
+
+def _today() -> date:
+    return date.today()
+
+
+def _text(name: str, limit: int = MAX_TEXT) -> str:
+    return (request.form.get(name) or "")[:limit]
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return datetime.strptime((value or "").strip(), "%Y-%m-%d").date()
+    except ValueError:
+        return None
+
+
+def _handle(action: Any, render: Any) -> tuple[Any, Any]:
+    """Run a service; commit; on a refusal re-show the page with the message and status."""
+    s = db.session()
+    try:
+        result = action()
+    except DomainError as exc:
+        if exc.status not in (409, 422):
+            raise
+        s.rollback()
+        return refuse(exc, render), None
+    s.commit()
+    return None, result
+
+
+# --- dashboard --------------------------------------------------------------------------------
+
+@bp.route("")
+@roles_required(Role.IQA)
+def home() -> Any:
+    return _render_home()
+
+
+def _render_home(form: dict[str, str] | None = None) -> Any:
+    s = db.session()
+    today = _today()
+    board = services.dashboard(s, current_user, today)
+    defaults = {"unit_id": str(board.units[0].id) if board.units else "",
+                "period_start": (today - timedelta(days=90)).isoformat(),
+                "period_end": today.isoformat()}
+    return render_template("sampling/home.html", board=board, today=today,
+                           form=defaults | (form or {}),
+                           outcome_labels=services.OUTCOME_LABELS,
+                           status_labels=services.ACTION_STATUS_LABELS)
+
+
+@bp.route("/plans", methods=["POST"])
+@roles_required(Role.IQA)
+def generate() -> Any:
+    s = db.session()
+    form = {k: _text(k, 40) for k in ("unit_id", "period_start", "period_end")}
+    unit_id = int(form["unit_id"]) if form["unit_id"].isdigit() else 0
+    units = {u.id: u for u in services.dashboard(s, current_user, _today()).units}
+
+    def action() -> Any:
+        unit = units.get(unit_id)
+        if unit is None:
+            raise ValidationFailed("Choose one of the units you quality-assure.",
+                               field="unit_id")
+        start, end = _date(form["period_start"]), _date(form["period_end"])
+        if start is None or end is None:
+            raise ValidationFailed("Enter the period's first and last days.",
+                                   field="period_start")
+        return services.generate_plan(s, iqa=current_user, unit=unit, start=start, end=end)
+
+    refused, plan = _handle(action, lambda: _render_home(form))
+    if refused:
+        return refused
+    count = len(services.live_items(plan))
+    flash(f"Plan made: {count} decision{'s' if count != 1 else ''} to sample.", "success")
+    return redirect(url_for("sampling.plan", plan_id=plan.id))
+
+
+# --- strategy ---------------------------------------------------------------------------------
+
+def _strategy_access() -> None:
+    if not services.can_manage_strategy(current_user):
+        abort(403)
+
+
+def _strategy_units() -> list[Unit]:
+    return list(db.session().scalars(select(Unit).order_by(Unit.reference)))
+
+
+@bp.route("/strategy")
+@login_required
+def strategy() -> Any:
+    _strategy_access()
+    return _render_strategy()
+
+
+def _render_strategy(unit_id: int | None = None, form: dict[str, str] | None = None) -> Any:
+    s = db.session()
+    units = _strategy_units()
+    wanted = unit_id or (int(request.args["unit"]) if (request.args.get("unit") or "")
+                         .isdigit() else None)
+    unit = next((u for u in units if u.id == wanted), units[0] if units else None)
+    if unit is None:
+        raise NotFound("No unit is loaded yet.")
+    centre_id = current_user.centre_id
+    current = services.current_strategy(s, centre_id, unit.id)
+    rates = services.rates_of(current)
+    assessors = [services.assessor_rate(s, a) for a in services.centre_assessors(s, centre_id)]
+    return render_template(
+        "sampling/strategy.html", units=units, unit=unit, current=current, rates=rates,
+        form={k: str(v) for k, v in rates.items()} | (form or {}),
+        history=services.strategy_history(s, centre_id, unit.id),
+        assessors=assessors, profiles=services.profile_history(s, centre_id),
+        rate_fields=services.RATE_FIELDS, rate_labels=services.RATE_LABELS,
+        status_labels=services.STATUS_LABELS, is_iqa=current_user.has_role(Role.IQA))
+
+
+@bp.route("/strategy/<int:unit_id>", methods=["POST"])
+@login_required
+def save_strategy(unit_id: int) -> Any:
+    _strategy_access()
+    s = db.session()
+    unit = s.get(Unit, unit_id)
+    if unit is None:
+        raise NotFound("No such unit.")
+    form = {k: _text(k, 10) for k in services.RATE_FIELDS}
+    refused, _ = _handle(lambda: services.set_strategy(
+        s, actor=current_user, unit=unit, rates=services.parse_rates(form),
+        reason=_text("reason", 2000)), lambda: _render_strategy(unit.id, form))
+    if refused:
+        return refused
+    flash("Sampling strategy saved. The earlier version stays in the history below.", "success")
+    return redirect(url_for("sampling.strategy", unit=unit.id))
+
+
+@bp.route("/assessors/<int:user_id>/rate", methods=["POST"])
+@login_required
+def save_assessor_rate(user_id: int) -> Any:
+    _strategy_access()
+    s = db.session()
+    assessor = s.get(User, user_id)
+    if assessor is None or assessor.centre_id != current_user.centre_id or \
+            not assessor.has_role(Role.ASSESSOR):
+        raise NotFound("No such assessor at your centre.")
+    status = _text("status", 20) or None
+    raw = _text("override_pct", 5).strip().removesuffix("%").strip()
+
+    def action() -> Any:
+        if raw and not raw.isdigit():
+            raise ValidationFailed("The rate must be a whole percentage from 0 to 100, or "
+                                   "empty to follow the strategy.", field="override_pct")
+        return services.set_profile(s, actor=current_user, assessor=assessor, status=status,
+                                    override_pct=int(raw) if raw else None,
+                                    reason=_text("reason", 2000))
+
+    unit_id = _text("unit_id", 12)
+    refused, _ = _handle(action, lambda: _render_strategy(
+        int(unit_id) if unit_id.isdigit() else None))
+    if refused:
+        return refused
+    flash(f"Saved {assessor.full_name}'s sampling status and rate.", "success")
+    return redirect(url_for("sampling.strategy", unit=unit_id or None) + "#assessors")
+
+
+# --- plans ------------------------------------------------------------------------------------
+
+@bp.route("/plans/<int:plan_id>")
+@roles_required(Role.IQA)
+def plan(plan_id: int) -> Any:
+    return _render_plan(plan_id)
+
+
+def _render_plan(plan_id: int) -> Any:
+    s = db.session()
+    the_plan = services.get_plan(s, plan_id, current_user)
+    names = {u.id: u.full_name for u in services.centre_assessors(s, current_user.centre_id)}
+    return render_template(
+        "sampling/plan.html", plan=the_plan, items=the_plan.items,
+        coverage=services.plan_coverage(s, the_plan),
+        reproduction=services.reproduce(s, the_plan),
+        addable=services.addable_decisions(s, the_plan), names=names, methods=METHODS,
+        outcome_labels=services.OUTCOME_LABELS)
+
+
+@bp.route("/plans/<int:plan_id>/items", methods=["POST"])
+@roles_required(Role.IQA)
+def add_item(plan_id: int) -> Any:
+    s = db.session()
+    the_plan = services.get_plan(s, plan_id, current_user)
+    raw = _text("decision_id", 12)
+    refused, _ = _handle(lambda: services.add_item(
+        s, the_plan, actor=current_user, decision_id=int(raw) if raw.isdigit() else 0,
+        reason=_text("reason", 300)), lambda: _render_plan(plan_id))
+    if refused:
+        return refused
+    flash("Added to the plan.", "success")
+    return redirect(url_for("sampling.plan", plan_id=plan_id) + "#items")
+
+
+@bp.route("/items/<int:item_id>/remove", methods=["POST"])
+@roles_required(Role.IQA)
+def remove_item(item_id: int) -> Any:
+    s = db.session()
+    item = services.get_item(s, item_id, current_user)
+    refused, _ = _handle(lambda: services.remove_item(
+        s, item, actor=current_user, reason=_text("reason", 300)),
+        lambda: _render_plan(item.plan_id))
+    if refused:
+        return refused
+    flash("Taken out of the plan. It stays listed as removed, with your reason.", "success")
+    return redirect(url_for("sampling.plan", plan_id=item.plan_id) + "#items")
+
+
+@bp.route("/items/<int:item_id>/sample", methods=["POST"])
+@roles_required(Role.IQA)
+def start(item_id: int) -> Any:
+    s = db.session()
+    item = services.get_item(s, item_id, current_user)
+    if item.sample is not None and item.sample.iqa_id == current_user.id:
+        return redirect(url_for("sampling.sample", sample_id=item.sample.id))
+    refused, sample = _handle(lambda: services.start_sample(s, item, actor=current_user),
+                              lambda: _render_plan(item.plan_id))
+    if refused:
+        return refused
+    flash("Sample started. What you see here is frozen as it is now.", "success")
+    return redirect(url_for("sampling.sample", sample_id=sample.id))
+
+
+# --- samples ----------------------------------------------------------------------------------
+
+@bp.route("/samples/<int:sample_id>")
+@login_required
+def sample(sample_id: int) -> Any:
+    return _render_sample(sample_id)
+
+
+def _render_sample(sample_id: int, form: dict[str, Any] | None = None) -> Any:
+    s = db.session()
+    the_sample = services.get_sample(s, sample_id, current_user)
+    is_iqa = the_sample.iqa_id == current_user.id
+    statement = services.OUTCOME_STATEMENT.format(hash=the_sample.snapshot_sha256,
+                                                  outcome="(the outcome you choose)")
+    return render_template(
+        "sampling/sample.html", sample=the_sample, snap=the_sample.snapshot,
+        intact=services.snapshot_intact(the_sample), is_iqa=is_iqa,
+        outcome_labels=services.OUTCOME_LABELS, status_labels=services.ACTION_STATUS_LABELS,
+        statement=statement, today=_today(), form=form or {}, methods=METHODS,
+        action_rows=range(3))
+
+
+def _action_inputs() -> list[services.ActionInput]:
+    descriptions = request.form.getlist("action_description")[:10]
+    dues = request.form.getlist("action_due_on")[:10]
+    inputs = []
+    for n, text in enumerate(descriptions):
+        raw = dues[n] if n < len(dues) else ""
+        due = _date(raw)
+        if raw.strip() and due is None:
+            raise ValidationFailed(f"Action {n + 1}: enter the due date as a date.",
+                                   field="action_due_on")
+        inputs.append(services.ActionInput(text[:5000], due))
+    return inputs
+
+
+@bp.route("/samples/<int:sample_id>/outcome", methods=["POST"])
+@roles_required(Role.IQA)
+def outcome(sample_id: int) -> Any:
+    s = db.session()
+    the_sample = services.get_sample(s, sample_id, current_user)
+    form = {"outcome": _text("outcome", 30), "rationale_md": _text("rationale_md"),
+            "action_description": request.form.getlist("action_description"),
+            "action_due_on": request.form.getlist("action_due_on")}
+    refused, _ = run_signed(lambda: services.record_outcome(
+        s, the_sample, actor=current_user, outcome=form["outcome"],
+        rationale_md=form["rationale_md"], actions=_action_inputs(),
+        confirmation=confirmation_from(request.form), today=_today(), **limits()),
+        lambda: _render_sample(sample_id, form))
+    if refused:
+        return refused
+    decision = the_sample.decision
+    owner = decision.decided_by
+    label = services.OUTCOME_LABELS[the_sample.outcome]
+    link = url_for("sampling.sample", sample_id=the_sample.id, _external=True)
+    learner = the_sample.enrolment.learner.full_name
+    lines = [f"{current_user.full_name} (internal quality assurer) sampled your decision on "
+             f"criterion {decision.criterion.number} for {learner}.", "",
+             f"Outcome: {label}."]
+    if the_sample.outcome == "disagree":
+        lines.append(f"Criterion {decision.criterion.number} is reopened: it needs deciding "
+                     "again, and more of your decisions will be sampled for a while.")
+    if the_sample.actions:
+        lines += ["", "Actions for you (acknowledge each, then respond):"]
+        lines += [f"- {a.description} (due {a.due_on:%d %b %Y})" for a in the_sample.actions]
+    lines += ["", f"Read the rationale: {link}", ""]
+    notify.queue(notify.Message((owner.email,), f"IQA sample outcome: {label}",
+                                "\n".join(lines)))
+    flash(f"Signed: {label}. {owner.full_name} has been told by email.", "success")
+    return redirect(url_for("sampling.sample", sample_id=sample_id))
+
+
+# --- actions ----------------------------------------------------------------------------------
+
+@bp.route("/actions/<int:action_id>/<any(acknowledge, respond, close):step>",
+          methods=["POST"])
+@login_required
+def advance(action_id: int, step: str) -> Any:
+    s = db.session()
+    action = services.get_action(s, action_id, current_user)
+    sample_id = action.sample_id
+    refused, _ = _handle(lambda: services.advance_action(
+        s, action, actor=current_user, step=step, text_md=_text("text_md")),
+        lambda: _render_sample(sample_id))
+    if refused:
+        return refused
+    if step == "respond":
+        iqa = action.sample.iqa
+        link = url_for("sampling.sample", sample_id=sample_id, _external=True)
+        notify.queue(notify.Message(
+            (iqa.email,), "IQA action responded to",
+            f"{current_user.full_name} responded to the action “{action.description}”.\n\n"
+            f"Read the response and close the action: {link}\n"))
+    flash({"acknowledge": "Acknowledged.", "respond": "Response sent to the IQA.",
+           "close": "Action closed."}[step], "success")
+    return redirect(url_for("sampling.sample", sample_id=sample_id) + f"#action-{action.id}")
