@@ -146,3 +146,23 @@ def test_the_cache_is_pruned_oldest_first(tmp_path):
         os.utime(path, (1000 + n, 1000 + n))
     assert prune_cache(tmp_path, 2500) == 3
     assert sorted(p.name for p in folder.iterdir()) == ["3.pdf", "4.pdf"]
+
+
+def test_the_audit_extract_holds_only_this_enrolments_events(app, session, portfolio):
+    from portfolio.audit import record_event
+    from portfolio.export.content import enrolment_events
+
+    world, items = portfolio
+    # Events about the learner that are not about this portfolio: their account, and an
+    # evidence item of another enrolment (ids that are not this enrolment's).
+    record_event(session, action="user.password_changed", subject_type="user",
+                 subject_id=world.learner.id, actor=world.learner, learner_id=world.learner.id)
+    record_event(session, action="evidence.created", subject_type="evidence", subject_id=99999,
+                 actor=world.learner, learner_id=world.learner.id)
+    session.commit()
+    events = enrolment_events(session, world.enrolment)
+    subjects = {(e.subject_type, e.subject_id) for e in events}
+    assert ("user", str(world.learner.id)) not in subjects
+    assert ("evidence", "99999") not in subjects
+    assert {("evidence", str(e.id)) for e in items} <= subjects
+    assert ("enrolment", str(world.enrolment.id)) in subjects

@@ -94,6 +94,32 @@ class PortfolioContent:
         return rows
 
 
+def enrolment_events(session: Session, enrolment: Enrolment) -> list[AuditEvent]:
+    """The audit events about this enrolment and what belongs to it, oldest first.
+
+    Events carry the learner but not the enrolment, so events about the learner's other units,
+    and about their account (sign-ins, passwords), are left out by subject.
+    """
+    from portfolio.models import CriterionDecision, Export
+
+    def ids(column: Any, owner: Any) -> set[str]:
+        return {str(i) for i in session.scalars(select(column).where(owner == enrolment.id))}
+
+    owned = {
+        "enrolment": {str(enrolment.id)},
+        "evidence": ids(Evidence.id, Evidence.enrolment_id),
+        "decision": ids(CriterionDecision.id, CriterionDecision.enrolment_id),
+        "signature": ids(Signature.id, Signature.enrolment_id),
+        "witness_request": ids(WitnessRequest.id, WitnessRequest.enrolment_id),
+        "export": ids(Export.id, Export.enrolment_id),
+    }
+    events = session.scalars(select(AuditEvent).where(
+        AuditEvent.learner_id == enrolment.learner_id).order_by(AuditEvent.seq))
+    return [e for e in events
+            if e.subject_id in owned.get(e.subject_type, ())
+            or (e.detail or {}).get("enrolment_id") == enrolment.id]
+
+
 def gather(session: Session, enrolment: Enrolment, *, now: datetime, verify_url: str,
            public_id: str) -> PortfolioContent:
     """Collect everything the PDF shows, in the order it shows it."""
@@ -155,8 +181,7 @@ def gather(session: Session, enrolment: Enrolment, *, now: datetime, verify_url:
     audit = [{"seq": e.seq, "at": e.at, "who": actors.get(e.actor_id, "System"),
               "role": e.actor_role or "", "action": e.action,
               "subject": f"{e.subject_type} #{e.subject_id}", "hash": e.hash}
-             for e in session.scalars(select(AuditEvent).where(
-                 AuditEvent.learner_id == enrolment.learner_id).order_by(AuditEvent.seq))]
+             for e in enrolment_events(session, enrolment)]
     head = chain_head(session)
     content = PortfolioContent(
         generated_at=now, learner=enrolment.learner.full_name,

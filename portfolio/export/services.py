@@ -12,18 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portfolio.atomic import write_atomically
 from portfolio.audit import record_event
 from portfolio.db import utcnow
 from portfolio.errors import PermissionDenied
-from portfolio.export.content import gather
+from portfolio.export.content import enrolment_events, gather
 from portfolio.export.pipeline import prune_cache, render_portfolio
 from portfolio.export.render import MANIFEST_NAME, attachments, qr_svg
 from portfolio.models import (
-    AuditEvent,
     Enrolment,
     Evidence,
     Export,
@@ -161,9 +160,8 @@ def compare_with_database(session: Session, manifest: dict[str, Any]) -> list[st
     enrolment = session.get(Enrolment, manifest.get("enrolment_id"))
     if enrolment is not None:
         # Exports are recorded too, but they change nothing in the portfolio.
-        last = session.scalar(select(func.max(AuditEvent.seq)).where(
-            AuditEvent.learner_id == enrolment.learner_id,
-            AuditEvent.action.not_like("export.%"))) or 0
+        last = max((e.seq for e in enrolment_events(session, enrolment)
+                    if not e.action.startswith("export.")), default=0)
         if last != manifest.get("learner_last_event", 0):
             changes.append("the portfolio's audit trail has events after the export")
     return changes
