@@ -167,12 +167,13 @@ def test_an_iqa_cannot_sample_a_decision_they_made_through_the_pages(app, sessio
     assert plan.generated_ids == []  # their own four decisions are left out
     page = web.client.get(f"/iqa/plans/{plan.id}").get_data(True)
     assert "4 of your own decisions left out" in page
-    decision = session.scalars(select(CriterionDecision)).first()
+    decision = session.scalars(select(CriterionDecision).where(
+        CriterionDecision.enrolment_id == enrolment.id)).first()
     item = SamplingPlanItem(plan_id=plan.id, decision_id=decision.id, enrolment_id=enrolment.id,
                             reason="forced in", stage="interim", source="manual",
                             added_by_id=world.assessor.id)
     session.add(item)
     session.commit()
     refused = web.post(f"/iqa/items/{item.id}/sample")
-    assert refused.status_code == 403
+    assert refused.status_code == 403, re.findall("flash-error.>([^<]*)", refused.get_data(True))
     assert session.scalars(select(IqaSample)).all() == []

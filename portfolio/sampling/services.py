@@ -928,6 +928,13 @@ class Dashboard:
     units: list[Unit]
 
 
+def iqa_units(session: Session, iqa: User) -> list[Unit]:
+    """The units of the enrolments this IQA quality-assures."""
+    return list(session.scalars(select(Unit).join(Enrolment, Enrolment.unit_id == Unit.id)
+                                .where(Enrolment.iqa_id == iqa.id).distinct()
+                                .order_by(Unit.reference)))
+
+
 def dashboard(session: Session, iqa: User, today: date) -> Dashboard:
     plans = list_plans(session, iqa)
     ready = [i for p in plans for i in live_items(p) if i.sample is None
@@ -954,9 +961,7 @@ def dashboard(session: Session, iqa: User, today: date) -> Dashboard:
     for s in samples:
         sampled[s.decision.decided_by_id] += 1
         disagreed[s.decision.decided_by_id] += s.outcome == "disagree"
-    units = list(session.scalars(select(Unit).join(Enrolment, Enrolment.unit_id == Unit.id)
-                                 .where(Enrolment.iqa_id == iqa.id).distinct()
-                                 .order_by(Unit.reference)))
+    units = iqa_units(session, iqa)
     rates = rates_of(current_strategy(session, iqa.centre_id, units[0].id)) if units else \
         dict(DEFAULT_RATES)
     summaries = []

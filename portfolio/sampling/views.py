@@ -90,7 +90,7 @@ def generate() -> Any:
     s = db.session()
     form = {k: _text(k, 40) for k in ("unit_id", "period_start", "period_end")}
     unit_id = int(form["unit_id"]) if form["unit_id"].isdigit() else 0
-    units = {u.id: u for u in services.dashboard(s, current_user, _today()).units}
+    units = {u.id: u for u in services.iqa_units(s, current_user)}
 
     def action() -> Any:
         unit = units.get(unit_id)
