@@ -159,8 +159,13 @@ SIDEWAYS_SCROLLERS = """() => [...document.querySelectorAll('body *')]
 def check_reflow(page: Page, width: int) -> None:
     """No sideways scrolling at phone width, except inside .table-scroll containers."""
     scroll_width = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll_width <= width + 1, (
-        f"the page scrolls sideways at {width}px: it is {scroll_width}px wide")
+    if scroll_width > width + 1:
+        # Name the outermost elements that stick out, to make the failure easy to fix.
+        widest = page.evaluate("""() => [...document.querySelectorAll('body *')]
+            .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
+            .slice(0, 3).map(el => el.tagName.toLowerCase() + '.' + el.className)""")
+        raise AssertionError(f"the page scrolls sideways at {width}px: it is {scroll_width}px "
+                             f"wide; too wide: {widest}")
     scrollers = page.evaluate(SIDEWAYS_SCROLLERS)
     assert not scrollers, f"content scrolls sideways at {width}px in: {', '.join(scrollers)}"
 
