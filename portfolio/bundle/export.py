@@ -168,8 +168,12 @@ def build_manifest(session: Session, learner: User) -> dict[str, Any]:
         reviews.setdefault(review.evidence_id, []).append(review)
     decisions = list(session.scalars(select(CriterionDecision).where(
         CriterionDecision.enrolment_id.in_(enrolment_ids)).order_by(CriterionDecision.id)))
+    # IQA outcome signatures sign the centre's quality-assurance records, which stay with the
+    # centre (their audit events travel with the learner's history; a "disagree" shows in the
+    # reopened decision it ended).
     signatures = list(session.scalars(select(Signature).where(
-        Signature.enrolment_id.in_(enrolment_ids)).order_by(Signature.id)))
+        Signature.enrolment_id.in_(enrolment_ids), Signature.purpose != "iqa_outcome")
+        .order_by(Signature.id)))
     states = {v.signature_id: v.state for v in verify_all(session, enrolment_ids)}
     witnesses = list(session.scalars(select(WitnessRequest).where(
         WitnessRequest.enrolment_id.in_(enrolment_ids)).order_by(WitnessRequest.id)))
