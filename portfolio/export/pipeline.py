@@ -5,7 +5,7 @@ core and keeps its memory. Here every part (the front sheet, the summary, each e
 chunks of the audit trail, the certificate ...) is an HTML document of its own. Its PDF is kept
 in the render cache under the SHA-256 of its HTML and stylesheets, so a re-export renders only
 the parts whose content changed. Missing parts are laid out by a pool of processes; pypdf then
-merges them, stamps "Page X of Y" and adds the bookmarks and attachments.
+merges them (pikepdf), stamps "Page X of Y" and adds the bookmarks and attachments.
 
 Page references (the evidence location sheet) are plain numbers worked out from the page counts
 of the parts, so no part but the location sheet depends on where the others fall.
@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,9 @@ AUDIT_CHUNK = 60
 MATRIX_ROWS = 45
 SIGNATURE_ROWS = 60
 HASH_ROWS = 90
+# Evidence items per part: fewer, larger parts cost less per page to lay out, and a change
+# still re-renders only its own few items.
+EVIDENCE_GROUP = 3
 FOOTER_FONT = "/PgNoHelv"
 # This many parts or fewer are laid out in this process: starting a pool costs about 1.5 s.
 INLINE_LIMIT = 10
@@ -50,13 +53,15 @@ class Part:
     name: str  # "front", "summary", "locations", "matrix", "evidence", "witnesses", ...
     html: str
     title: str  # bookmark text
-    anchor: str = ""  # evidence anchor, for page references
+    anchors: tuple[str, ...] = ()  # evidence anchors in it, for page references
+    titles: tuple[str, ...] = ()  # their bookmark texts
     key: str = ""
     pages: int = 0
+    offsets: dict[str, int] = field(default_factory=dict)  # anchor -> page within the part
 
     @property
     def label(self) -> str:
-        return f"{self.name} {self.anchor}" if self.anchor else self.name
+        return f"{self.name} {' '.join(self.anchors)}" if self.anchors else self.name
 
     @property
     def weight(self) -> int:
@@ -80,10 +85,9 @@ def part_key(html: str, styles: str) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def _page_count(path: Path) -> int:
-    from pypdf import PdfReader
-
-    return len(PdfReader(path).pages)
+def _read_info(path: Path) -> tuple[int, dict[str, int]]:
+    info = json.loads(path.with_suffix(".json").read_text())
+    return int(info["pages"]), {str(k): int(v) for k, v in info["anchors"].items()}
 
 
 class PartRenderer:
@@ -107,8 +111,8 @@ class PartRenderer:
             path = self.path(part)
             if path.is_file():
                 try:
-                    part.pages = _page_count(path)
-                except Exception:  # noqa: BLE001 - a damaged cache file is rendered again
+                    part.pages, part.offsets = _read_info(path)
+                except (OSError, ValueError, KeyError, TypeError):  # damaged: render again
                     missing.append(part)
                     continue
                 os.utime(path)  # keeps recently used parts when the cache is pruned
@@ -120,7 +124,7 @@ class PartRenderer:
         done = 0
         if len(missing) <= INLINE_LIMIT or self.processes == 1:
             for part in missing:
-                part.pages = render_part(part.html, part.key, *args)
+                part.pages, part.offsets = render_part(part.html, part.key, *args)
                 done += 1
                 if progress:
                     progress(done, len(missing))
@@ -131,7 +135,7 @@ class PartRenderer:
                 futures = [(part, pool.submit(render_part, part.html, part.key, *args))
                            for part in missing]
                 for part, future in futures:
-                    part.pages = future.result()
+                    part.pages, part.offsets = future.result()
                     done += 1
                     if progress:
                         progress(done, len(missing))
@@ -158,8 +162,11 @@ def build_parts(c: PortfolioContent, qr: Any) -> tuple[list[Part], list[Part], l
             *_chunked(c, "declarations", "Declarations and signatures", c.signatures,
                       SIGNATURE_ROWS)]
     matrix = _chunked(c, "matrix", "Coverage matrix", c.coverage.columns, MATRIX_ROWS)
-    items = [Part("evidence", _section(c, "evidence", item=e), f"E{e.id} {e.title}",
-                  anchor=e.anchor) for e in c.evidence]
+    groups = [c.evidence[start:start + EVIDENCE_GROUP]
+              for start in range(0, len(c.evidence), EVIDENCE_GROUP)]
+    items = [Part("evidence", _section(c, "evidence", items=group), "",
+                  anchors=tuple(e.anchor for e in group),
+                  titles=tuple(f"E{e.id} {e.title}" for e in group)) for group in groups]
     tail = [Part("witnesses", _section(c, "witnesses"), "Witness status list and IQA records")]
     tail += [Part("audit", _section(c, "audit", events=c.audit[start:start + AUDIT_CHUNK],
                                     first=start == 0), "" if start else "Audit trail")
@@ -177,8 +184,8 @@ def _locations(c: PortfolioContent, renderer: PartRenderer, head: list[Part],
         first = 1 + sum(p.pages for p in head) + guess
         pages, page = {}, first
         for part in body:
-            if part.anchor:
-                pages[part.anchor] = page
+            for anchor in part.anchors:
+                pages[anchor] = page + part.offsets.get(anchor, 0)
             page += part.pages
         part = Part("locations", _section(c, "locations", pages=pages), "Evidence location sheet")
         renderer.render([part])
@@ -188,48 +195,26 @@ def _locations(c: PortfolioContent, renderer: PartRenderer, head: list[Part],
     raise RuntimeError("the evidence location sheet's page numbers did not settle")
 
 
-def _stamp_page_numbers(writer: Any, total: int) -> None:
+def _stamp_page_numbers(pdf: Any, total: int) -> None:
     """Write "Page X of Y" bottom right on every page, in the PDF standard Helvetica."""
-    from pypdf.generic import (
-        ArrayObject,
-        DecodedStreamObject,
-        DictionaryObject,
-        NameObject,
-    )
+    import pikepdf
 
-    font = writer._add_object(DictionaryObject({
-        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
-        NameObject("/BaseFont"): NameObject("/Helvetica"),
-        NameObject("/Encoding"): NameObject("/WinAnsiEncoding")}))
-    save = DecodedStreamObject()
-    save.set_data(b"q\n")
-    save_ref = writer._add_object(save)
-    for number, page in enumerate(writer.pages, start=1):
-        box = page.mediabox
-        width = float(box.right) - float(box.left)
+    font = pdf.make_indirect(pikepdf.Dictionary(
+        Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica,
+        Encoding=pikepdf.Name.WinAnsiEncoding))
+    for number, page in enumerate(pdf.pages, start=1):
+        left, bottom, right, _top = (float(v) for v in page.mediabox)
         text = f"Page {number} of {total}"
-        # Helvetica digits are 0.556 em; letters about as wide on average. 8 pt, right-aligned
+        # Helvetica digits are 0.556 em, letters about as wide on average: 8 pt, right-aligned
         # to the 16 mm page margin, on the baseline WeasyPrint's footer uses.
-        x = float(box.left) + width - 45.35 - len(text) * 8 * 0.53
-        y = float(box.bottom) + 25.4
-        stamp = DecodedStreamObject()
-        stamp.set_data(f"Q q BT {FOOTER_FONT} 8 Tf 0.29 0.337 0.337 rg {x:.2f} {y:.2f} Td "
-                       f"({text}) Tj ET Q\n".encode("latin-1"))
-        contents = page.get("/Contents")
-        existing = contents if isinstance(contents, ArrayObject) else ArrayObject(
-            [] if contents is None else [page.raw_get("/Contents")])
-        page[NameObject("/Contents")] = ArrayObject([save_ref, *existing,
-                                                     writer._add_object(stamp)])
-        resources = page.get("/Resources")
-        if resources is None:
-            resources = DictionaryObject()
-            page[NameObject("/Resources")] = resources
-        resources = resources.get_object()
-        fonts = resources.get("/Font")
-        if fonts is None:
-            fonts = DictionaryObject()
-            resources[NameObject("/Font")] = fonts
-        fonts.get_object()[NameObject(FOOTER_FONT)] = font
+        x = right - 45.35 - len(text) * 8 * 0.53
+        y = bottom + 25.4
+        name = page.add_resource(font, pikepdf.Name.Font, prefix="PgNo")
+        # Wrap the page's own drawing in q/Q so none of its graphics state reaches the stamp.
+        page.contents_add(pikepdf.Stream(pdf, b"q\n"), prepend=True)
+        page.contents_add(pikepdf.Stream(pdf, (
+            f"Q q BT {name} 8 Tf 0.29 0.337 0.337 rg {x:.2f} {y:.2f} Td ({text}) Tj ET Q\n"
+        ).encode("latin-1")), prepend=False)
 
 
 @dataclass
@@ -245,9 +230,6 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
                      cache_dir: Path, processes: int, attachments: Iterable[tuple[str, bytes]],
                      progress: Callable[[int, int], None] | None = None) -> RenderResult:
     """Render, merge, number and attach; return the unsigned PDF."""
-    from pypdf import PdfReader, PdfWriter
-    from pypdf.generic import NameObject, TextStringObject
-
     clock = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -267,34 +249,52 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
     lap("locations")
     order = [*head, locations, *body, *tail]
 
-    writer = PdfWriter()
-    evidence_parent = None
-    for part in order:
-        first_page = len(writer.pages)
-        reader = PdfReader(renderer.path(part))
-        for page in reader.pages:
-            writer.add_page(page)
-        if part.name == "evidence":
-            if evidence_parent is None:
-                evidence_parent = writer.add_outline_item(title="Evidence", page_number=first_page)
-            writer.add_outline_item(title=part.title, page_number=first_page,
-                                    parent=evidence_parent)
-        elif part.title:
-            writer.add_outline_item(title=part.title, page_number=first_page)
-    total = len(writer.pages)
-    lap("merge")
-    _stamp_page_numbers(writer, total)
-    lap("page_numbers")
-    for name, data in attachments:
-        writer.add_attachment(name, data)
-    lap("attach")
-    writer.add_metadata({"/Title": f"Portfolio: {c.learner}, unit {c.unit.number}",
-                         "/Author": c.centre, "/Subject": f"{c.unit.reference} {c.unit.title}",
-                         "/Creator": "Evidence Builder"})
-    writer._root_object[NameObject("/Lang")] = TextStringObject("en-GB")
-    writer.page_mode = "/UseOutlines"
-    out = io.BytesIO()
-    writer.write(out)
+    import pikepdf
+
+    merged = pikepdf.Pdf.new()
+    sources = []  # pikepdf copies pages lazily: the parts stay open until the merged file is saved
+    marks: list[tuple[str, int, list[tuple[str, int]]]] = []
+    try:
+        for part in order:
+            first_page = len(merged.pages)
+            source = pikepdf.open(renderer.path(part))
+            sources.append(source)
+            merged.pages.extend(source.pages)
+            if part.name == "evidence":
+                marks.append(("", first_page, [(title, first_page + part.offsets.get(anchor, 0))
+                                               for anchor, title in zip(part.anchors,
+                                                                        part.titles,
+                                                                        strict=True)]))
+            elif part.title:
+                marks.append((part.title, first_page, []))
+        total = len(merged.pages)
+        lap("merge")
+        _stamp_page_numbers(merged, total)
+        lap("page_numbers")
+        with merged.open_outline() as outline:
+            evidence = None
+            for title, page, children in marks:
+                if title:
+                    outline.root.append(pikepdf.OutlineItem(title, page))
+                    continue
+                if evidence is None:
+                    evidence = pikepdf.OutlineItem("Evidence", page)
+                    outline.root.append(evidence)
+                evidence.children.extend(pikepdf.OutlineItem(t, p) for t, p in children)
+        for name, data in attachments:
+            merged.attachments[name] = pikepdf.AttachedFileSpec(merged, data, filename=name)
+        lap("attach")
+        merged.docinfo[pikepdf.Name.Title] = f"Portfolio: {c.learner}, unit {c.unit.number}"
+        merged.docinfo[pikepdf.Name.Author] = c.centre
+        merged.docinfo[pikepdf.Name.Subject] = f"{c.unit.reference} {c.unit.title}"
+        merged.docinfo[pikepdf.Name.Creator] = "Evidence Builder"
+        merged.Root.Lang = pikepdf.String("en-GB")
+        merged.Root.PageMode = pikepdf.Name.UseOutlines
+        out = io.BytesIO()
+        merged.save(out)
+    finally:
+        for source in sources:
+            source.close()
     lap("write")
     return RenderResult(out.getvalue(), total, renderer.rendered, renderer.reused, timings)
 
