@@ -291,7 +291,9 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
         merged.Root.Lang = pikepdf.String("en-GB")
         merged.Root.PageMode = pikepdf.Name.UseOutlines
         out = io.BytesIO()
-        merged.save(out)
+        # The parts' streams are compressed already; compressing the attached originals (mostly
+        # photos and PDFs) again would cost seconds for nothing.
+        merged.save(out, compress_streams=False)
     finally:
         for source in sources:
             source.close()
