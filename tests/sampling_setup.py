@@ -5,10 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portfolio.assessment.services import cosign_unit, sign_off_unit, sign_unit_declaration
+from portfolio.models import Criterion, CriterionDecision, Enrolment, Signature, User
 from portfolio.sampling import services as sampling
-from tests.factories import LIMITS, World, accept, decide, make_evidence, sign_as
+from tests.factories import (
+    LIMITS,
+    World,
+    accept,
+    decide,
+    make_enrolment,
+    make_evidence,
+    make_user,
+    sign_as,
+)
 
 
 @dataclass
@@ -50,3 +62,50 @@ def make_sampling(session: Session, world: World) -> SamplingIds:
     session.commit()
     return SamplingIds(plan.id, done.id, started.id, items[2].id, items[3].id,
                        done.actions[0].id)
+
+
+def sign_off_whole_unit(session: Session, enrolment: Enrolment, learner: User, assessor: User,
+                        *, cosign: bool = True) -> Signature:
+    """Decide every criterion not yet decided (LO1 on a reflective account, LO2 on an
+    observation), have the learner declare, the assessor sign off and (optionally) the learner
+    co-sign, which completes the enrolment. Returns the sign-off."""
+    decided = set(session.scalars(select(CriterionDecision.criterion_id).where(
+        CriterionDecision.enrolment_id == enrolment.id,
+        CriterionDecision.status == "met")))
+    numbers = [c.number for c in session.scalars(select(Criterion).where(
+        Criterion.unit_id == enrolment.unit_id, Criterion.is_retired.is_(False))
+        .order_by(Criterion.position)) if c.id not in decided]
+    lo1 = tuple(n for n in numbers if n.startswith("1."))
+    lo2 = tuple(n for n in numbers if not n.startswith("1."))
+    account = make_evidence(session, enrolment, learner, "reflective_account",
+                            title="How I resolve complaints", maps=lo1, submit=True)
+    accept(session, account, assessor)
+    observation = make_evidence(session, enrolment, assessor, "observation",
+                                title="Observed complaint handling", maps=lo2, submit=True)
+    accept(session, observation, assessor)
+    for number in numbers:
+        decide(session, enrolment, assessor, number,
+               [account if number.startswith("1.") else observation])
+    sign_unit_declaration(session, enrolment, actor=learner, confirmation=sign_as(learner),
+                          **LIMITS)
+    signoff = sign_off_unit(session, enrolment, actor=assessor, confirmation=sign_as(assessor),
+                            **LIMITS)
+    if cosign:
+        cosign_unit(session, enrolment, actor=learner, confirmation=sign_as(learner), **LIMITS)
+    session.commit()
+    return signoff
+
+
+def make_unit_samples(session: Session, world: World) -> tuple[int, int]:
+    """Two more learners of the world's assessor and IQA with signed-off units: one unit sample
+    started (returned: its id), one unit waiting on the IQA's dashboard (its enrolment id)."""
+    ids = []
+    for name in ("Uma Unitwise", "Rhys Ready"):
+        learner = make_user(session, world.learner.centre, "learner", name=name)
+        enrolment = make_enrolment(session, learner, world.assessor, world.iqa, world.unit,
+                                   employer="Northern Water")
+        sign_off_whole_unit(session, enrolment, learner, world.assessor)
+        ids.append(enrolment)
+    sample = sampling.start_unit_sample(session, ids[0], actor=world.iqa)
+    session.commit()
+    return sample.id, ids[1].id

@@ -443,6 +443,13 @@ CASES = [
          everyone(FORBIDDEN) | {"iqa": INVALID}),
     Case("sampling.start", "POST", lambda w, t: f"/iqa/items/{w.sampling.ready_item_id}/sample",
          everyone(FORBIDDEN) | {"iqa": REDIRECT}),
+    # A unit is sampled as a whole once signed off; this one is not signed off yet.
+    Case("sampling.start_unit", "POST",
+         lambda w, t: f"/iqa/enrolments/{w.enrolment.id}/unit-sample",
+         everyone(FORBIDDEN) | {"iqa": CONFLICT}),
+    Case("sampling.start_unit", "POST",
+         lambda w, t: f"/iqa/enrolments/{w.other_enrolment.id}/unit-sample",
+         everyone(FORBIDDEN) | {"iqa": MISSING}, label="not their enrolment"),
     Case("sampling.sample", "GET",
          lambda w, t: f"/iqa/samples/{w.sampling.completed_sample_id}",
          seen_by({"iqa", "assessor"})),

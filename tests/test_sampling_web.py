@@ -177,3 +177,57 @@ def test_an_iqa_cannot_sample_a_decision_they_made_through_the_pages(app, sessio
     refused = web.post(f"/iqa/items/{item.id}/sample")
     assert refused.status_code == 403, re.findall("flash-error.>([^<]*)", refused.get_data(True))
     assert session.scalars(select(IqaSample)).all() == []
+
+
+def test_sample_a_signed_off_unit_from_the_dashboard_and_disagree(app, session, web):
+    from portfolio.assessment.services import unit_signoff
+    from portfolio.models import Enrolment
+    from tests.sampling_setup import sign_off_whole_unit
+
+    world = _world(app, session)
+    signoff = sign_off_whole_unit(session, world.enrolment, world.learner, world.assessor)
+    _login(web, world.iqa.email)
+    home = web.client.get("/iqa").get_data(True)
+    assert "Signed-off units to sample" in home and "Sample the unit sign-off" in home
+    # Not this IQA's enrolment: as if it did not exist.
+    assert web.post(f"/iqa/enrolments/{world.other_enrolment.id}/unit-sample"
+                    ).status_code == 404
+    started = web.post(f"/iqa/enrolments/{world.enrolment.id}/unit-sample")
+    assert started.status_code == 302
+    sample = session.scalars(select(IqaSample).where(IqaSample.scope == "unit")).one()
+    assert sample.signoff_id == signoff.id
+    # Pressing the button again opens the same sample.
+    again = web.post(f"/iqa/enrolments/{world.enrolment.id}/unit-sample")
+    assert again.headers["Location"].endswith(f"/iqa/samples/{sample.id}")
+    page = web.client.get(f"/iqa/samples/{sample.id}").get_data(True)
+    assert "Sign-off IQA sample: Lee Learner" in page and "Decisions and evidence" in page
+    assert "How I resolve complaints" in page and "Observed complaint handling" in page
+    assert "Your outcome for the unit sign-off" in page
+    home = web.client.get("/iqa").get_data(True)
+    assert "No signed-off unit is waiting to be sampled." in home and "Unit sign-off ·" in home
+    done = web.post(f"/iqa/samples/{sample.id}/outcome", {
+        "outcome": "disagree", "rationale_md": "2.3 is not shown by the observation.",
+        "typed_name": "Ivy Iqa", "password": PASSWORD})
+    assert done.status_code == 302
+    session.expire_all()
+    assert session.get(IqaSample, sample.id).outcome == "disagree"
+    assert unit_signoff(session, world.enrolment) is None
+    assert session.get(Enrolment, world.enrolment.id).status == "active"
+    mails = [p.read_text() for p in Path(app.config["OUTBOX_DIR"]).glob("*.eml")]
+    assert any("IQA sample outcome: Disagree" in m and "sign-off of unit" in m
+               and "assessor@example.org" in m for m in mails)
+    page = web.client.get(f"/iqa/samples/{sample.id}").get_data(True)
+    assert "the unit sign-off (and any co-signature) was ended" in page
+    # The assessor who signed off reads it; the learner cannot.
+    _login(web, world.assessor.email)
+    assert web.client.get(f"/iqa/samples/{sample.id}").status_code == 200
+    _login(web, world.learner.email)
+    assert web.client.get(f"/iqa/samples/{sample.id}").status_code == 404
+
+
+def test_a_unit_without_a_signoff_cannot_be_sampled_through_the_pages(app, session, web):
+    world = _world(app, session)
+    _login(web, world.iqa.email)
+    refused = web.post(f"/iqa/enrolments/{world.enrolment.id}/unit-sample")
+    assert refused.status_code == 409 and "no sign-off that stands" in refused.get_data(True)
+    assert session.scalars(select(IqaSample).where(IqaSample.scope == "unit")).all() == []

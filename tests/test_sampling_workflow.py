@@ -442,3 +442,166 @@ def test_the_exported_portfolio_lists_its_sample_records(session, scene):
     assert (row["by"], row["outcome"]) == ("Ivy Iqa", "Agree with actions")
     assert row["scope"] == "Criterion 1.2 (decided by Asha Assessor)"
     assert "Add a note on how 1.2 was judged." in row["actions"][0]
+
+
+# --- unit sign-off samples ------------------------------------------------------------------
+
+def _signed_off(session, scene, *, cosign=True):
+    from tests.sampling_setup import sign_off_whole_unit
+
+    return sign_off_whole_unit(session, scene.enrolment, scene.learner, scene.assessor,
+                               cosign=cosign)
+
+
+def _unit_sample(session, scene):
+    sample = sampling.start_unit_sample(session, scene.enrolment, actor=scene.iqa)
+    session.commit()
+    return sample
+
+
+def test_a_unit_is_sampled_only_once_its_signoff_stands(session, scene):
+    assert sampling.unit_sampling_ready(session, scene.iqa) == []
+    with pytest.raises(InvalidTransition, match="no sign-off that stands"):
+        sampling.start_unit_sample(session, scene.enrolment, actor=scene.iqa)
+    session.rollback()
+    signoff = _signed_off(session, scene, cosign=False)
+    assert sampling.unit_sampling_ready(session, scene.iqa) == [(scene.enrolment, signoff)]
+    with pytest.raises(PermissionDenied):  # only the enrolment's IQA
+        sampling.start_unit_sample(session, scene.enrolment, actor=scene.assessor)
+    sample = _unit_sample(session, scene)
+    assert (sample.scope, sample.signoff_id, sample.decision_id, sample.plan_item_id) == (
+        "unit", signoff.id, None, None)
+    assert sampling.unit_sampling_ready(session, scene.iqa) == []
+    with pytest.raises(InvalidTransition, match="already being sampled"):
+        sampling.start_unit_sample(session, scene.enrolment, actor=scene.iqa)
+
+
+def test_unit_snapshot_holds_the_whole_portfolio_and_stays_after_changes(session, scene):
+    _signed_off(session, scene)
+    sample = _unit_sample(session, scene)
+    snap = sample.snapshot
+    assert sample.snapshot_sha256 == sha256_of(snap) and sampling.snapshot_intact(sample)
+    assert snap["scope"] == "unit" and snap["enrolment"]["status"] == "completed"
+    assert len(snap["decisions"]) == 17
+    assert {s["purpose"] for s in snap["signatures"]} == {
+        "unit_signoff", "unit_declaration", "unit_cosign"}
+    assert all(s["state"] == "valid" for s in snap["signatures"])
+    first = next(d for d in snap["decisions"] if d["decision"]["criterion"] == "1.2")
+    assert first["evidence"][0]["title"] == "How I handle complaints"
+    assert first["signatures"][0]["purpose"] == "criterion_decision"
+    # The evidence behind 1.2 is referred back and rewritten: the sign-off ends, the snapshot
+    # does not move.
+    from portfolio.assessment.services import review_evidence, unit_signoff
+
+    review_evidence(session, scene.evidence, actor=scene.assessor, outcome="referred",
+                    feedback_md="Say more about 1.2.", varcs={},
+                    expected_version=scene.evidence.current_version)
+    revise_evidence(session, scene.evidence, actor=scene.learner, data=EvidenceInput(
+        title="Rewritten account", activity_on=TODAY, body_md="New text",
+        personal_data_confirmed=True, change_note="rewrote"), keep_file_ids=[], files=[],
+        today=TODAY, expected_version=scene.evidence.current_version)
+    session.commit()
+    assert unit_signoff(session, scene.enrolment) is None
+    fresh = session.get(IqaSample, sample.id)
+    session.refresh(fresh)
+    assert fresh.snapshot == snap and sampling.snapshot_intact(fresh)
+    # With the sign-off gone there is nothing to reopen, but the sample can still agree.
+    with pytest.raises(InvalidTransition, match="no longer stands"):
+        _outcome(session, scene, fresh, "disagree")
+    session.rollback()
+    fresh.snapshot = dict(fresh.snapshot, decisions=fresh.snapshot["decisions"][1:])
+    session.commit()
+    assert not sampling.snapshot_intact(fresh)
+
+
+def test_unit_agree_is_signed_and_the_signoff_stands(session, scene):
+    from portfolio.assessment.services import unit_cosign, unit_signoff
+
+    signoff = _signed_off(session, scene)
+    sample = _unit_sample(session, scene)
+    signature = _outcome(session, scene, sample, "agree_with_actions",
+                         [_act("Date each observation record.")])
+    assert signature.purpose == "iqa_outcome" and verify_signature(session,
+                                                                   signature).state == "valid"
+    assert signature.content["scope"] == "unit"
+    assert signature.content["signoff_id"] == signoff.id
+    assert sample.snapshot_sha256 in signature.statement and "unit's sign-off" in \
+        signature.statement
+    assert unit_signoff(session, scene.enrolment).id == signoff.id
+    assert unit_cosign(session, scene.enrolment) is not None
+    assert session.get(Enrolment, scene.enrolment.id).status == "completed"
+    assert [a.owner_id for a in sample.actions] == [scene.assessor.id]
+    # The assessor whose sign-off it judged sees the sample; the learner does not.
+    assert sampling.get_sample(session, sample.id, scene.assessor) is sample
+    with pytest.raises(NotFound):
+        sampling.get_sample(session, sample.id, scene.learner)
+    records = sampling.sample_records_for_enrolment(session, scene.enrolment.id)
+    assert [(r["scope"], r["criterion"], r["decided_by"]) for r in records] == [
+        ("unit", "Unit", "Asha Assessor")]
+    rows = sampling.sample_rows_for_export(session, scene.enrolment.id)
+    assert rows[0]["scope"] == "Unit sign-off (signed off by Asha Assessor)"
+    assert rows[0]["outcome"] == "Agree with actions"
+    board = sampling.dashboard(session, scene.iqa, TODAY)
+    assert board.stages == {"interim": 0, "summative": 1} and board.unit_ready == []
+    assert board.assessors[0].sampled == 0  # a unit sample is not counted as a decision
+
+
+def test_unit_disagree_ends_the_signoff_and_reopens_the_enrolment(session, scene):
+    from portfolio.assessment.services import unit_cosign, unit_signoff
+
+    signoff = _signed_off(session, scene)
+    sample = _unit_sample(session, scene)
+    _outcome(session, scene, sample, "disagree", [_act("Observe 2.3 again.")],
+             rationale="The observation does not show 2.3.")
+    assert unit_signoff(session, scene.enrolment) is None
+    assert unit_cosign(session, scene.enrolment) is None
+    ended = session.get(Signature, signoff.id)
+    assert ended.invalidated_at is not None and "disagreed" in ended.invalidated_reason
+    assert session.get(Enrolment, scene.enrolment.id).status == "active"
+    # The decisions themselves stand; the unit needs signing off again.
+    assert session.scalars(select(CriterionDecision.status).where(
+        CriterionDecision.enrolment_id == scene.enrolment.id)).all() == ["met"] * 17
+    rate = sampling.assessor_rate(session, scene.assessor)
+    assert rate.override_pct == 100 and rate.raised_after_disagreement
+    event = session.scalar(select(AuditEvent).where(
+        AuditEvent.action == "unit.signoff_reopened"))
+    assert event.detail["enrolment_reopened"] is True and signoff.id in event.detail["signatures"]
+    assert sampling.dashboard(session, scene.iqa, TODAY).assessors[0].disagreements == 1
+    report = readiness(session, scene.enrolment, TODAY)
+    assert any("Observe 2.3" in line for line in report.iqa_actions)
+    assert verify_chain(session)[1] == []
+
+
+def test_an_iqa_never_samples_a_unit_they_signed_off(session, scene):
+    # The assessor signed the unit off, then became the learner's IQA at a hand-over.
+    from portfolio.models import UserRole
+
+    _signed_off(session, scene)
+    new_assessor = make_user(session, scene.iqa.centre, "assessor", assessor_status="qualified")
+    session.add(UserRole(user_id=scene.assessor.id, role="iqa"))
+    enrolment = session.get(Enrolment, scene.enrolment.id)
+    enrolment.assessor_id, enrolment.iqa_id = new_assessor.id, scene.assessor.id
+    session.commit()
+    session.refresh(scene.assessor)
+    assert sampling.unit_sampling_ready(session, scene.assessor) == []
+    with pytest.raises(PermissionDenied, match="never samples a unit they signed off"):
+        sampling.start_unit_sample(session, enrolment, actor=scene.assessor)
+    session.rollback()
+    assert session.scalars(select(IqaSample)).all() == []
+
+
+def test_a_unit_sample_needs_its_signoff_in_the_database(session, scene):
+    from sqlalchemy.exc import IntegrityError
+
+    session.add(IqaSample(scope="unit", enrolment_id=scene.enrolment.id, iqa_id=scene.iqa.id,
+                          status="in_progress", snapshot={}, snapshot_sha256="0" * 64,
+                          rationale_md=""))
+    with pytest.raises(IntegrityError):
+        session.flush()
+    session.rollback()
+    session.add(IqaSample(scope="criterion", enrolment_id=scene.enrolment.id,
+                          iqa_id=scene.iqa.id, status="in_progress", snapshot={},
+                          snapshot_sha256="0" * 64, rationale_md=""))
+    with pytest.raises(IntegrityError):
+        session.flush()
+    session.rollback()

@@ -28,6 +28,7 @@ ASSESSOR_RISK_STATUSES = ("trainee", "newly_qualified", "first_year", "experienc
 PLAN_ITEM_SOURCES = ("generated", "manual")
 SAMPLE_STATUSES = ("in_progress", "completed")
 SAMPLE_OUTCOMES = ("agree", "agree_with_actions", "disagree")
+SAMPLE_SCOPES = ("criterion", "unit")
 ACTION_STATUSES = ("open", "acknowledged", "responded", "closed")
 
 
@@ -163,10 +164,20 @@ class SamplingPlanItem(Base):
 
 
 class IqaSample(Base):
-    """An IQA's sample of one decision: the portfolio as it was (snapshot + hash), the outcome."""
+    """An IQA's sample of one decision, or of a whole unit's sign-off (``scope`` "unit"): the
+    portfolio as it was (snapshot + hash), and the outcome.
+
+    A criterion sample comes from a plan item and judges one decision; a unit sample judges the
+    assessor's live unit sign-off (``signoff_id``) and has neither plan item nor decision.
+    """
 
     __tablename__ = "iqa_samples"
     __table_args__ = (
+        CheckConstraint(f"scope IN {_in(SAMPLE_SCOPES)}", name="scope_known"),
+        CheckConstraint("scope <> 'criterion' OR (decision_id IS NOT NULL AND plan_item_id IS "
+                        "NOT NULL)", name="criterion_has_decision"),
+        CheckConstraint("scope <> 'unit' OR (signoff_id IS NOT NULL AND decision_id IS NULL "
+                        "AND plan_item_id IS NULL)", name="unit_has_signoff"),
         CheckConstraint(f"status IN {_in(SAMPLE_STATUSES)}", name="status_known"),
         CheckConstraint(f"outcome IS NULL OR outcome IN {_in(SAMPLE_OUTCOMES)}",
                         name="outcome_known"),
@@ -175,9 +186,13 @@ class IqaSample(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    plan_item_id: Mapped[int] = mapped_column(ForeignKey("sampling_plan_items.id"),
-                                              unique=True)
-    decision_id: Mapped[int] = mapped_column(ForeignKey("criterion_decisions.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(10), default="criterion")
+    plan_item_id: Mapped[int | None] = mapped_column(ForeignKey("sampling_plan_items.id"),
+                                                     unique=True)
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("criterion_decisions.id"),
+                                                    index=True)
+    # The unit sign-off a unit sample judges (one sample per sign-off).
+    signoff_id: Mapped[int | None] = mapped_column(ForeignKey("signatures.id"), unique=True)
     enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id"), index=True)
     iqa_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), default="in_progress")
@@ -189,13 +204,43 @@ class IqaSample(Base):
     signature_id: Mapped[int | None] = mapped_column(ForeignKey("signatures.id"))
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    plan_item: Mapped[SamplingPlanItem] = relationship(back_populates="sample")
-    decision: Mapped[CriterionDecision] = relationship()
+    plan_item: Mapped[SamplingPlanItem | None] = relationship(back_populates="sample")
+    decision: Mapped[CriterionDecision | None] = relationship()
+    signoff: Mapped[Signature | None] = relationship(foreign_keys=[signoff_id])
     enrolment: Mapped[Enrolment] = relationship()
     iqa: Mapped[User] = relationship()
-    signature: Mapped[Signature | None] = relationship()
+    signature: Mapped[Signature | None] = relationship(foreign_keys=[signature_id])
     actions: Mapped[list[IqaAction]] = relationship(back_populates="sample",
                                                     order_by="IqaAction.id")
+
+    @property
+    def is_unit(self) -> bool:
+        return self.scope == "unit"
+
+    @property
+    def assessor_id(self) -> int:
+        """Whose work was sampled: the decision's maker, or the assessor who signed off."""
+        if self.decision is not None:
+            return self.decision.decided_by_id
+        assert self.signoff is not None
+        return self.signoff.signer_id
+
+    @property
+    def assessor(self) -> User:
+        if self.decision is not None:
+            return self.decision.decided_by
+        assert self.signoff is not None
+        return self.signoff.signer
+
+    @property
+    def criterion_label(self) -> str:
+        """The criterion's number, or "Unit" for a sample of the whole unit's sign-off."""
+        return self.decision.criterion.number if self.decision is not None else "Unit"
+
+    @property
+    def stage(self) -> str:
+        """Interim or summative; a unit sign-off is summative by definition."""
+        return self.plan_item.stage if self.plan_item is not None else "summative"
 
 
 class IqaAction(Base):

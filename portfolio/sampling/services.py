@@ -11,6 +11,9 @@ needs from the database, stores its result, and runs the sampling workflow:
   purpose ``iqa_outcome``, bound to the snapshot's hash);
 - "disagree" **reopens** the criterion (the decision and what rested on it no longer stand) and
   **raises** the assessor's sampling rate until an IQA lowers it;
+- a **unit sample** judges an assessor's live unit sign-off as a whole: its snapshot holds every
+  standing decision with its evidence and signatures; "disagree" ends the sign-off and the
+  learner's co-signature (a completed enrolment is active again) and raises the rate too;
 - **actions** go open -> acknowledged -> responded (by their owner, the assessor) -> closed (by
   the IQA who set them). :data:`ACTION_TRANSITIONS` is the whole rule set.
 
@@ -28,9 +31,16 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portfolio.assessment.services import SignerConfirmation, confirm_signer
+from portfolio.assessment.services import (
+    SignerConfirmation,
+    confirm_signer,
+    unit_cosign,
+    unit_declaration,
+    unit_signoff,
+)
 from portfolio.assessment.signing import (
     decision_signature_ref,
+    live_decisions,
     make_signature,
     sha256_of,
     verify_signature,
@@ -90,6 +100,9 @@ ACTION_STATUS_LABELS = {"open": "Open", "acknowledged": "Acknowledged",
                         "responded": "Responded", "closed": "Closed"}
 OUTCOME_STATEMENT = ("I have sampled this assessment decision as recorded in the snapshot "
                      "with SHA-256 {hash}, and my outcome is: {outcome}.")
+UNIT_OUTCOME_STATEMENT = ("I have sampled this unit's sign-off and the whole portfolio behind "
+                          "it as recorded in the snapshot with SHA-256 {hash}, and my outcome "
+                          "is: {outcome}.")
 MAX_ACTION_DAYS = 366
 
 
@@ -576,9 +589,8 @@ def _signature_entry(session: Session, signature: Signature) -> dict[str, Any]:
             "state": verdict.state, "state_reason": verdict.reason}
 
 
-def build_snapshot(session: Session, decision: CriterionDecision) -> dict[str, Any]:
-    """Everything the IQA judges, as it is now, in one canonical JSON-ready dict."""
-    enrolment = decision.enrolment
+def _evidence_entries(session: Session, decision: CriterionDecision) -> list[dict[str, Any]]:
+    """The evidence a decision cites, at the versions cited, with mappings and reviews."""
     evidence_items = []
     for cited in decision.evidence:
         evidence = session.get(Evidence, cited["evidence_id"])
@@ -615,31 +627,71 @@ def build_snapshot(session: Session, decision: CriterionDecision) -> dict[str, A
                          "at": _when(r.created_at), "feedback_md": r.feedback_md,
                          "varcs": r.varcs} for r in reviews],
         })
+    return evidence_items
+
+
+def _decision_signatures(session: Session, decision: CriterionDecision) -> list[dict[str, Any]]:
     signatures = [session.get(Signature, decision.signature_id)]
     if decision.countersignature_id:
         signatures.append(session.get(Signature, decision.countersignature_id))
+    return [_signature_entry(session, s) for s in signatures if s is not None]
+
+
+def _enrolment_entry(enrolment: Enrolment) -> dict[str, Any]:
+    return {"id": enrolment.id, "learner": enrolment.learner.full_name,
+            "employer": enrolment.employer, "workplace": enrolment.workplace,
+            "assessor": enrolment.assessor.full_name,
+            "unit": enrolment.unit.reference, "unit_title": enrolment.unit.title,
+            "unit_version": enrolment.unit.version, "status": enrolment.status}
+
+
+def _decision_entry(decision: CriterionDecision) -> dict[str, Any]:
+    return {"id": decision.id, "criterion": decision.criterion.number,
+            "criterion_text": decision.criterion.text, "status": decision.status,
+            "decided_by": decision.decided_by.full_name,
+            "decided_at": _when(decision.decided_at), "note_md": decision.note_md,
+            "needs_countersignature": bool(decision.needs_countersignature),
+            "countersigned_by": (decision.countersigned_by.full_name
+                                 if decision.countersigned_by else None)}
+
+
+def build_snapshot(session: Session, decision: CriterionDecision) -> dict[str, Any]:
+    """Everything the IQA judges, as it is now, in one canonical JSON-ready dict."""
+    enrolment = decision.enrolment
     others = session.scalars(select(CriterionDecision).where(
         CriterionDecision.enrolment_id == enrolment.id).order_by(CriterionDecision.id))
     return {
         "taken_at": _when(utcnow()),
-        "enrolment": {"id": enrolment.id, "learner": enrolment.learner.full_name,
-                      "employer": enrolment.employer, "workplace": enrolment.workplace,
-                      "assessor": enrolment.assessor.full_name,
-                      "unit": enrolment.unit.reference, "unit_title": enrolment.unit.title,
-                      "unit_version": enrolment.unit.version, "status": enrolment.status},
-        "decision": {"id": decision.id, "criterion": decision.criterion.number,
-                     "criterion_text": decision.criterion.text, "status": decision.status,
-                     "decided_by": decision.decided_by.full_name,
-                     "decided_at": _when(decision.decided_at), "note_md": decision.note_md,
-                     "needs_countersignature": bool(decision.needs_countersignature),
-                     "countersigned_by": (decision.countersigned_by.full_name
-                                          if decision.countersigned_by else None)},
-        "evidence": evidence_items,
-        "signatures": [_signature_entry(session, s) for s in signatures if s is not None],
+        "enrolment": _enrolment_entry(enrolment),
+        "decision": _decision_entry(decision),
+        "evidence": _evidence_entries(session, decision),
+        "signatures": _decision_signatures(session, decision),
         "other_decisions": [{"criterion": d.criterion.number, "status": d.status,
                              "decided_by": d.decided_by.full_name,
                              "decided_at": _when(d.decided_at)}
                             for d in others if d.id != decision.id],
+    }
+
+
+def build_unit_snapshot(session: Session, enrolment: Enrolment,
+                        signoff: Signature) -> dict[str, Any]:
+    """The whole portfolio behind a unit sign-off, as it is now: the sign-off and the learner's
+    declaration and co-signature, then every standing decision with its evidence (at the
+    versions cited, with mappings and reviews) and signatures, in criterion order."""
+    decisions = sorted(live_decisions(session, enrolment.id),
+                       key=lambda d: (d.criterion_id, d.id))
+    unit_signatures = [signoff] + [s for s in (unit_declaration(session, enrolment),
+                                               unit_cosign(session, enrolment)) if s is not None]
+    return {
+        "scope": "unit",
+        "taken_at": _when(utcnow()),
+        "enrolment": _enrolment_entry(enrolment),
+        "signoff": {"id": signoff.id, "signed_by": signoff.signer.full_name,
+                    "signed_at": _when(signoff.signed_at)},
+        "signatures": [_signature_entry(session, s) for s in unit_signatures],
+        "decisions": [{"decision": _decision_entry(d),
+                       "evidence": _evidence_entries(session, d),
+                       "signatures": _decision_signatures(session, d)} for d in decisions],
     }
 
 
@@ -685,12 +737,73 @@ def start_sample(session: Session, item: SamplingPlanItem, *, actor: User) -> Iq
     return sample
 
 
+def _check_may_sample_unit(session: Session, actor: User, enrolment: Enrolment,
+                           signoff: Signature) -> None:
+    if not can_sample(actor, enrolment):
+        raise PermissionDenied("Only the learner's internal quality assurer samples this "
+                               "unit.")
+    if actor.id == signoff.signer_id or any(
+            actor.id in (d.decided_by_id, d.countersigned_by_id)
+            for d in live_decisions(session, enrolment.id)):
+        raise PermissionDenied("An internal quality assurer never samples a unit they signed "
+                               "off, or decisions in it they made or countersigned.")
+
+
+def unit_sample_of(session: Session, signoff_id: int) -> IqaSample | None:
+    return session.scalar(select(IqaSample).where(IqaSample.signoff_id == signoff_id))
+
+
+def start_unit_sample(session: Session, enrolment: Enrolment, *, actor: User) -> IqaSample:
+    """Freeze the whole signed-off portfolio into a unit sample's snapshot and start sampling."""
+    signoff = unit_signoff(session, enrolment)
+    if not can_sample(actor, enrolment):
+        raise PermissionDenied("Only the learner's internal quality assurer samples this "
+                               "unit.")
+    if signoff is None:
+        raise InvalidTransition("This unit has no sign-off that stands, so there is nothing to "
+                                "sample as a whole yet.")
+    _check_may_sample_unit(session, actor, enrolment, signoff)
+    if unit_sample_of(session, signoff.id) is not None:
+        raise InvalidTransition("This unit sign-off is already being sampled.")
+    snapshot = build_unit_snapshot(session, enrolment, signoff)
+    sample = IqaSample(scope="unit", signoff_id=signoff.id, enrolment_id=enrolment.id,
+                       iqa_id=actor.id, status="in_progress", started_at=utcnow(),
+                       snapshot=snapshot, snapshot_sha256=sha256_of(snapshot), rationale_md="")
+    session.add(sample)
+    session.flush()
+    record_event(session, action="iqa.sample_started", subject_type="iqa_sample",
+                 subject_id=sample.id, actor=actor, actor_role=Role.IQA.value,
+                 learner_id=enrolment.learner_id,
+                 detail={"scope": "unit", "signoff_id": signoff.id,
+                         "snapshot_sha256": sample.snapshot_sha256})
+    return sample
+
+
+def unit_sampling_ready(session: Session, iqa: User) -> list[tuple[Enrolment, Signature]]:
+    """This IQA's enrolments whose unit sign-off stands and has not been sampled yet (leaving
+    out any the IQA may not sample: their own sign-off or decisions)."""
+    ready = []
+    for enrolment in session.scalars(select(Enrolment).where(Enrolment.iqa_id == iqa.id)
+                                     .order_by(Enrolment.id)):
+        if not can_sample(iqa, enrolment):
+            continue
+        signoff = unit_signoff(session, enrolment)
+        if signoff is None or unit_sample_of(session, signoff.id) is not None:
+            continue
+        try:
+            _check_may_sample_unit(session, iqa, enrolment, signoff)
+        except PermissionDenied:
+            continue
+        ready.append((enrolment, signoff))
+    return ready
+
+
 def get_sample(session: Session, sample_id: int, user: User) -> IqaSample:
-    """The sample's IQA sees it, and so does the assessor whose decision it judged."""
+    """The sample's IQA sees it, and so does the assessor whose work it judged."""
     sample = session.get(IqaSample, sample_id)
     if sample is None or not (
             (sample.iqa_id == user.id and is_iqa(user))
-            or (sample.decision.decided_by_id == user.id and user.is_active)):
+            or (sample.assessor_id == user.id and user.is_active)):
         raise NotFound("No such sample, or it is not one you can see.")
     return sample
 
@@ -722,11 +835,16 @@ def record_outcome(session: Session, sample: IqaSample, *, actor: User, outcome:
                    rationale_md: str, actions: list[ActionInput],
                    confirmation: SignerConfirmation, max_failures: int, lockout_minutes: int,
                    today: date) -> Signature:
-    """Sign the sample's outcome. "disagree" reopens the criterion and raises the rate."""
+    """Sign the sample's outcome. "disagree" reopens the criterion (or, for a unit sample,
+    ends the unit sign-off) and raises the assessor's rate."""
     decision, enrolment = sample.decision, sample.enrolment
     if sample.iqa_id != actor.id:
         raise PermissionDenied("Only the IQA who took the sample records its outcome.")
-    _check_may_sample(actor, decision, enrolment)
+    if decision is not None:
+        _check_may_sample(actor, decision, enrolment)
+    else:
+        assert sample.signoff is not None
+        _check_may_sample_unit(session, actor, enrolment, sample.signoff)
     if sample.status != "in_progress":
         raise InvalidTransition("This sample's outcome has already been signed; it cannot "
                                 "change.")
@@ -743,8 +861,12 @@ def record_outcome(session: Session, sample: IqaSample, *, actor: User, outcome:
     if outcome == "agree" and wanted:
         raise ValidationFailed("An “agree” outcome has no actions: choose “agree with "
                                "actions” instead.", field="outcome")
-    if outcome == "disagree" and decision.status != "met":
+    if outcome == "disagree" and decision is not None and decision.status != "met":
         raise InvalidTransition("This decision no longer stands, so there is nothing to "
+                                "reopen. Reload the page.")
+    if outcome == "disagree" and decision is None and getattr(
+            unit_signoff(session, enrolment), "id", None) != sample.signoff_id:
+        raise InvalidTransition("This unit sign-off no longer stands, so there is nothing to "
                                 "reopen. Reload the page.")
     if not snapshot_intact(sample):
         raise InvalidTransition("The sample's snapshot does not match its hash: it was altered "
@@ -752,20 +874,28 @@ def record_outcome(session: Session, sample: IqaSample, *, actor: User, outcome:
     typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
                            lockout_minutes=lockout_minutes)
     now = utcnow()
-    owner = decision.decided_by
-    content = {
-        "sample_id": sample.id, "enrolment_id": enrolment.id, "decision_id": decision.id,
-        "criterion": decision.criterion.number, "outcome": outcome, "rationale_md": rationale,
-        "snapshot_sha256": sample.snapshot_sha256,
+    owner = sample.assessor
+    content: dict[str, Any] = {
+        "sample_id": sample.id, "enrolment_id": enrolment.id, "outcome": outcome,
+        "rationale_md": rationale, "snapshot_sha256": sample.snapshot_sha256,
         "actions": [{"description": a.description.strip(), "due_on": a.due_on.isoformat(),
                      "owner_id": owner.id} for a in wanted],
-        "signatures": [decision_signature_ref(session.get(Signature, decision.signature_id))],
     }
+    if decision is not None:
+        content |= {"decision_id": decision.id, "criterion": decision.criterion.number,
+                    "signatures": [decision_signature_ref(
+                        session.get(Signature, decision.signature_id))]}
+        statement = OUTCOME_STATEMENT
+    else:
+        assert sample.signoff is not None
+        content |= {"scope": "unit", "signoff_id": sample.signoff_id,
+                    "signatures": [decision_signature_ref(sample.signoff)]}
+        statement = UNIT_OUTCOME_STATEMENT
     signature = make_signature(
         enrolment=enrolment, purpose="iqa_outcome", subject_type="iqa_sample",
         subject_id=sample.id, signer_id=actor.id, signer_role=Role.IQA.value, typed_name=typed,
-        statement=OUTCOME_STATEMENT.format(hash=sample.snapshot_sha256,
-                                           outcome=OUTCOME_LABELS[outcome].lower()),
+        statement=statement.format(hash=sample.snapshot_sha256,
+                                   outcome=OUTCOME_LABELS[outcome].lower()),
         content=content, signed_at=now)
     session.add(signature)
     session.flush()
@@ -784,10 +914,14 @@ def record_outcome(session: Session, sample: IqaSample, *, actor: User, outcome:
     record_event(session, action="iqa.outcome_recorded", subject_type="iqa_sample",
                  subject_id=sample.id, actor=actor, actor_role=Role.IQA.value,
                  learner_id=enrolment.learner_id,
-                 detail={"outcome": outcome, "decision_id": decision.id,
+                 detail={"outcome": outcome, "scope": sample.scope,
+                         "decision_id": sample.decision_id, "signoff_id": sample.signoff_id,
                          "actions": len(wanted)})
     if outcome == "disagree":
-        _reopen(session, decision, actor=actor, sample=sample)
+        if decision is not None:
+            _reopen(session, decision, actor=actor, sample=sample)
+        else:
+            _reopen_unit(session, enrolment, actor=actor, sample=sample)
         rates = rates_of(current_strategy(session, enrolment.learner.centre_id,
                                           enrolment.unit_id))
         _raise_after_disagreement(session, actor=actor, assessor=owner, rates=rates,
@@ -822,6 +956,31 @@ def _reopen(session: Session, decision: CriterionDecision, *, actor: User,
     session.flush()
     record_event(session, action="decision.reopened", subject_type="decision",
                  subject_id=decision.id, actor=actor, actor_role=Role.IQA.value,
+                 learner_id=enrolment.learner_id, detail=detail)
+
+
+def _reopen_unit(session: Session, enrolment: Enrolment, *, actor: User,
+                 sample: IqaSample) -> None:
+    """The unit sign-off and the learner's co-signature no longer stand; a completed
+    enrolment is active again (so it cannot be claimed). The decisions themselves stand."""
+    now = utcnow()
+    reason = (f"the internal quality assurer {actor.full_name} disagreed with the unit "
+              f"sign-off on {now:%d %b %Y} (sample #{sample.id})")
+    ended = []
+    for signature in session.scalars(select(Signature).where(
+            Signature.enrolment_id == enrolment.id, Signature.invalidated_at.is_(None),
+            Signature.purpose.in_(("unit_signoff", "unit_cosign")))):
+        signature.invalidated_at = now
+        signature.invalidated_reason = reason
+        ended.append(signature.id)
+    detail: dict[str, Any] = {"signatures": ended, "sample_id": sample.id,
+                              "signoff_id": sample.signoff_id}
+    if enrolment.status == "completed":
+        enrolment.status = "active"
+        detail["enrolment_reopened"] = True
+    session.flush()
+    record_event(session, action="unit.signoff_reopened", subject_type="enrolment",
+                 subject_id=enrolment.id, actor=actor, actor_role=Role.IQA.value,
                  learner_id=enrolment.learner_id, detail=detail)
 
 
@@ -919,6 +1078,7 @@ class AssessorSummary:
 @dataclass
 class Dashboard:
     ready: list[SamplingPlanItem]
+    unit_ready: list[tuple[Enrolment, Signature]]
     in_progress: list[IqaSample]
     overdue: list[IqaAction]
     open_actions: list[IqaAction]
@@ -948,7 +1108,7 @@ def dashboard(session: Session, iqa: User, today: date) -> Dashboard:
         .order_by(IqaAction.due_on, IqaAction.id)))
     stages = {"interim": 0, "summative": 0}
     for s in samples:
-        stages[s.plan_item.stage] += 1
+        stages[s.stage] += 1
     decided = defaultdict(int)
     for assessor_id, count in session.execute(
             select(CriterionDecision.decided_by_id, func.count(CriterionDecision.id))
@@ -959,21 +1119,23 @@ def dashboard(session: Session, iqa: User, today: date) -> Dashboard:
         decided[assessor_id] = count
     sampled, disagreed = defaultdict(int), defaultdict(int)
     for s in samples:
-        sampled[s.decision.decided_by_id] += 1
-        disagreed[s.decision.decided_by_id] += s.outcome == "disagree"
+        if s.decision is not None:  # a unit sample is not one of the decisions counted
+            sampled[s.assessor_id] += 1
+        disagreed[s.assessor_id] += s.outcome == "disagree"
     units = iqa_units(session, iqa)
     rates = rates_of(current_strategy(session, iqa.centre_id, units[0].id)) if units else \
         dict(DEFAULT_RATES)
     summaries = []
-    for assessor_id in sorted(set(decided) | set(sampled)):
+    for assessor_id in sorted(set(decided) | set(sampled) | set(disagreed)):
         assessor = session.get(User, assessor_id)
         rate = assessor_rate(session, assessor)
         summaries.append(AssessorSummary(rate, rate.rate_label(rates), decided[assessor_id],
                                          sampled[assessor_id], disagreed[assessor_id]))
     summaries.sort(key=lambda s: ({"High": 0, "Medium": 1, "Low": 2}[s.rate.risk],
                                   s.rate.assessor.full_name))
-    return Dashboard(ready, in_progress, [a for a in actions if a.due_on < today], actions,
-                     summaries, stages, plans, units)
+    return Dashboard(ready, unit_sampling_ready(session, iqa), in_progress,
+                     [a for a in actions if a.due_on < today], actions, summaries, stages,
+                     plans, units)
 
 
 # --- export -----------------------------------------------------------------------------------
@@ -981,8 +1143,9 @@ def dashboard(session: Session, iqa: User, today: date) -> Dashboard:
 def sample_records_for_enrolment(session: Session, enrolment_id: int) -> list[dict[str, Any]]:
     """The portfolio's IQA sample records, oldest first, for the exported PDF.
 
-    Each: ``criterion``, ``iqa``, ``started_at``/``completed_at`` (datetimes or None),
-    ``status`` and ``outcome`` (labels), ``rationale_md``, ``snapshot_sha256``,
+    Each: ``scope`` ("criterion" or "unit"), ``criterion`` (its number, or "Unit"),
+    ``decided_by`` (the assessor sampled), ``iqa``, ``started_at``/``completed_at`` (datetimes
+    or None), ``status`` and ``outcome`` (labels), ``rationale_md``, ``snapshot_sha256``,
     ``signature_hash`` (or None) and ``actions`` (description, owner, due_on, status, response).
     """
     records = []
@@ -990,8 +1153,9 @@ def sample_records_for_enrolment(session: Session, enrolment_id: int) -> list[di
                                   .order_by(IqaSample.id)):
         records.append({
             "id": sample.id,
-            "criterion": sample.decision.criterion.number,
-            "decided_by": sample.decision.decided_by.full_name,
+            "scope": sample.scope,
+            "criterion": sample.criterion_label,
+            "decided_by": sample.assessor.full_name,
             "iqa": sample.iqa.full_name,
             "started_at": sample.started_at,
             "completed_at": sample.completed_at,
@@ -1012,7 +1176,8 @@ def sample_rows_for_export(session: Session, enrolment_id: int) -> list[dict[str
     return [{
         "sampled_at": f"{r['started_at']:%d %b %Y}",
         "by": r["iqa"],
-        "scope": f"Criterion {r['criterion']} (decided by {r['decided_by']})",
+        "scope": (f"Unit sign-off (signed off by {r['decided_by']})" if r["scope"] == "unit"
+                  else f"Criterion {r['criterion']} (decided by {r['decided_by']})"),
         "outcome": r["outcome"] + ("" if r["status"] == "Completed" else " (in progress)"),
         "rationale": r["rationale_md"],
         "actions": [f"{a['description']} ({a['owner']}, due {a['due_on']:%d %b %Y}: "

@@ -10,10 +10,11 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from portfolio import db, notify
+from portfolio.assessment.services import unit_signoff
 from portfolio.assessment.views import confirmation_from, limits, refuse, run_signed
 from portfolio.criteria.files import METHODS
 from portfolio.errors import DomainError, NotFound, ValidationFailed
-from portfolio.models import Role, Unit, User
+from portfolio.models import Enrolment, Role, Unit, User
 from portfolio.sampling import services
 from portfolio.security import roles_required
 
@@ -261,6 +262,28 @@ def start(item_id: int) -> Any:
     return redirect(url_for("sampling.sample", sample_id=sample.id))
 
 
+@bp.route("/enrolments/<int:enrolment_id>/unit-sample", methods=["POST"])
+@roles_required(Role.IQA)
+def start_unit(enrolment_id: int) -> Any:
+    """Sample a signed-off unit as a whole (from the dashboard's list)."""
+    s = db.session()
+    enrolment = s.get(Enrolment, enrolment_id)
+    if enrolment is None or enrolment.iqa_id != current_user.id:
+        raise NotFound("No such enrolment, or you are not its internal quality assurer.")
+    signoff = unit_signoff(s, enrolment)
+    existing = services.unit_sample_of(s, signoff.id) if signoff else None
+    if existing is not None and existing.iqa_id == current_user.id:
+        return redirect(url_for("sampling.sample", sample_id=existing.id))
+    refused, sample = _handle(lambda: services.start_unit_sample(s, enrolment,
+                                                                 actor=current_user),
+                              _render_home)
+    if refused:
+        return refused
+    flash("Unit sample started. The whole portfolio you see here is frozen as it is now.",
+          "success")
+    return redirect(url_for("sampling.sample", sample_id=sample.id))
+
+
 # --- samples ----------------------------------------------------------------------------------
 
 @bp.route("/samples/<int:sample_id>")
@@ -273,8 +296,10 @@ def _render_sample(sample_id: int, form: dict[str, Any] | None = None) -> Any:
     s = db.session()
     the_sample = services.get_sample(s, sample_id, current_user)
     is_iqa = the_sample.iqa_id == current_user.id
-    statement = services.OUTCOME_STATEMENT.format(hash=the_sample.snapshot_sha256,
-                                                  outcome="(the outcome you choose)")
+    template = services.UNIT_OUTCOME_STATEMENT if the_sample.is_unit else \
+        services.OUTCOME_STATEMENT
+    statement = template.format(hash=the_sample.snapshot_sha256,
+                                outcome="(the outcome you choose)")
     return render_template(
         "sampling/sample.html", sample=the_sample, snap=the_sample.snapshot,
         intact=services.snapshot_intact(the_sample), is_iqa=is_iqa,
@@ -313,16 +338,22 @@ def outcome(sample_id: int) -> Any:
     if refused:
         return refused
     decision = the_sample.decision
-    owner = decision.decided_by
+    owner = the_sample.assessor
     label = services.OUTCOME_LABELS[the_sample.outcome]
     link = url_for("sampling.sample", sample_id=the_sample.id, _external=True)
-    learner = the_sample.enrolment.learner.full_name
-    lines = [f"{current_user.full_name} (internal quality assurer) sampled your decision on "
-             f"criterion {decision.criterion.number} for {learner}.", "",
-             f"Outcome: {label}."]
-    if the_sample.outcome == "disagree":
+    enrolment = the_sample.enrolment
+    learner = enrolment.learner.full_name
+    what = (f"your decision on criterion {decision.criterion.number}" if decision is not None
+            else f"your sign-off of unit {enrolment.unit.reference}")
+    lines = [f"{current_user.full_name} (internal quality assurer) sampled {what} for "
+             f"{learner}.", "", f"Outcome: {label}."]
+    if the_sample.outcome == "disagree" and decision is not None:
         lines.append(f"Criterion {decision.criterion.number} is reopened: it needs deciding "
                      "again, and more of your decisions will be sampled for a while.")
+    elif the_sample.outcome == "disagree":
+        lines.append("Your unit sign-off (and the learner's co-signature) no longer stands: "
+                     "the unit needs signing off again, and more of your decisions will be "
+                     "sampled for a while.")
     if the_sample.actions:
         lines += ["", "Actions for you (acknowledge each, then respond):"]
         lines += [f"- {a.description} (due {a.due_on:%d %b %Y})" for a in the_sample.actions]

@@ -30,7 +30,7 @@ from portfolio import create_app, db
 from portfolio.db import get_database
 from tests.conftest import _test_config, csrf_from
 from tests.factories import PASSWORD, criterion, make_world
-from tests.sampling_setup import make_sampling
+from tests.sampling_setup import make_sampling, make_unit_samples
 
 BROWSER_DIR = Path(__file__).resolve().parent
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
@@ -223,6 +223,7 @@ def shared_site(db_kind: str, _database_template: str,
             sampling = make_sampling(session, world)  # IQA pages: a plan, samples, an action
             ids.update(plan=sampling.plan_id, sample_done=sampling.completed_sample_id,
                        sample_open=sampling.open_sample_id)
+            ids["unit_sample"] = make_unit_samples(session, world)[0]
         with serve(app) as base_url:
             yield SharedSite(app, base_url, emails, ids)
     finally:

@@ -132,6 +132,8 @@ CASES = [
     Case("sampling-plan", "iqa", "/iqa/plans/{plan}"),
     Case("sample-open", "iqa", "/iqa/samples/{sample_open}"),
     *(Case("sample-done", role, "/iqa/samples/{sample_done}") for role in ("iqa", "assessor")),
+    # A whole unit's sign-off being sampled (the dashboard also lists one waiting).
+    Case("unit-sample-open", "iqa", "/iqa/samples/{unit_sample}"),
 ]
 WIDTHS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
 

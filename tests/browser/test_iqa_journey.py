@@ -90,3 +90,43 @@ def test_plan_sample_disagree_respond_close(browser, live_server: str, world_ids
     assert "Action closed" in _flash(iqa)
     iqa.get_by_role("link", name="Quality assurance").click()
     expect(iqa.get_by_text("No open actions.")).to_be_visible()
+
+
+@pytest.fixture
+def signed_off_ids(app):
+    from tests.sampling_setup import sign_off_whole_unit
+
+    s = get_database(app).sessionmaker()
+    world = make_world(s, app.config["STORAGE_DIR"])
+    sign_off_whole_unit(s, world.enrolment, world.learner, world.assessor)
+    ids = {"enrolment": world.enrolment.id}
+    s.close()
+    return ids
+
+
+def test_sample_a_unit_sign_off_and_disagree(browser, live_server: str, app,
+                                             signed_off_ids) -> None:
+    from portfolio.assessment.services import unit_signoff
+    from portfolio.models import Enrolment
+
+    iqa = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    login(iqa, live_server, "iqa@example.org")
+    iqa.goto(f"{live_server}/iqa")
+    iqa.get_by_role("button", name="Sample the unit sign-off for Lee Learner").click()
+    assert "Unit sample started" in _flash(iqa)
+    expect(iqa.get_by_role("heading", name=re.compile("Sign-off IQA sample: Lee Learner"))
+           ).to_be_visible()
+    iqa.get_by_text("Evidence (1) and signatures for 2.3").click()
+    expect(iqa.get_by_role("heading", name="Observed complaint handling").first).to_be_visible()
+    iqa.get_by_label("Disagree").check()
+    iqa.get_by_label("Rationale").fill("The observation does not show how 2.3 was met.")
+    iqa.get_by_label("Your full name").fill("Ivy Iqa")
+    iqa.get_by_label("Your password").fill(PASSWORD)
+    iqa.get_by_role("button", name="Sign the outcome").click()
+    assert "Signed: Disagree" in _flash(iqa)
+    expect(iqa.get_by_text(re.compile("unit sign-off \\(and any co-signature\\) was ended"))
+           ).to_be_visible()
+    s = get_database(app).sessionmaker()
+    enrolment = s.get(Enrolment, signed_off_ids["enrolment"])
+    assert enrolment.status == "active" and unit_signoff(s, enrolment) is None
+    s.close()

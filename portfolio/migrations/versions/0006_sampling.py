@@ -1,5 +1,5 @@
-"""IQA sampling: strategy history, assessor risk profiles, plans, samples, actions;
-signatures may have the purpose "iqa_outcome".
+"""IQA sampling: strategy history, assessor risk profiles, plans, samples (of one criterion
+decision or of a unit's sign-off), actions; signatures may have the purpose "iqa_outcome".
 
 Revision ID: 0006
 Revises: 0005
@@ -147,8 +147,10 @@ def upgrade() -> None:
 
     op.create_table('iqa_samples',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('plan_item_id', sa.Integer(), nullable=False),
-    sa.Column('decision_id', sa.Integer(), nullable=False),
+    sa.Column('scope', sa.String(length=10), nullable=False),
+    sa.Column('plan_item_id', sa.Integer(), nullable=True),
+    sa.Column('decision_id', sa.Integer(), nullable=True),
+    sa.Column('signoff_id', sa.Integer(), nullable=True),
     sa.Column('enrolment_id', sa.Integer(), nullable=False),
     sa.Column('iqa_id', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
@@ -159,6 +161,9 @@ def upgrade() -> None:
     sa.Column('rationale_md', sa.Text(), nullable=False),
     sa.Column('signature_id', sa.Integer(), nullable=True),
     sa.Column('completed_at', portfolio.db.UTCDateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("scope IN ('criterion', 'unit')", name=op.f('ck_iqa_samples_scope_known')),
+    sa.CheckConstraint("scope <> 'criterion' OR (decision_id IS NOT NULL AND plan_item_id IS NOT NULL)", name=op.f('ck_iqa_samples_criterion_has_decision')),
+    sa.CheckConstraint("scope <> 'unit' OR (signoff_id IS NOT NULL AND decision_id IS NULL AND plan_item_id IS NULL)", name=op.f('ck_iqa_samples_unit_has_signoff')),
     sa.CheckConstraint("outcome IS NULL OR outcome IN ('agree', 'agree_with_actions', 'disagree')", name=op.f('ck_iqa_samples_outcome_known')),
     sa.CheckConstraint("status <> 'completed' OR (outcome IS NOT NULL AND signature_id IS NOT NULL AND completed_at IS NOT NULL)", name=op.f('ck_iqa_samples_completed_is_signed')),
     sa.CheckConstraint("status IN ('in_progress', 'completed')", name=op.f('ck_iqa_samples_status_known')),
@@ -167,8 +172,10 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['iqa_id'], ['users.id'], name=op.f('fk_iqa_samples_iqa_id_users')),
     sa.ForeignKeyConstraint(['plan_item_id'], ['sampling_plan_items.id'], name=op.f('fk_iqa_samples_plan_item_id_sampling_plan_items')),
     sa.ForeignKeyConstraint(['signature_id'], ['signatures.id'], name=op.f('fk_iqa_samples_signature_id_signatures')),
+    sa.ForeignKeyConstraint(['signoff_id'], ['signatures.id'], name=op.f('fk_iqa_samples_signoff_id_signatures')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_iqa_samples')),
-    sa.UniqueConstraint('plan_item_id', name=op.f('uq_iqa_samples_plan_item_id'))
+    sa.UniqueConstraint('plan_item_id', name=op.f('uq_iqa_samples_plan_item_id')),
+    sa.UniqueConstraint('signoff_id', name=op.f('uq_iqa_samples_signoff_id'))
     )
     with op.batch_alter_table('iqa_samples', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_iqa_samples_decision_id'), ['decision_id'], unique=False)
