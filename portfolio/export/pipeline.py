@@ -4,7 +4,7 @@ A single WeasyPrint pass over a large portfolio is slow (layout is most of the t
 core and keeps its memory. Here every part (the front sheet, the summary, each evidence item,
 chunks of the audit trail, the certificate ...) is an HTML document of its own. Its PDF is kept
 in the render cache under the SHA-256 of its HTML and stylesheets, so a re-export renders only
-the parts whose content changed. Missing parts are laid out by a pool of processes; pypdf then
+the parts whose content changed. Missing parts are laid out by a pool of processes; pikepdf then
 merges them (pikepdf), stamps "Page X of Y" and adds the bookmarks and attachments.
 
 Page references (the evidence location sheet) are plain numbers worked out from the page counts
@@ -27,8 +27,16 @@ from typing import Any
 
 from flask import render_template
 
+from portfolio.atomic import write_atomically
 from portfolio.export.content import PortfolioContent
-from portfolio.export.worker import IMAGE_DIR, PRINT_SCHEME, SECTION_DIR, render_part
+from portfolio.export.worker import (
+    IMAGE_DIR,
+    PRINT_SCHEME,
+    SECTION_DIR,
+    STYLESHEETS,
+    render_part,
+    warm_up,
+)
 
 # Bump when the way parts are made changes in a way their HTML does not show.
 PIPELINE_VERSION = "1"
@@ -40,7 +48,8 @@ SIGNATURE_ROWS = 60
 HASH_ROWS = 90
 # Evidence items per part: fewer, larger parts cost less per page to lay out, and a change
 # still re-renders only its own few items.
-EVIDENCE_GROUP = 3
+EVIDENCE_GROUP = 4
+INDEX_DIR = "enrolments"  # the part keys of each enrolment's last export
 FOOTER_FONT = "/PgNoHelv"
 # This many parts or fewer are laid out in this process: starting a pool costs about 1.5 s.
 INLINE_LIMIT = 10
@@ -73,7 +82,7 @@ class Part:
 
 def _stylesheet_digest(static_dir: Path) -> str:
     digest = hashlib.sha256()
-    for name in ("print.css", "print-section.css"):
+    for name in STYLESHEETS:
         digest.update((static_dir / "css" / name).read_bytes())
     return digest.hexdigest()
 
@@ -90,13 +99,48 @@ def _read_info(path: Path) -> tuple[int, dict[str, int]]:
     return int(info["pages"]), {str(k): int(v) for k, v in info["anchors"].items()}
 
 
+class RenderPool:
+    """Render processes, started on demand or early (while the content is still being read)."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = max(1, processes)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")  # safe from threads; no forked state
+            self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=context)
+            for _ in range(self.processes):
+                self._pool.submit(warm_up)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+def _index_path(cache_dir: Path, enrolment_id: int) -> Path:
+    return cache_dir / INDEX_DIR / f"{enrolment_id}.json"
+
+
+def likely_cold(cache_dir: Path, enrolment_id: int) -> bool:
+    """Whether most parts of this portfolio will need laying out (no recent export cached)."""
+    try:
+        keys = json.loads(_index_path(cache_dir, enrolment_id).read_text())
+    except (OSError, ValueError):
+        return True
+    present = sum((cache_dir / SECTION_DIR / f"{key}.pdf").is_file() for key in keys)
+    return present < len(keys) / 2
+
+
 class PartRenderer:
     """Render parts into the cache: missing ones in a process pool, or here when few."""
 
     def __init__(self, *, static_dir: Path, store_root: Path, cache_dir: Path,
-                 processes: int) -> None:
+                 pool: RenderPool) -> None:
         self.static_dir, self.store_root, self.cache_dir = static_dir, store_root, cache_dir
-        self.processes = max(1, processes)
+        self.pool = pool
         self.styles = _stylesheet_digest(static_dir)
         self.rendered: list[str] = []  # names of the parts laid out
         self.reused = 0
@@ -122,23 +166,21 @@ class PartRenderer:
         args = (str(self.static_dir), str(self.store_root), str(self.cache_dir))
         missing.sort(key=lambda p: p.weight, reverse=True)  # longest first balances the pool
         done = 0
-        if len(missing) <= INLINE_LIMIT or self.processes == 1:
+        if len(missing) <= INLINE_LIMIT or self.pool.processes == 1:
             for part in missing:
                 part.pages, part.offsets = render_part(part.html, part.key, *args)
                 done += 1
                 if progress:
                     progress(done, len(missing))
         else:
-            context = multiprocessing.get_context("spawn")  # safe from threads; no forked state
-            with ProcessPoolExecutor(max_workers=min(self.processes, len(missing)),
-                                     mp_context=context) as pool:
-                futures = [(part, pool.submit(render_part, part.html, part.key, *args))
-                           for part in missing]
-                for part, future in futures:
-                    part.pages, part.offsets = future.result()
-                    done += 1
-                    if progress:
-                        progress(done, len(missing))
+            pool = self.pool.start()
+            futures = [(part, pool.submit(render_part, part.html, part.key, *args))
+                       for part in missing]
+            for part, future in futures:
+                part.pages, part.offsets = future.result()
+                done += 1
+                if progress:
+                    progress(done, len(missing))
         self.rendered += [part.label for part in missing]
 
 
@@ -227,7 +269,8 @@ class RenderResult:
 
 
 def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: Any,
-                     cache_dir: Path, processes: int, attachments: Iterable[tuple[str, bytes]],
+                     cache_dir: Path, pool: RenderPool,
+                     attachments: Iterable[tuple[str, bytes]],
                      progress: Callable[[int, int], None] | None = None) -> RenderResult:
     """Render, merge, number and attach; return the unsigned PDF."""
     clock = time.perf_counter()
@@ -240,7 +283,7 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
         clock = now
 
     renderer = PartRenderer(static_dir=static_dir, store_root=store.root, cache_dir=cache_dir,
-                            processes=processes)
+                            pool=pool)
     head, body, tail = build_parts(c, qr)
     lap("html")
     renderer.render([*head, *body, *tail], progress)
@@ -248,6 +291,8 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
     locations = _locations(c, renderer, head, body)
     lap("locations")
     order = [*head, locations, *body, *tail]
+    write_atomically(_index_path(cache_dir, c.manifest["enrolment_id"]),
+                     json.dumps([part.key for part in order]).encode(), durable=False)
 
     import pikepdf
 
@@ -295,6 +340,8 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
         # photos and PDFs) again would cost seconds for nothing.
         merged.save(out, compress_streams=False)
     finally:
+        # The merged file refers into the parts until it is gone: close it first.
+        merged.close()
         for source in sources:
             source.close()
     lap("write")

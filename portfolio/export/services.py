@@ -20,7 +20,7 @@ from portfolio.audit import record_event
 from portfolio.db import utcnow
 from portfolio.errors import PermissionDenied
 from portfolio.export.content import enrolment_events, gather
-from portfolio.export.pipeline import prune_cache, render_portfolio
+from portfolio.export.pipeline import RenderPool, likely_cold, prune_cache, render_portfolio
 from portfolio.export.render import MANIFEST_NAME, attachments, qr_svg
 from portfolio.models import (
     Enrolment,
@@ -56,21 +56,26 @@ def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | No
 
     signer = load_signer(config, instance_path)
     now = utcnow()
-    step(10, "Gathering the evidence, decisions and signatures")
-    public_id = secrets.token_urlsafe(32)
-    content = gather(session, enrolment, now=now, public_id=public_id,
-                     verify_url=f"{verify_base.rstrip('/')}/{public_id}")
-    step(20, "Laying out the pages")
-
-    def laid_out(done: int, total: int) -> None:
-        step(20 + 55 * done // max(total, 1), f"Laying out the pages ({done} of {total} parts)")
-
     cache_dir = render_cache_dir(config, instance_path)
-    result = render_portfolio(content, qr=qr_svg(content.verify_url), static_dir=static_dir,
-                              store=store, cache_dir=cache_dir,
-                              processes=int(config.get("EXPORT_PROCESSES") or 0)
-                              or (os.cpu_count() or 1),
-                              attachments=attachments(content, store), progress=laid_out)
+    pool = RenderPool(int(config.get("EXPORT_PROCESSES") or 0) or (os.cpu_count() or 1))
+    try:
+        if pool.processes > 1 and likely_cold(cache_dir, enrolment.id):
+            pool.start()  # the render processes load while the content is read
+        step(10, "Gathering the evidence, decisions and signatures")
+        public_id = secrets.token_urlsafe(32)
+        content = gather(session, enrolment, now=now, public_id=public_id,
+                         verify_url=f"{verify_base.rstrip('/')}/{public_id}")
+        step(20, "Laying out the pages")
+
+        def laid_out(done: int, total: int) -> None:
+            step(20 + 55 * done // max(total, 1),
+                 f"Laying out the pages ({done} of {total} parts)")
+
+        result = render_portfolio(content, qr=qr_svg(content.verify_url), static_dir=static_dir,
+                                  store=store, cache_dir=cache_dir, pool=pool,
+                                  attachments=attachments(content, store), progress=laid_out)
+    finally:
+        pool.close()
     pdf, pages = result.pdf, result.pages
     step(80, "Signing the PDF with the centre's key")
     signing_started = time.perf_counter()

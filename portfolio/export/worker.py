@@ -74,26 +74,60 @@ class PrintFetcher(PortfolioFetcher):
 
 
 _FONT_CONFIG: Any = None
+_STYLESHEETS: dict[str, Any] = {}
+STYLESHEETS = ("print.css", "print-section.css")
+
+
+def _forget() -> None:
+    """Drop the cached stylesheets and fonts while the interpreter is still whole (at exit),
+    rather than leave their C objects to be torn down in any order."""
+    global _FONT_CONFIG
+    _STYLESHEETS.clear()
+    _FONT_CONFIG = None
+    import gc
+
+    gc.collect()
+
+
+def warm_up() -> None:
+    """Load WeasyPrint and find the fonts, so a new render process is ready for its first part."""
+    global _FONT_CONFIG
+    import weasyprint  # noqa: F401
+    from weasyprint.text.fonts import FontConfiguration
+
+    if _FONT_CONFIG is None:
+        import atexit
+
+        _FONT_CONFIG = FontConfiguration()
+        atexit.register(_forget)
+
+
+def _stylesheets(static_dir: str) -> list[Any]:
+    """The print stylesheets, parsed once per process (not once per part)."""
+    import weasyprint
+
+    if static_dir not in _STYLESHEETS:
+        css = "\n".join((Path(static_dir) / "css" / name).read_text() for name in STYLESHEETS)
+        _STYLESHEETS[static_dir] = weasyprint.CSS(string=css, font_config=_FONT_CONFIG)
+    return [_STYLESHEETS[static_dir]]
 
 
 def render_part(html: str, key: str, static_dir: str, store_root: str,
                 cache_dir: str) -> tuple[int, dict[str, int]]:
     """Lay out one part into the cache; return its page count and the page (from 0) of each
     element id in it, which page references need. Both are also kept beside the PDF."""
-    global _FONT_CONFIG
     import json
 
     import weasyprint
-    from weasyprint.text.fonts import FontConfiguration
 
     from portfolio.evidence.paths import ObjectPaths
 
-    if _FONT_CONFIG is None:  # one per process: fonts are found once, not for every part
-        _FONT_CONFIG = FontConfiguration()
+    warm_up()  # one font configuration per process: fonts are found once, not for every part
     folder = Path(cache_dir) / SECTION_DIR
     fetcher = PrintFetcher(Path(static_dir), ObjectPaths(Path(store_root)), Path(cache_dir))
     document = weasyprint.HTML(string=html, base_url=STATIC_SCHEME + "/",
-                               url_fetcher=fetcher).render(font_config=_FONT_CONFIG)
+                               url_fetcher=fetcher).render(
+        stylesheets=_stylesheets(static_dir), font_config=_FONT_CONFIG)
     anchors: dict[str, int] = {}
     for number, page in enumerate(document.pages):
         for name in page.anchors:
