@@ -27,7 +27,6 @@ from typing import Any
 
 from flask import render_template
 
-from portfolio.atomic import write_atomically
 from portfolio.export.content import PortfolioContent
 from portfolio.export.worker import (
     IMAGE_DIR,
@@ -48,8 +47,7 @@ SIGNATURE_ROWS = 60
 HASH_ROWS = 90
 # Evidence items per part: fewer, larger parts cost less per page to lay out, and a change
 # still re-renders only its own few items.
-EVIDENCE_GROUP = 4
-INDEX_DIR = "enrolments"  # the part keys of each enrolment's last export
+EVIDENCE_GROUP = 3
 FOOTER_FONT = "/PgNoHelv"
 # This many parts or fewer are laid out in this process: starting a pool costs about 1.5 s.
 INLINE_LIMIT = 10
@@ -100,7 +98,7 @@ def _read_info(path: Path) -> tuple[int, dict[str, int]]:
 
 
 class RenderPool:
-    """Render processes, started on demand or early (while the content is still being read)."""
+    """Render processes, started when enough parts need laying out, shut down after."""
 
     def __init__(self, processes: int) -> None:
         self.processes = max(1, processes)
@@ -118,20 +116,6 @@ class RenderPool:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-
-
-def _index_path(cache_dir: Path, enrolment_id: int) -> Path:
-    return cache_dir / INDEX_DIR / f"{enrolment_id}.json"
-
-
-def likely_cold(cache_dir: Path, enrolment_id: int) -> bool:
-    """Whether most parts of this portfolio will need laying out (no recent export cached)."""
-    try:
-        keys = json.loads(_index_path(cache_dir, enrolment_id).read_text())
-    except (OSError, ValueError):
-        return True
-    present = sum((cache_dir / SECTION_DIR / f"{key}.pdf").is_file() for key in keys)
-    return present < len(keys) / 2
 
 
 class PartRenderer:
@@ -291,8 +275,6 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
     locations = _locations(c, renderer, head, body)
     lap("locations")
     order = [*head, locations, *body, *tail]
-    write_atomically(_index_path(cache_dir, c.manifest["enrolment_id"]),
-                     json.dumps([part.key for part in order]).encode(), durable=False)
 
     import pikepdf
 

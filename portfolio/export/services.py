@@ -20,7 +20,7 @@ from portfolio.audit import record_event
 from portfolio.db import utcnow
 from portfolio.errors import PermissionDenied
 from portfolio.export.content import enrolment_events, gather
-from portfolio.export.pipeline import RenderPool, likely_cold, prune_cache, render_portfolio
+from portfolio.export.pipeline import RenderPool, prune_cache, render_portfolio
 from portfolio.export.render import MANIFEST_NAME, attachments, qr_svg
 from portfolio.models import (
     Enrolment,
@@ -59,8 +59,6 @@ def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | No
     cache_dir = render_cache_dir(config, instance_path)
     pool = RenderPool(int(config.get("EXPORT_PROCESSES") or 0) or (os.cpu_count() or 1))
     try:
-        if pool.processes > 1 and likely_cold(cache_dir, enrolment.id):
-            pool.start()  # the render processes load while the content is read
         step(10, "Gathering the evidence, decisions and signatures")
         public_id = secrets.token_urlsafe(32)
         content = gather(session, enrolment, now=now, public_id=public_id,
