@@ -17,6 +17,9 @@ summed) is sampled every 100 ms:
 3. re-export after one evidence item changed (the learner revises its text), cache warm;
 4. `portfolio verify` of the full export.
 
+Steps 1-3 run three times each (`--repeat`), naive and full taking turns: the median time is
+reported, with every run's time, and the highest peak memory of the runs.
+
 Results are printed and written to bench-results/export.json.
 """
 
@@ -381,10 +384,12 @@ def step_change(workdir: Path) -> dict[str, Any]:
     # Referred back so the learner may revise it, as happens in real use.
     from portfolio.assessment.services import review_evidence
 
-    review_evidence(s, item, actor=s.get(User, enrolment.assessor_id), outcome="referred",
-                    feedback_md="Say what the policy's time limits are.", varcs={
-                        k: True for k in ("valid", "authentic", "reliable", "current",
-                                          "sufficient")}, expected_version=item.current_version)
+    if item.status != "referred":  # a repeated run revises it again
+        review_evidence(s, item, actor=s.get(User, enrolment.assessor_id), outcome="referred",
+                        feedback_md="Say what the policy's time limits are.", varcs={
+                            k: True for k in ("valid", "authentic", "reliable", "current",
+                                              "sufficient")},
+                        expected_version=item.current_version)
     revise_evidence(s, item, actor=learner, data=EvidenceInput(
         title=version.title, activity_on=version.activity_on,
         body_md=version.body_md + "\n\nThe policy gives us two working days to acknowledge.",
@@ -411,6 +416,22 @@ def step_verify(workdir: Path) -> dict[str, Any]:
             "said": result.output.strip().splitlines()[:3]}
 
 
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median time, with the highest peak memory of all runs and every time.
+
+    One run on a shared machine can be a second off either way; the median of three is steady
+    enough to compare with a target, and memory is reported at its worst.
+    """
+    ordered = sorted(runs, key=lambda run: run["seconds"])
+    report = dict(ordered[(len(ordered) - 1) // 2])
+    if len(runs) > 1:
+        report["runs_seconds"] = [run["seconds"] for run in runs]
+        for key in ("peak_memory_mb", "peak_pss_mb"):
+            if key in report:
+                report[key] = max(run[key] for run in runs)
+    return report
+
+
 STEPS = {"naive": step_naive, "full": step_full, "change": step_change, "verify": step_verify}
 
 
@@ -421,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", choices=sorted(STEPS))
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each timed step: the median time is reported")
     args = parser.parse_args(argv)
     if args.step:
         report = STEPS[args.step](args.workdir)
@@ -440,10 +463,17 @@ def main(argv: list[str] | None = None) -> int:
         built = build(workdir, args.items, args.photos)
         (workdir / "built.json").write_text(json.dumps(built))
         result["portfolio"] = built | {"build_seconds": round(time.perf_counter() - started, 1)}
-        for step in ("naive", "full", "change", "verify"):
-            print(f"· {step}", file=sys.stderr, flush=True)
-            result[step] = run_step(step, workdir)
-            print(f"  {result[step]}", file=sys.stderr, flush=True)
+        # Naive and full runs take turns, so a machine that slows down or speeds up over the
+        # minutes (a shared host) weighs on both alike.
+        plan = [*(["naive", "full"] * args.repeat), *(["change"] * args.repeat), "verify"]
+        runs: dict[str, list[dict[str, Any]]] = {}
+        for step in plan:
+            runs.setdefault(step, [])
+            print(f"· {step} ({len(runs[step]) + 1})", file=sys.stderr, flush=True)
+            runs[step].append(run_step(step, workdir))
+            print(f"  {runs[step][-1]}", file=sys.stderr, flush=True)
+        for step, reports in runs.items():
+            result[step] = summarise(reports)
         naive, full, change = result["naive"], result["full"], result["change"]
         result["ratios"] = {
             "full_time": round(full["seconds"] / naive["seconds"], 3),

@@ -656,6 +656,16 @@ def test_photo_preview_reads_when_it_was_taken(tmp_path: Path, fmt: str) -> None
     assert preview.taken_at == "2024-03-05T10:15:00"
 
 
+def test_screenshot_without_exif_gets_a_preview(tmp_path: Path) -> None:
+    # Looking for EXIF in a PNG that has none reads on past the image data: the check of the
+    # file must not depend on what that left behind.
+    path = tmp_path / "screen.png"
+    Image.new("RGB", (320, 200), "white").save(path, "PNG")
+    preview = build_preview(path, sniff_file(path))
+    assert preview.kind == "image" and (preview.width, preview.height) == (320, 200)
+    assert preview.taken_at is None
+
+
 def test_photo_without_a_usable_date(tmp_path: Path) -> None:
     path = tmp_path / "a.jpg"
     Image.new("RGB", (8, 8)).save(path, exif=exif_with_date("0000:00:00 00:00:00"))

@@ -135,11 +135,16 @@ def test_dangerous_types_are_refused_and_nothing_is_kept(app, session, world, le
 
 
 def test_failed_commit_removes_newly_placed_files(app, session, world, monkeypatch):
+    from PIL import Image
+
     from portfolio.evidence.storage import FileStore
 
+    photo = io.BytesIO()
+    Image.new("RGB", (1600, 1200), (20, 120, 90)).save(photo, "PNG")
     store = FileStore(Path(app.config["STORAGE_DIR"]))
     with store.batch() as batch:
         batch.add(io.BytesIO(TINY_PDF), "a.pdf", 10**7)
+        batch.add(io.BytesIO(photo.getvalue()), "screen.png", 10**7)  # gets a print copy
 
         class Boom(Exception):
             pass

@@ -11,10 +11,12 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
+from portfolio.evidence.print_copy import ORIENTATION, print_copy_path, printed_size
 from portfolio.evidence.storage import FileStore
 from portfolio.export.pipeline import prune_cache
-from portfolio.export.services import export_portfolio, render_cache_dir
+from portfolio.export.services import export_portfolio
 from portfolio.export.signing import init_centre_key
+from portfolio.export.worker import PrintFetcher
 from tests.factories import accept, make_evidence, make_world, stage_bytes
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -130,11 +132,45 @@ def test_photos_print_from_a_prepared_jpeg_and_the_original_is_attached(app, ses
         photo.versions[-1].files[0].sha256).read_bytes()
     attached = [data[0] for name, data in reader.attachments.items() if name.endswith(".png")]
     assert original in attached
-    prepared = list((render_cache_dir(app.config, Path(app.instance_path))
-                     / "print-images").glob("*.jpg"))
+    # Each photo's print copy was made when it was stored, beside the original.
+    prepared = list((Path(app.config["STORAGE_DIR"]) / "print").rglob("*.jpg"))
     assert len(prepared) == 3
     with Image.open(prepared[0]) as image:
         assert image.format == "JPEG" and max(image.size) <= 1100
+
+
+@pytest.mark.parametrize(("orientation", "upright"), [(1, (1100, 825)), (6, (750, 1000))])
+def test_a_camera_photo_prints_upright_and_fitted_from_a_reduced_decode(tmp_path, orientation,
+                                                                       upright):
+    # A 4000 x 3000 camera JPEG, stored sideways when the EXIF orientation says 6 (turn 90°).
+    photo = Image.new("RGB", (4000, 3000), (200, 40, 40))
+    photo.paste((40, 40, 200), (0, 0, 2000, 3000))  # left half blue: shows the turn
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    out = io.BytesIO()
+    photo.save(out, "JPEG", quality=90, exif=exif)
+    store = FileStore(tmp_path / "store")
+    staged = store.stage(io.BytesIO(out.getvalue()), "IMG_0001.jpg", 50 * 1024 * 1024)
+    store.place(staged)
+    digest = staged.sha256
+    assert printed_size((4000, 3000), orientation) == (
+        (1100, 825) if orientation == 1 else (1000, 750))
+    # Made when the photo was stored; the export's fetcher serves it (and would make it).
+    made_on_upload = print_copy_path(store.root, digest).read_bytes()
+    print_copy_path(store.root, digest).unlink()
+    response = PrintFetcher(STATIC, store).fetch(f"evidence-print:{digest}")
+    assert response.read() == made_on_upload
+    assert print_copy_path(store.root, digest).is_file()
+    with Image.open(io.BytesIO(made_on_upload)) as image:
+        assert image.format == "JPEG" and image.size == upright
+        middle = (image.width // 2, image.height // 2)
+        if orientation == 1:  # as taken: blue on the left, red on the right
+            first, second = image.getpixel((5, middle[1])), image.getpixel(
+                (image.width - 5, middle[1]))
+        else:  # turned a quarter clockwise: the blue half is now at the top
+            first, second = image.getpixel((middle[0], 5)), image.getpixel(
+                (middle[0], image.height - 5))
+    assert first[2] > 150 > first[0] and second[0] > 150 > second[2]
 
 
 def test_the_cache_is_pruned_oldest_first(tmp_path):

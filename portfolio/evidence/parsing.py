@@ -1020,7 +1020,9 @@ def _preview_image(path: Path, sniffed: Sniffed) -> Preview:
                 if not _jpeg_complete(path):
                     raise OSError("image file is truncated")
             elif image.format == "PNG":
-                image.verify()
+                # verify() must come straight after open (reading EXIF above does not count).
+                with Image.open(path, formats=["PNG"]) as fresh:
+                    fresh.verify()
             elif width * height <= MAX_DECODE_PIXELS:
                 image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from portfolio.errors import DomainError, ValidationFailed
 from portfolio.evidence.parsing import Preview, Sniffed, UnsupportedFile, build_preview, sniff
 from portfolio.evidence.paths import object_path
+from portfolio.evidence.print_copy import ensure_print_copy, print_copy_path
 from portfolio.models import StoredFile
 
 CHUNK = 1024 * 1024
@@ -102,15 +103,28 @@ class FileStore:
                           safe_filename(filename, sniffed.extension), temp_path, preview)
 
     def place(self, staged: StagedFile) -> bool:
-        """Rename a staged file into place; return True when the object is new."""
+        """Rename a staged file into place; return True when the object is new.
+
+        A photo also gets its print copy now, so no PDF export has to make it later.
+        """
         target = self.path_for(staged.sha256)
         if target.exists():
             staged.temp_path.unlink(missing_ok=True)
-            return False
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged.temp_path, target)
-        os.chmod(target, 0o640)
-        return True
+            created = False
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged.temp_path, target)
+            os.chmod(target, 0o640)
+            created = True
+        if staged.preview is not None and staged.preview.kind == "image":
+            # Best effort: when no copy can be made, an export prints from the original.
+            ensure_print_copy(self.root, staged.sha256)
+        return created
+
+    def remove(self, sha256: str) -> None:
+        """Delete an object and anything derived from it."""
+        self.path_for(sha256).unlink(missing_ok=True)
+        print_copy_path(self.root, sha256).unlink(missing_ok=True)
 
     def open(self, sha256: str) -> BinaryIO:
         """Open a stored object for reading."""
@@ -148,5 +162,5 @@ class UploadBatch:
                 # Another request may have committed the same content meanwhile: keep it then.
                 if session.scalar(select(StoredFile.sha256).where(StoredFile.sha256 == sha)):
                     continue
-                self.store.path_for(sha).unlink(missing_ok=True)
+                self.store.remove(sha)
             raise

@@ -20,13 +20,14 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from flask import render_template
 
+from portfolio.atomic import write_atomically
 from portfolio.export.content import PortfolioContent
 from portfolio.export.worker import (
     IMAGE_DIR,
@@ -112,14 +113,25 @@ class RenderPool:
                 self._pool.submit(warm_up)
         return self._pool
 
-    def close(self) -> None:
+    @property
+    def running(self) -> bool:
+        return self._pool is not None
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the processes; without `wait`, they exit while this process goes on."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=wait)
             self._pool = None
 
 
 class PartRenderer:
-    """Render parts into the cache: missing ones in a process pool, or here when few."""
+    """Render parts into the cache: missing ones in a process pool, or here when few.
+
+    `submit` takes parts as soon as their HTML is ready. When the pool is already running
+    (started early because the cache is cold) they go to it at once, so the processes lay out
+    the first parts while the rest are still being written; otherwise they wait for `finish`,
+    which lays out a few here and starts the pool for many.
+    """
 
     def __init__(self, *, static_dir: Path, store_root: Path, cache_dir: Path,
                  pool: RenderPool) -> None:
@@ -128,11 +140,18 @@ class PartRenderer:
         self.styles = _stylesheet_digest(static_dir)
         self.rendered: list[str] = []  # names of the parts laid out
         self.reused = 0
+        self._waiting: list[Part] = []  # missing, not yet handed to a process
+        self._running: list[tuple[Part, Future[tuple[int, dict[str, int]]]]] = []
 
     def path(self, part: Part) -> Path:
         return self.cache_dir / SECTION_DIR / f"{part.key}.pdf"
 
-    def render(self, parts: list[Part], progress: Callable[[int, int], None] | None = None) -> None:
+    @property
+    def _args(self) -> tuple[str, str, str]:
+        return str(self.static_dir), str(self.store_root), str(self.cache_dir)
+
+    def submit(self, parts: list[Part]) -> None:
+        """Take cached parts from the cache; queue (or start) the layout of the others."""
         missing: list[Part] = []
         for part in parts:
             part.key = part_key(part.html, self.styles)
@@ -147,25 +166,42 @@ class PartRenderer:
                 self.reused += 1
             else:
                 missing.append(part)
-        args = (str(self.static_dir), str(self.store_root), str(self.cache_dir))
-        missing.sort(key=lambda p: p.weight, reverse=True)  # longest first balances the pool
-        done = 0
-        if len(missing) <= INLINE_LIMIT or self.pool.processes == 1:
-            for part in missing:
-                part.pages, part.offsets = render_part(part.html, part.key, *args)
-                done += 1
-                if progress:
-                    progress(done, len(missing))
+        if self.pool.running:
+            self._hand_over(missing)
         else:
-            pool = self.pool.start()
-            futures = [(part, pool.submit(render_part, part.html, part.key, *args))
-                       for part in missing]
-            for part, future in futures:
-                part.pages, part.offsets = future.result()
-                done += 1
-                if progress:
-                    progress(done, len(missing))
-        self.rendered += [part.label for part in missing]
+            self._waiting += missing
+
+    def _hand_over(self, parts: list[Part]) -> None:
+        pool = self.pool.start()
+        parts.sort(key=lambda p: p.weight, reverse=True)  # longest first balances the pool
+        self._running += [(part, pool.submit(render_part, part.html, part.key, *self._args))
+                          for part in parts]
+
+    def finish(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Lay out what is still missing and wait for every part to be ready."""
+        waiting, self._waiting = self._waiting, []
+        if self._running or (len(waiting) > INLINE_LIMIT and self.pool.processes > 1):
+            self._hand_over(waiting)
+            waiting = []
+        total, done = len(self._running) + len(waiting), 0
+        for part in waiting:
+            part.pages, part.offsets = render_part(part.html, part.key, *self._args)
+            done += 1
+            if progress:
+                progress(done, total)
+        for part, future in self._running:
+            part.pages, part.offsets = future.result()
+            done += 1
+            if progress:
+                progress(done, total)
+        self.rendered += [part.label for part in waiting]
+        self.rendered += [part.label for part, _future in self._running]
+        self._running = []
+
+    def render(self, parts: list[Part],
+               progress: Callable[[int, int], None] | None = None) -> None:
+        self.submit(parts)
+        self.finish(progress)
 
 
 def _section(c: PortfolioContent, part: str, **extra: Any) -> str:
@@ -182,24 +218,29 @@ def _chunked(c: PortfolioContent, name: str, title: str, rows: list[Any], size: 
 
 
 def build_parts(c: PortfolioContent, qr: Any) -> tuple[list[Part], list[Part], list[Part]]:
-    """Return the parts before the location sheet, the evidence items, and the parts after."""
+    """Return the parts before the location sheet, the coverage matrix, and the parts after
+    the evidence (the evidence items come from `evidence_parts`)."""
     head = [Part("front", _section(c, "front"), "Front sheet"),
             Part("summary", _section(c, "summary"), "Summary of achievement"),
             *_chunked(c, "declarations", "Declarations and signatures", c.signatures,
                       SIGNATURE_ROWS)]
     matrix = _chunked(c, "matrix", "Coverage matrix", c.coverage.columns, MATRIX_ROWS)
-    groups = [c.evidence[start:start + EVIDENCE_GROUP]
-              for start in range(0, len(c.evidence), EVIDENCE_GROUP)]
-    items = [Part("evidence", _section(c, "evidence", items=group), "",
-                  anchors=tuple(e.anchor for e in group),
-                  titles=tuple(f"E{e.id} {e.title}" for e in group)) for group in groups]
     tail = [Part("witnesses", _section(c, "witnesses"), "Witness status list and IQA records")]
     tail += [Part("audit", _section(c, "audit", events=c.audit[start:start + AUDIT_CHUNK],
                                     first=start == 0), "" if start else "Audit trail")
              for start in range(0, max(len(c.audit), 1), AUDIT_CHUNK)]
     tail.append(Part("certificate", _section(c, "certificate", qr=qr), "Signature certificate"))
     tail += _chunked(c, "hashes", "", c.hash_rows, HASH_ROWS)
-    return head, [*matrix, *items], tail
+    return head, matrix, tail
+
+
+def evidence_parts(c: PortfolioContent) -> list[Part]:
+    """The evidence items, a few to a part."""
+    groups = [c.evidence[start:start + EVIDENCE_GROUP]
+              for start in range(0, len(c.evidence), EVIDENCE_GROUP)]
+    return [Part("evidence", _section(c, "evidence", items=group), "",
+                 anchors=tuple(e.anchor for e in group),
+                 titles=tuple(f"E{e.id} {e.title}" for e in group)) for group in groups]
 
 
 def _locations(c: PortfolioContent, renderer: PartRenderer, head: list[Part],
@@ -250,6 +291,32 @@ class RenderResult:
     rendered: list[str]  # the parts laid out this time
     reused: int  # parts taken from the cache
     timings: dict[str, float]  # seconds per stage
+    keys: list[str] = field(default_factory=list)  # every part's cache key, in order
+
+
+LAST_PARTS_DIR = "last-parts"
+
+
+def remember_parts(cache_dir: Path, name: str, keys: list[str]) -> None:
+    """Note which cached parts an export of `name` (say, one enrolment) was made of."""
+    write_atomically(cache_dir / LAST_PARTS_DIR / f"{name}.json", json.dumps(keys).encode(),
+                     durable=False)
+
+
+def start_early(cache_dir: Path, name: str, evidence_items: int) -> bool:
+    """Whether to start the render processes before the content is even read.
+
+    Yes when many parts will need laying out: the portfolio is large and most parts of its
+    last export are no longer in the cache (a first export, a pruned cache, new stylesheets).
+    """
+    if 8 + -(-evidence_items // EVIDENCE_GROUP) <= INLINE_LIMIT:  # few parts: laid out here
+        return False
+    try:
+        keys = json.loads((cache_dir / LAST_PARTS_DIR / f"{name}.json").read_text())
+        present = sum((cache_dir / SECTION_DIR / f"{key}.pdf").is_file() for key in keys)
+    except (OSError, ValueError, TypeError):
+        return True
+    return not keys or present < 0.8 * len(keys)
 
 
 def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: Any,
@@ -268,11 +335,18 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
 
     renderer = PartRenderer(static_dir=static_dir, store_root=store.root, cache_dir=cache_dir,
                             pool=pool)
-    head, body, tail = build_parts(c, qr)
+    # The parts around the evidence first: a running pool starts on them while the evidence
+    # items (most of the HTML) are still being written.
+    head, matrix, tail = build_parts(c, qr)
+    renderer.submit([*head, *matrix, *tail])
+    items = evidence_parts(c)
+    renderer.submit(items)
+    body = [*matrix, *items]
     lap("html")
-    renderer.render([*head, *body, *tail], progress)
+    renderer.finish(progress)
     lap("layout")
     locations = _locations(c, renderer, head, body)
+    pool.close(wait=False)  # every part is laid out: let the processes go (and their memory)
     lap("locations")
     order = [*head, locations, *body, *tail]
 
@@ -327,7 +401,8 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
         for source in sources:
             source.close()
     lap("write")
-    return RenderResult(out.getvalue(), total, renderer.rendered, renderer.reused, timings)
+    return RenderResult(out.getvalue(), total, renderer.rendered, renderer.reused, timings,
+                        [part.key for part in order])
 
 
 def prune_cache(cache_dir: Path, max_bytes: int) -> int:

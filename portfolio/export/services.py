@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portfolio.atomic import write_atomically
@@ -20,7 +20,13 @@ from portfolio.audit import record_event
 from portfolio.db import utcnow
 from portfolio.errors import PermissionDenied
 from portfolio.export.content import enrolment_events, gather
-from portfolio.export.pipeline import RenderPool, prune_cache, render_portfolio
+from portfolio.export.pipeline import (
+    RenderPool,
+    prune_cache,
+    remember_parts,
+    render_portfolio,
+    start_early,
+)
 from portfolio.export.render import MANIFEST_NAME, attachments, qr_svg
 from portfolio.models import (
     Enrolment,
@@ -34,7 +40,7 @@ from portfolio.permissions import can_view_enrolment
 
 
 def render_cache_dir(config: dict[str, Any], instance_path: Path) -> Path:
-    """Where rendered parts and print-ready photos are cached (RENDER_CACHE_DIR)."""
+    """Where rendered parts are cached (RENDER_CACHE_DIR)."""
     return Path(config.get("RENDER_CACHE_DIR") or instance_path / "render-cache")
 
 
@@ -59,6 +65,10 @@ def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | No
     cache_dir = render_cache_dir(config, instance_path)
     pool = RenderPool(int(config.get("EXPORT_PROCESSES") or 0) or (os.cpu_count() or 1))
     try:
+        items = session.scalar(select(func.count(Evidence.id)).where(
+            Evidence.enrolment_id == enrolment.id)) or 0
+        if start_early(cache_dir, f"enrolment-{enrolment.id}", items):
+            pool.start()  # the processes get ready while the content is read
         step(10, "Gathering the evidence, decisions and signatures")
         public_id = secrets.token_urlsafe(32)
         content = gather(session, enrolment, now=now, public_id=public_id,
@@ -74,6 +84,7 @@ def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | No
                                   attachments=attachments(content, store), progress=laid_out)
     finally:
         pool.close()
+    remember_parts(cache_dir, f"enrolment-{enrolment.id}", result.keys)
     pdf, pages = result.pdf, result.pages
     step(80, "Signing the PDF with the centre's key")
     signing_started = time.perf_counter()

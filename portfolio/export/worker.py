@@ -6,71 +6,40 @@ not the web app, the database layer or the models.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 from portfolio.atomic import write_atomically
+from portfolio.evidence.print_copy import ensure_print_copy
 from portfolio.export.fetcher import STATIC_SCHEME, PortfolioFetcher, _response
 
 PRINT_SCHEME = "evidence-print:"
-PRINT_IMAGE_BOX = (1100, 1000)  # pixels: about 150 dpi over the printed image box
-PRINT_JPEG_QUALITY = 82
 SECTION_DIR = "sections"
-IMAGE_DIR = "print-images"
+IMAGE_DIR = "print-images"  # where print copies were cached before they moved to the store
 
 
 class PrintFetcher(PortfolioFetcher):
-    """The restricted fetcher, plus `evidence-print:<sha256>`: a photo prepared for print.
-
-    WeasyPrint copies JPEG data straight into the PDF but re-encodes other images, slowly; a
-    camera photo is also far larger than its printed box needs. The prepared copy (turned
-    upright, at most about 150 dpi, JPEG) is cached by the original's hash. The original file is
-    still attached to the PDF byte for byte.
+    """The restricted fetcher, plus `evidence-print:<sha256>`: the print copy of a photo
+    (see `portfolio.evidence.print_copy`), made here if it was not made when the photo was
+    stored. The original file is still attached to the PDF byte for byte.
     """
 
-    def __init__(self, static_dir: Path, store: Any, cache_dir: Path) -> None:
+    def __init__(self, static_dir: Path, store: Any) -> None:
         super().__init__(static_dir, store)
         self._allowed_protocols = ("portfolio-static", "evidence", "evidence-print")
-        self.image_dir = cache_dir / IMAGE_DIR
 
     def fetch(self, url: str, headers: Any = None) -> Any:
         if url.startswith(PRINT_SCHEME):
             digest = url[len(PRINT_SCHEME):]
             try:
-                prepared = self.print_image(digest)
-            except (ValueError, OSError):
+                prepared = ensure_print_copy(self.store.root, digest)
+            except ValueError:  # not a SHA-256: refused below, as any unknown object is
                 prepared = None
             if prepared is not None:
                 return _response(url, prepared, "image/jpeg")
             # Not an image we can prepare: fall back to the original (still only by hash).
             return super().fetch("evidence:" + digest, headers)
         return super().fetch(url, headers)
-
-    def print_image(self, digest: str) -> bytes | None:
-        source = self.store.path_for(digest)
-        if not source.is_file():
-            return None
-        target = self.image_dir / f"{digest}-{PRINT_IMAGE_BOX[0]}-{PRINT_JPEG_QUALITY}.jpg"
-        if target.is_file():
-            return target.read_bytes()
-        from PIL import Image, ImageOps
-
-        with Image.open(source) as image:
-            # JPEG can decode straight at a fraction of its size: far faster for camera photos.
-            image.draft("RGB", (PRINT_IMAGE_BOX[0] * 2, PRINT_IMAGE_BOX[1] * 2))
-            upright = ImageOps.exif_transpose(image)
-            if upright.mode not in ("RGB", "L"):
-                background = Image.new("RGB", upright.size, (255, 255, 255))
-                rgba = upright.convert("RGBA")
-                background.paste(rgba, mask=rgba.getchannel("A"))
-                upright = background
-            upright.thumbnail(PRINT_IMAGE_BOX)
-            out = io.BytesIO()
-            upright.save(out, "JPEG", quality=PRINT_JPEG_QUALITY, optimize=False)
-        data = out.getvalue()
-        write_atomically(target, data, durable=False)
-        return data
 
 
 _FONT_CONFIG: Any = None
@@ -124,7 +93,7 @@ def render_part(html: str, key: str, static_dir: str, store_root: str,
 
     warm_up()  # one font configuration per process: fonts are found once, not for every part
     folder = Path(cache_dir) / SECTION_DIR
-    fetcher = PrintFetcher(Path(static_dir), ObjectPaths(Path(store_root)), Path(cache_dir))
+    fetcher = PrintFetcher(Path(static_dir), ObjectPaths(Path(store_root)))
     document = weasyprint.HTML(string=html, base_url=STATIC_SCHEME + "/",
                                url_fetcher=fetcher).render(
         stylesheets=_stylesheets(static_dir), font_config=_FONT_CONFIG)

@@ -1,0 +1,84 @@
+"""The print copy of a photo: upright, about 150 dpi over the printed box, JPEG.
+
+Made when the photo is stored (so an export has nothing to prepare) and, for files stored
+before this existed or brought in another way, by the export the first time it needs one. It
+lives beside the original in the file store, named by the original's SHA-256; the original is
+never changed and is still what a PDF attaches byte for byte.
+
+WeasyPrint copies JPEG data straight into a PDF but re-encodes every other image, slowly, and
+a camera photo is far larger than its printed box needs: printing from this copy is much faster
+and makes the PDF several times smaller.
+
+Kept free of the web app and the database: the PDF render processes import it.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from portfolio.atomic import write_atomically
+from portfolio.evidence.paths import object_path
+
+PRINT_BOX = (1100, 1000)  # pixels: about 150 dpi over the printed image box (183 x 169 mm)
+QUALITY = 82
+ORIENTATION = 0x0112  # the EXIF tag
+FOLDER = "print"
+
+
+def print_copy_path(store_root: Path, sha256: str) -> Path:
+    """Where the print copy of the object with this hash lives (whether or not it exists)."""
+    original = object_path(Path(store_root) / FOLDER, sha256)
+    return original.with_name(f"{sha256}-{PRINT_BOX[0]}-{QUALITY}.jpg")
+
+
+def printed_size(size: tuple[int, int], orientation: int = 1) -> tuple[int, int]:
+    """The stored size (before EXIF turns it upright) at which the photo fits the print box."""
+    box = PRINT_BOX if orientation not in (5, 6, 7, 8) else PRINT_BOX[::-1]
+    scale = min(box[0] / size[0], box[1] / size[1], 1.0)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def make_print_copy(source: Path) -> bytes:
+    """Return the print copy of an image file as JPEG bytes.
+
+    :raises OSError, ValueError, Image.DecompressionBombError: not an image Pillow can read.
+    """
+    from PIL import Image, ImageOps
+
+    with Image.open(source) as image:
+        # JPEG can decode straight at a half, a quarter or an eighth of its size: far faster
+        # for camera photos. Ask for no less than the printed size, so only the final
+        # (antialiased) reduction decides what is lost.
+        image.draft("RGB", printed_size(image.size, image.getexif().get(ORIENTATION, 1)))
+        upright = ImageOps.exif_transpose(image)
+        if upright.mode not in ("RGB", "L"):
+            background = Image.new("RGB", upright.size, (255, 255, 255))
+            rgba = upright.convert("RGBA")
+            background.paste(rgba, mask=rgba.getchannel("A"))
+            upright = background
+        upright.thumbnail(PRINT_BOX)
+        out = io.BytesIO()
+        upright.save(out, "JPEG", quality=QUALITY, optimize=False)
+    return out.getvalue()
+
+
+def ensure_print_copy(store_root: Path, sha256: str) -> bytes | None:
+    """Return the print copy of a stored image, making it first if need be; None when the
+    object is missing or is not an image that can be printed from a copy."""
+    from PIL import Image
+
+    target = print_copy_path(store_root, sha256)
+    try:
+        return target.read_bytes()
+    except FileNotFoundError:
+        pass
+    source = object_path(Path(store_root) / "objects", sha256)
+    if not source.is_file():
+        return None
+    try:
+        data = make_print_copy(source)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    write_atomically(target, data, durable=False)  # derived: made again if a crash loses it
+    return data
