@@ -262,8 +262,10 @@ def _locations(c: PortfolioContent, renderer: PartRenderer, head: list[Part],
     raise RuntimeError("the evidence location sheet's page numbers did not settle")
 
 
-def _stamp_page_numbers(pdf: Any, total: int) -> None:
-    """Write "Page X of Y" bottom right on every page, in the PDF standard Helvetica."""
+def _stamp_footers(pdf: Any, total: int, footer: Any) -> None:
+    """Draw the footer on every page: the learner's name (`footer`, a form XObject laid out
+    once by WeasyPrint, so any script prints with the right font) bottom left, and "Page X of
+    Y" bottom right in the PDF standard Helvetica."""
     import pikepdf
 
     font = pdf.make_indirect(pikepdf.Dictionary(
@@ -277,10 +279,12 @@ def _stamp_page_numbers(pdf: Any, total: int) -> None:
         x = right - 45.35 - len(text) * 8 * 0.53
         y = bottom + 25.4
         name = page.add_resource(font, pikepdf.Name.Font, prefix="PgNo")
+        drawing = page.add_resource(footer, pikepdf.Name.XObject, prefix="Ftr")
         # Wrap the page's own drawing in q/Q so none of its graphics state reaches the stamp.
         page.contents_add(pikepdf.Stream(pdf, b"q\n"), prepend=True)
         page.contents_add(pikepdf.Stream(pdf, (
-            f"Q q BT {name} 8 Tf 0.29 0.337 0.337 rg {x:.2f} {y:.2f} Td ({text}) Tj ET Q\n"
+            f"Q q 1 0 0 1 {left:.2f} {bottom:.2f} cm {drawing} Do Q "
+            f"q BT {name} 8 Tf 0.29 0.337 0.337 rg {x:.2f} {y:.2f} Td ({text}) Tj ET Q\n"
         ).encode("latin-1")), prepend=False)
 
 
@@ -338,7 +342,8 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
     # The parts around the evidence first: a running pool starts on them while the evidence
     # items (most of the HTML) are still being written.
     head, matrix, tail = build_parts(c, qr)
-    renderer.submit([*head, *matrix, *tail])
+    footer = Part("footer", _section(c, "footer"), "")
+    renderer.submit([*head, *matrix, *tail, footer])
     items = evidence_parts(c)
     renderer.submit(items)
     body = [*matrix, *items]
@@ -370,7 +375,10 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
                 marks.append((part.title, first_page, []))
         total = len(merged.pages)
         lap("merge")
-        _stamp_page_numbers(merged, total)
+        source = pikepdf.open(renderer.path(footer))
+        sources.append(source)
+        drawing = merged.copy_foreign(pikepdf.Page(source.pages[0]).as_form_xobject())
+        _stamp_footers(merged, total, drawing)
         lap("page_numbers")
         with merged.open_outline() as outline:
             evidence = None
@@ -402,7 +410,7 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
             source.close()
     lap("write")
     return RenderResult(out.getvalue(), total, renderer.rendered, renderer.reused, timings,
-                        [part.key for part in order])
+                        [part.key for part in [*order, footer]])
 
 
 def prune_cache(cache_dir: Path, max_bytes: int) -> int:

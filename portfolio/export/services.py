@@ -60,7 +60,6 @@ def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | No
         if progress is not None:
             progress(percent, message)
 
-    signer = load_signer(config, instance_path)
     now = utcnow()
     cache_dir = render_cache_dir(config, instance_path)
     pool = RenderPool(int(config.get("EXPORT_PROCESSES") or 0) or (os.cpu_count() or 1))
@@ -68,7 +67,8 @@ def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | No
         items = session.scalar(select(func.count(Evidence.id)).where(
             Evidence.enrolment_id == enrolment.id)) or 0
         if start_early(cache_dir, f"enrolment-{enrolment.id}", items):
-            pool.start()  # the processes get ready while the content is read
+            pool.start()  # the processes get ready while the key and the content are read
+        signer = load_signer(config, instance_path)
         step(10, "Gathering the evidence, decisions and signatures")
         public_id = secrets.token_urlsafe(32)
         content = gather(session, enrolment, now=now, public_id=public_id,
