@@ -339,28 +339,31 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
 
     renderer = PartRenderer(static_dir=static_dir, store_root=store.root, cache_dir=cache_dir,
                             pool=pool)
-    # The parts around the evidence first: a running pool starts on them while the evidence
-    # items (most of the HTML) are still being written.
-    head, matrix, tail = build_parts(c, qr)
-    footer = Part("footer", _section(c, "footer"), "")
-    renderer.submit([*head, *matrix, *tail, footer])
-    items = evidence_parts(c)
-    renderer.submit(items)
-    body = [*matrix, *items]
-    lap("html")
-    renderer.finish(progress)
-    lap("layout")
-    locations = _locations(c, renderer, head, body)
-    pool.close(wait=False)  # every part is laid out: let the processes go (and their memory)
-    lap("locations")
-    order = [*head, locations, *body, *tail]
-
     import pikepdf
 
     merged = pikepdf.Pdf.new()
     sources = []  # pikepdf copies pages lazily: the parts stay open until the merged file is saved
     marks: list[tuple[str, int, list[tuple[str, int]]]] = []
     try:
+        # The parts around the evidence first: a running pool starts on them while the
+        # evidence items (most of the HTML) are still being written.
+        head, matrix, tail = build_parts(c, qr)
+        footer = Part("footer", _section(c, "footer"), "")
+        renderer.submit([*head, *matrix, *tail, footer])
+        items = evidence_parts(c)
+        renderer.submit(items)
+        body = [*matrix, *items]
+        lap("html")
+        # The originals, attached while the processes lay out the parts.
+        for name, data in attachments:
+            merged.attachments[name] = pikepdf.AttachedFileSpec(merged, data, filename=name)
+        lap("attach")
+        renderer.finish(progress)
+        lap("layout")
+        locations = _locations(c, renderer, head, body)
+        pool.close(wait=False)  # every part is laid out: let the processes go (and their memory)
+        lap("locations")
+        order = [*head, locations, *body, *tail]
         for part in order:
             first_page = len(merged.pages)
             source = pikepdf.open(renderer.path(part))
@@ -379,7 +382,7 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
         sources.append(source)
         drawing = merged.copy_foreign(pikepdf.Page(source.pages[0]).as_form_xobject())
         _stamp_footers(merged, total, drawing)
-        lap("page_numbers")
+        lap("footers")
         with merged.open_outline() as outline:
             evidence = None
             for title, page, children in marks:
@@ -390,9 +393,6 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
                     evidence = pikepdf.OutlineItem("Evidence", page)
                     outline.root.append(evidence)
                 evidence.children.extend(pikepdf.OutlineItem(t, p) for t, p in children)
-        for name, data in attachments:
-            merged.attachments[name] = pikepdf.AttachedFileSpec(merged, data, filename=name)
-        lap("attach")
         merged.docinfo[pikepdf.Name.Title] = f"Portfolio: {c.learner}, unit {c.unit.number}"
         merged.docinfo[pikepdf.Name.Author] = c.centre
         merged.docinfo[pikepdf.Name.Subject] = f"{c.unit.reference} {c.unit.title}"
