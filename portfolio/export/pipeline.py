@@ -48,7 +48,7 @@ SIGNATURE_ROWS = 60
 HASH_ROWS = 90
 # Evidence items per part: fewer, larger parts cost less per page to lay out, and a change
 # still re-renders only its own few items.
-EVIDENCE_GROUP = 3
+EVIDENCE_GROUP = 5
 FOOTER_FONT = "/PgNoHelv"
 # This many parts or fewer are laid out in this process: starting a pool costs about 1.5 s.
 INLINE_LIMIT = 10
