@@ -285,6 +285,27 @@ def test_round_trip_keeps_everything_and_every_signature_verifies(app, session, 
     assert extra.id > max(e[0] for e in before["evidence"])
 
 
+def test_imported_photos_get_their_print_copies(app, session, target_app, target, tmp_path):
+    from PIL import Image
+
+    from portfolio.evidence.print_copy import print_copy_path
+
+    w = make_cast(session).w
+    png = io.BytesIO()
+    Image.new("RGB", (1800, 1200), (30, 90, 160)).save(png, "PNG")
+    photo = make_evidence(session, w.enrolment, w.learner, "photo", title="Noticeboard", body="",
+                          files=[stage_bytes(app.config["STORAGE_DIR"], png.getvalue(),
+                                             "board.png")], maps=("1.1",))
+    session.commit()
+    sha = photo.versions[0].files[0].sha256
+    bundle = export_to(app, session, w.learner, tmp_path / "photo.zip")
+    run_import(target_app, target, bundle, prepare_target(target))
+    copy = print_copy_path(Path(target_app.config["STORAGE_DIR"]), sha)
+    assert copy.is_file()  # made on import, so the first export has nothing to prepare
+    with Image.open(copy) as image:
+        assert image.format == "JPEG" and image.size == (1100, 733)
+
+
 def test_imported_signature_still_detects_tampering(app, session, target_app, target, tmp_path):
     """Verification recomputes an imported seal with the source ids, but only while the row
     carries the ids the import gave it: re-pointing the signer is still caught."""

@@ -714,6 +714,7 @@ def import_bundle(session: Session, path: Path, *, batch: UploadBatch, centre: C
                 staged[sha] = path_
                 batch.files.append(StagedFile(sha, size, None, sha, path_, None))  # type: ignore[arg-type]
     sniffs: dict[tuple[str, str], Any] = {}
+    waiting = {placed.sha256: placed for placed in batch.files}
     for item in manifest["evidence"]:
         for v in item["versions"]:
             for f in v["files"]:
@@ -729,7 +730,11 @@ def import_bundle(session: Session, path: Path, *, batch: UploadBatch, centre: C
                     problems.append(f"evidence #{item['id']}: {f['filename']!r} is a file type "
                                     f"this instance does not accept ({exc.message})")
                     continue
-                sniffs[key] = (sniffed, build_preview(file_path, sniffed).to_json())
+                preview = build_preview(file_path, sniffed)
+                sniffs[key] = (sniffed, preview.to_json())
+                placed = waiting.get(f["sha256"])
+                if placed is not None and placed.preview is None:
+                    placed.preview = preview  # so a photo gets its print copy when placed
     used = {f["sha256"] for item in manifest["evidence"] for v in item["versions"]
             for f in v["files"]}
     problems.extend(f"files/{sha} is listed in the manifest but no evidence version uses it."
