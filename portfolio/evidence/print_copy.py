@@ -20,7 +20,7 @@ from pathlib import Path
 from portfolio.atomic import write_atomically
 from portfolio.evidence.paths import object_path
 
-PRINT_BOX = (1100, 1000)  # pixels: about 150 dpi over the printed image box (183 x 169 mm)
+PRINT_BOX = (1100, 1000)  # pixels: about 150 dpi over the printed image box (186 x 169 mm)
 QUALITY = 82
 ORIENTATION = 0x0112  # the EXIF tag
 FOLDER = "print"
