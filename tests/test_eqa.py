@@ -162,6 +162,36 @@ def test_eqa_reads_everything_in_the_pack(web, world, session, app):
     assert "Sampling strategy" in sampling.get_data(True)
 
 
+def test_eqa_plays_recordings_and_reads_emails_through_the_pack(web, world, session, app):
+    """The EQA sees a file as the portfolio page shows it (players, email headers), with every
+    link going through the pack's own file route."""
+    store = app.config["STORAGE_DIR"]
+    wav = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(4000)
+    eml = (b"From: Jo Customer <jo@customer.example>\r\nTo: complaints@centre.example\r\n"
+           b"Cc: manager@centre.example\r\nSubject: Complaint C-1010\r\n"
+           b"Date: Mon, 14 Sep 2026 10:42:00 +0100\r\n\r\nThe engineer did not come.\r\n")
+    files = [stage_bytes(store, wav, "discussion.wav"), stage_bytes(store, eml, "complaint.eml")]
+    discussion = make_evidence(session, world.enrolment, world.assessor,
+                               "professional_discussion", title="Discussion with my assessor",
+                               body="We went through the complaint log.", files=files,
+                               maps=("1.1",), submit=True)
+    session.commit()
+    audio, email = discussion.versions[0].files
+    signed_in(web, world.eqa)
+    page = web.client.get(f"/eqa/packs/{world.pack_id}/evidence/{discussion.id}")
+    assert page.status_code == 200
+    html = page.get_data(True)
+    player = f'class="media" src="/eqa/packs/{world.pack_id}/files/{audio.id}"'
+    assert "<audio controls" in html and player in html
+    assert "manager@centre.example" in html and "All headers" in html  # Cc and headers
+    assert f'href="/files/{audio.id}' not in html and f'src="/files/{audio.id}' not in html
+    # Seeking in a recording asks for a byte range.
+    part = web.client.get(f"/eqa/packs/{world.pack_id}/files/{audio.id}",
+                          headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and part.data == wav[:100]
+    assert part.headers["Cache-Control"] == "private, no-store"
+
+
 def test_signatures_in_the_pack_show_their_verification_state(web, world, session):
     accepted = make_evidence(session, world.enrolment, world.learner, maps=("1.1",),
                              submit=True)

@@ -22,6 +22,7 @@ from flask import (
     render_template,
     request,
     send_file,
+    url_for,
 )
 from flask_login import current_user
 from sqlalchemy import select
@@ -154,6 +155,8 @@ def evidence(pack: EqaPack, evidence_id: int) -> Any:
                       key=lambda m: (m.criterion.position, m.source))
     return render_template(
         "eqa/evidence.html", pack=pack, evidence=item, version=version,
+        file_url=lambda f, download=False: url_for("eqa.file", pack_id=pack.id, file_id=f.id,
+                                                   download=1 if download else None),
         enrolment=item.enrolment, kind=KINDS[item.kind], mappings=mappings,
         unit=get_unit_view(s, item.enrolment.unit_id),
         previews={f.id: Preview.from_json(f.preview) for f in version.files},
@@ -171,8 +174,9 @@ def file(pack: EqaPack, file_id: int) -> Any:
     inline = item.media_type in SAFE_INLINE_IMAGE_TYPES and not request.args.get("download")
     response = send_file(store.path_for(item.sha256), mimetype=item.media_type,
                          as_attachment=not inline, download_name=item.filename,
-                         conditional=False, etag=item.sha256, max_age=0)
+                         conditional=True, etag=item.sha256, max_age=0)
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
     return response
 
 

@@ -174,6 +174,8 @@ def _detail_context(evidence: Evidence, version: EvidenceVersion) -> dict[str, A
     # The assessor starts from the learner's ticks: confirming them is then one click.
     prefill = other if source == "assessor" and evidence.assessor_mapped_at is None else {}
     return {
+        "file_url": lambda f, download=False: url_for("evidence.file", file_id=f.id,
+                                                      download=1 if download else None),
         "mapping_source": source, "other_mappings": other, "prefill": prefill,
         "reviews": list_reviews(s, evidence.id), "review_form": review_form,
         "can_review": can_assess(current_user, enrolment)
