@@ -6,7 +6,7 @@ import json
 from datetime import date
 from typing import Any
 
-from flask import current_app, g, jsonify, request, send_file, url_for
+from flask import current_app, g, jsonify, request, url_for
 
 from portfolio import db
 from portfolio.api.views import bp
@@ -15,10 +15,10 @@ from portfolio.errors import NotFound, ValidationFailed
 from portfolio.evidence import services
 from portfolio.evidence.coverage import Coverage, compute_coverage
 from portfolio.evidence.kinds import KINDS
-from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
+from portfolio.evidence.parsing import Preview
 from portfolio.evidence.personal_data import find_personal_data
 from portfolio.evidence.queries import get_evidence, get_file, list_evidence
-from portfolio.evidence.views import file_store
+from portfolio.evidence.views import file_store, send_evidence_file
 from portfolio.models import Evidence, EvidenceVersion
 
 TRUE = {"1", "true", "yes", "on"}
@@ -253,12 +253,4 @@ def enrolment_coverage(enrolment_id: int) -> Any:
 @bp.get("/files/<int:file_id>")
 def evidence_file(file_id: int) -> Any:
     item = get_file(db.session(), file_id, g.api_user)
-    store = file_store()
-    if not store.exists(item.sha256):
-        raise NotFound("The stored file is missing.")
-    response = send_file(store.path_for(item.sha256), mimetype=item.media_type,
-                         as_attachment=item.media_type not in SAFE_INLINE_IMAGE_TYPES,
-                         download_name=item.filename, etag=item.sha256, max_age=0)
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return send_evidence_file(item, download=False, missing="The stored file is missing.")

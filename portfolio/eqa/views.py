@@ -34,13 +34,14 @@ from portfolio.assessment.signing import verify_signature
 from portfolio.criteria.queries import get_unit_view
 from portfolio.eqa import services
 from portfolio.eqa.sampling_records import gather_sampling_records
-from portfolio.errors import DomainError, NotFound
+from portfolio.errors import DomainError
 from portfolio.evidence.coverage import compute_coverage
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
 from portfolio.evidence.queries import list_evidence
 from portfolio.evidence.services import current_version
 from portfolio.evidence.storage import FileStore
+from portfolio.evidence.views import send_evidence_file
 from portfolio.models import EqaPack, Role, Signature
 from portfolio.security import login_manager, roles_required
 
@@ -168,16 +169,8 @@ def evidence(pack: EqaPack, evidence_id: int) -> Any:
 @pack_page
 def file(pack: EqaPack, file_id: int) -> Any:
     item = services.pack_file(db.session(), pack, file_id)
-    store = FileStore(Path(current_app.config["STORAGE_DIR"]))
-    if not store.exists(item.sha256):
-        raise NotFound("The stored file is missing. Tell the centre's admin.")
-    inline = item.media_type in SAFE_INLINE_IMAGE_TYPES and not request.args.get("download")
-    response = send_file(store.path_for(item.sha256), mimetype=item.media_type,
-                         as_attachment=not inline, download_name=item.filename,
-                         conditional=True, etag=item.sha256, max_age=0)
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return send_evidence_file(item, download=bool(request.args.get("download")),
+                              missing="The stored file is missing. Tell the centre's admin.")
 
 
 @bp.route("/packs/<int:pack_id>/sampling")

@@ -50,6 +50,24 @@ def file_store() -> FileStore:
     return FileStore(Path(current_app.config["STORAGE_DIR"]))
 
 
+def send_evidence_file(item: Any, *, download: bool, missing: str) -> Any:
+    """Answer with a stored evidence file whose access was already checked.
+
+    Only safe image types are shown inline; everything else is an attachment, and the response
+    can never run script in our origin. Byte ranges work, so recordings can be sought.
+    """
+    store = file_store()
+    if not store.exists(item.sha256):
+        raise NotFound(missing)
+    inline = item.media_type in SAFE_INLINE_IMAGE_TYPES and not download
+    response = send_file(store.path_for(item.sha256), mimetype=item.media_type,
+                         as_attachment=not inline, download_name=item.filename,
+                         conditional=True, etag=item.sha256, max_age=0)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 def _today() -> date:
     return date.today()
 
@@ -415,17 +433,8 @@ def coverage(enrolment_id: int) -> Any:
 @login_required
 def file(file_id: int) -> Any:
     item = get_file(db.session(), file_id, current_user)
-    store = file_store()
-    if not store.exists(item.sha256):
-        raise NotFound("The stored file is missing. Tell your centre admin.")
-    inline = item.media_type in SAFE_INLINE_IMAGE_TYPES and not request.args.get("download")
-    response = send_file(store.path_for(item.sha256), mimetype=item.media_type,
-                         as_attachment=not inline, download_name=item.filename,
-                         conditional=True, etag=item.sha256, max_age=0)
-    # Even a file that slipped past the type check can never run script in our origin.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return send_evidence_file(item, download=bool(request.args.get("download")),
+                              missing="The stored file is missing. Tell your centre admin.")
 
 
 @bp.route("/markdown-preview", methods=["POST"])
