@@ -14,7 +14,9 @@ from portfolio.config import (
     PROJECT_ROOT,
     default_database_url,
     from_environment,
+    is_production,
     load_or_create_secret_key,
+    read_secret_file,
 )
 
 
@@ -47,7 +49,10 @@ def _configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         app.config.update(test_config)
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = default_database_url(app.instance_path)
-    if not app.config["SECRET_KEY"]:
+    if not app.config["SECRET_KEY"] and app.config["SECRET_KEY_FILE"]:
+        app.config["SECRET_KEY"] = read_secret_file(app.config["SECRET_KEY_FILE"])
+    if not app.config["SECRET_KEY"] and not is_production(app.config):
+        # Production never makes its own: every machine must share one (see check_production).
         app.config["SECRET_KEY"] = load_or_create_secret_key(app.instance_path)
     if not app.config["STORAGE_DIR"]:
         app.config["STORAGE_DIR"] = str(Path(app.instance_path) / "storage")

@@ -47,6 +47,17 @@ def _user(email: str) -> User:
     return user  # type: ignore[return-value]
 
 
+def _ready_to_serve() -> None:
+    """Stop unless the schema is current and production has every key it must share."""
+    from portfolio.startup import NotConfigured, check_production
+
+    try:
+        schema.ensure_up_to_date(current_app)
+        check_production(current_app)
+    except (schema.SchemaOutOfDate, NotConfigured) as exc:
+        _fail(str(exc))
+
+
 # --- database -------------------------------------------------------------------------------
 
 @cli.group("db")
@@ -258,10 +269,7 @@ def demo() -> None:
 @with_appcontext
 def serve(host: str, port: int) -> None:
     """Serve the app (development server; use gunicorn in production)."""
-    try:
-        schema.ensure_up_to_date(current_app)
-    except schema.SchemaOutOfDate as exc:
-        _fail(str(exc))
+    _ready_to_serve()
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl+C to stop)")
     from werkzeug.serving import run_simple
 
@@ -405,6 +413,7 @@ def worker(burst: bool) -> None:
 
     from portfolio.export.jobs import QUEUE_NAME, horse_killed, queue_for
 
+    _ready_to_serve()
     redis_url = current_app.config["REDIS_URL"]
     if not redis_url:
         _fail("REDIS_URL is not set: set it (or PORTFOLIO_REDIS_URL) to the Redis server the "
@@ -426,15 +435,87 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option("--checkpoints", "checkpoint_dir", type=click.Path(file_okay=False),
+              help="Folder of checkpoints to check against (default AUDIT_CHECKPOINT_DIR); "
+                   "use the copy shipped off the machine.")
+@click.option("--pdf", "pdfs", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="An exported portfolio PDF whose embedded checkpoint is checked too "
+                   "(repeatable).")
 @with_appcontext
-def audit_verify() -> None:
-    """Recompute the hash chain; report any edited, deleted or reordered event."""
-    count, problems = verify_chain(db.session())
-    for problem in problems:
+def audit_verify(checkpoint_dir: str | None, pdfs: tuple[str, ...]) -> None:
+    """Re-seal the chain and check it against the checkpoints; name every break.
+
+    Exit codes: 0 intact; 1 broken (edited, deleted, reordered or rewritten events, a forged
+    checkpoint, or a tail cut off); 2 no seal key.
+    """
+    from portfolio.audit import checkpoint_in_pdf, load_checkpoints
+    from portfolio.seals import SealKeyMissing
+
+    sealer = db.get_database().sealer
+    folder = Path(checkpoint_dir) if checkpoint_dir else (sealer.checkpoint_dir if sealer
+                                                          else None)
+    checkpoints, unreadable = load_checkpoints(folder)
+    for name in pdfs:
+        found = checkpoint_in_pdf(Path(name).read_bytes(), name)
+        (unreadable.append if isinstance(found, str) else checkpoints.append)(found)
+    try:
+        count, problems = verify_chain(db.session(), checkpoints)
+    except SealKeyMissing as exc:
+        click.secho(str(exc), fg="red", err=True)
+        sys.exit(2)
+    for message in unreadable:
+        click.echo(f"note: {message}", err=True)
+    shown = problems[:50]
+    for problem in shown:
         click.echo(str(problem), err=True)
+    if len(problems) > len(shown):
+        click.echo(f"... and {len(problems) - len(shown)} more.", err=True)
     if problems:
-        _fail(f"Audit trail is NOT intact: {len(problems)} problem(s) in {count} event(s).")
-    click.echo(f"Audit trail intact: {count} event(s).")
+        _fail(f"Audit trail is NOT intact: {len(problems)} problem(s) in {count} event(s), "
+              f"checked against {len(checkpoints)} checkpoint(s).")
+    click.echo(f"Audit trail intact: {count} event(s), sealed with key {sealer.key_id}, "
+               f"consistent with {len(checkpoints)} checkpoint(s).")
+    if not checkpoints:
+        click.echo("No checkpoints were found: deleting the newest events could not be "
+                   "detected. Ship AUDIT_CHECKPOINT_DIR off the machine and pass --checkpoints.")
+
+
+@audit_group.command("checkpoint")
+@with_appcontext
+def audit_checkpoint() -> None:
+    """Write a sealed checkpoint of the chain's head now (run it from cron, then copy the
+    folder off the machine)."""
+    from portfolio.audit import current_checkpoint, write_checkpoint
+
+    sealer = db.get_database().sealer
+    if sealer is None or sealer.checkpoint_dir is None:
+        _fail("No seal key is configured: set PORTFOLIO_SEAL_KEY_FILE.")
+    point = current_checkpoint(db.session())
+    write_checkpoint(sealer.checkpoint_dir, point, keep=True)
+    click.echo(f"Checkpoint written: event #{point.seq}, {point.hash[:16]}…, "
+               f"in {sealer.checkpoint_dir}")
+
+
+@cli.command("seal-key")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True),
+              help="Write the new key to this file (created with mode 0600, never overwritten).")
+def seal_key(out: str | None) -> None:
+    """Make a new random seal key for PORTFOLIO_SEAL_KEY_FILE (printed, or written to --out)."""
+    import os
+    import secrets
+
+    key = secrets.token_urlsafe(48)
+    if not out:
+        click.echo(key)
+        return
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        _fail(f"{out} exists already; a seal key is never overwritten (seals made with it "
+              "could no longer be checked).")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    click.echo(f"Seal key written to {out}. Set PORTFOLIO_SEAL_KEY_FILE={out} on every machine.")
 
 
 @cli.group("bundle")

@@ -18,8 +18,23 @@ DEFAULTS: dict[str, Any] = {
     "ENV": "production",
     # SQLAlchemy URL; empty means an SQLite file in the instance folder.
     "DATABASE_URL": "",
-    # Generated into instance/secret_key on first run when not given.
+    # Signs session cookies and CSRF tokens. Outside production it is generated into
+    # instance/secret_key on first run; in production it must be given (here or as a file),
+    # identical on every machine.
     "SECRET_KEY": "",
+    "SECRET_KEY_FILE": "",
+    # Key of the HMAC seals over signatures and the audit chain, kept out of the database and
+    # its backups: the text itself, or a file holding it (`portfolio keys seal-key` makes one).
+    # Outside production it is generated into instance/seal_key; production refuses to start
+    # without it.
+    "SEAL_KEY": "",
+    "SEAL_KEY_FILE": "",
+    # Where sealed audit checkpoints (the chain's head) are written; empty means
+    # instance/audit-checkpoints. Ship this folder off the machine regularly.
+    "AUDIT_CHECKPOINT_DIR": "",
+    # Besides latest.json (updated after every commit), keep a dated checkpoint file every
+    # this many audit events.
+    "AUDIT_CHECKPOINT_EVERY": 500,
     # Human name of this installation, shown in the header.
     "SITE_NAME": "Evidence Builder",
     # Folder of unit files loaded by `portfolio criteria load`.
@@ -139,3 +154,19 @@ def load_or_create_secret_key(instance_path: str) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(key)
     return key
+
+
+def is_production(config: Any) -> bool:
+    """True for a production install (not development, not the test suite)."""
+    return config.get("ENV") == "production" and not config.get("TESTING")
+
+
+def read_secret_file(path: str) -> str:
+    """Read a secret from a file (e.g. a mounted secret), refusing an empty or missing one."""
+    try:
+        value = Path(path).expanduser().read_text().strip()
+    except OSError as exc:
+        raise RuntimeError(f"The secret file {path} cannot be read: {exc.strerror}") from exc
+    if not value:
+        raise RuntimeError(f"The secret file {path} is empty.")
+    return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -10,6 +11,8 @@ from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from portfolio.seals import Sealer, SealKeyMissing, attach, read_seal_key
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -72,16 +75,37 @@ def make_engine(url: str) -> Engine:
 
 
 class Database:
-    """Holds one app's engine and session factory."""
+    """Holds one app's engine and session factory, and the key its sessions seal with."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, sealer: Sealer | None = None) -> None:
+        from portfolio.audit import checkpoint_after_commit, forget_head
+
         self.engine = make_engine(url)
-        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.sealer = sealer
+        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False,
+                                         info={"sealer": sealer} if sealer else {})
+        if sealer is not None:
+            attach(self.engine, sealer)
+        event.listen(self.sessionmaker, "after_commit", checkpoint_after_commit)
+        event.listen(self.sessionmaker, "after_rollback", forget_head)
+
+
+def app_sealer(app: Flask) -> Sealer | None:
+    """Build the app's sealer; None in production when no seal key is configured."""
+    production = app.config["ENV"] == "production" and not app.config.get("TESTING")
+    try:
+        secret = read_seal_key(app.config, app.instance_path, create=not production)
+    except SealKeyMissing:
+        return None  # sealing refuses with a clear message; `serve` refuses to start
+    folder = app.config.get("AUDIT_CHECKPOINT_DIR") or str(Path(app.instance_path)
+                                                           / "audit-checkpoints")
+    return Sealer.from_secret(secret, checkpoint_dir=Path(folder),
+                              checkpoint_every=int(app.config["AUDIT_CHECKPOINT_EVERY"]))
 
 
 def init_app(app: Flask) -> None:
     """Attach a Database to the app and close the request session on teardown."""
-    app.extensions["portfolio.db"] = Database(app.config["DATABASE_URL"])
+    app.extensions["portfolio.db"] = Database(app.config["DATABASE_URL"], app_sealer(app))
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:

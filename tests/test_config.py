@@ -10,6 +10,9 @@ import pytest
 
 from portfolio import create_app
 from portfolio.config import DEFAULTS, from_environment, load_or_create_secret_key
+from portfolio.db import get_database
+from portfolio.seals import SealKeyMissing, sealer_for
+from portfolio.startup import NotConfigured, check_production, production_problems
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -39,8 +42,48 @@ def test_default_database_is_sqlite_in_the_instance_folder(tmp_path, monkeypatch
     monkeypatch.setenv("PORTFOLIO_INSTANCE_PATH", str(tmp_path))
     app = create_app()
     assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'portfolio.sqlite3'}"
-    assert app.config["SECRET_KEY"] == (tmp_path / "secret_key").read_text()
     assert app.config["SESSION_COOKIE_SECURE"] is True  # production unless told otherwise
+
+
+def test_production_makes_up_no_keys_and_refuses_to_serve(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTFOLIO_INSTANCE_PATH", str(tmp_path))
+    app = create_app()
+    # No silent per-machine keys: several machines would each make their own.
+    assert not app.config["SECRET_KEY"]
+    assert not (tmp_path / "secret_key").exists() and not (tmp_path / "seal_key").exists()
+    with pytest.raises(NotConfigured) as refused:
+        check_production(app)
+    assert "PORTFOLIO_SECRET_KEY" in str(refused.value)
+    assert "PORTFOLIO_SEAL_KEY_FILE" in str(refused.value)
+    with app.app_context(), pytest.raises(SealKeyMissing):
+        sealer_for(get_database(app).sessionmaker())
+
+
+def test_production_reads_both_keys_from_secret_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTFOLIO_INSTANCE_PATH", str(tmp_path))
+    (tmp_path / "secret").write_text("s" * 40 + "\n")
+    (tmp_path / "seal").write_text("k" * 48 + "\n")
+    monkeypatch.setenv("PORTFOLIO_SECRET_KEY_FILE", str(tmp_path / "secret"))
+    monkeypatch.setenv("PORTFOLIO_SEAL_KEY_FILE", str(tmp_path / "seal"))
+    first, second = create_app(), create_app()
+    assert first.config["SECRET_KEY"] == "s" * 40
+    assert production_problems(first) == []
+    # Two machines given the same file seal alike.
+    assert get_database(first).sealer.key_id == get_database(second).sealer.key_id
+    (tmp_path / "short").write_text("too short")
+    monkeypatch.setenv("PORTFOLIO_SEAL_KEY_FILE", str(tmp_path / "short"))
+    with pytest.raises(SealKeyMissing, match="at least 32"):
+        create_app()
+
+
+def test_development_generates_its_keys_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTFOLIO_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("PORTFOLIO_ENV", "development")
+    app = create_app()
+    assert app.config["SECRET_KEY"] == (tmp_path / "secret_key").read_text()
+    assert stat.S_IMODE(os.stat(tmp_path / "seal_key").st_mode) == 0o600
+    assert get_database(create_app()).sealer.key_id == get_database(app).sealer.key_id
+    assert production_problems(app) == []
 
 
 def test_development_relaxes_only_the_secure_cookie(tmp_path, monkeypatch):

@@ -108,6 +108,8 @@ def _worker_env(app) -> dict[str, str]:
         "PORTFOLIO_EXPORTS_DIR": app.config["EXPORTS_DIR"],
         "PORTFOLIO_SECRET_KEY": app.config["SECRET_KEY"],
         "PORTFOLIO_OUTBOX_DIR": app.config["OUTBOX_DIR"],
+        # Production (the default ENV) makes up no seal key: the worker is given the app's.
+        "PORTFOLIO_SEAL_KEY_FILE": str(Path(app.instance_path) / "seal_key"),
     })
     return env
 

@@ -210,7 +210,7 @@ def decide_criterion(session: Session, enrolment: Enrolment, criterion: Criterio
         "evidence": [evidence_snapshot(session, e, current_version(e))
                      for e in sorted(items, key=lambda e: e.id)],
     }
-    signature = make_signature(enrolment=enrolment, purpose="criterion_decision",
+    signature = make_signature(session, enrolment=enrolment, purpose="criterion_decision",
                                subject_type="criterion", subject_id=criterion.id,
                                signer_id=actor.id, signer_role=Role.ASSESSOR.value,
                                typed_name=typed, statement=statement, content=content,
@@ -257,7 +257,7 @@ def countersign_decision(session: Session, decision: CriterionDecision, *, actor
     content = {"decision_id": decision.id, "criterion_id": decision.criterion_id,
                "enrolment_id": enrolment.id,
                "signatures": [decision_signature_ref(decision_signature)]}
-    signature = make_signature(enrolment=enrolment, purpose="countersignature",
+    signature = make_signature(session, enrolment=enrolment, purpose="countersignature",
                                subject_type="decision", subject_id=decision.id,
                                signer_id=actor.id, signer_role=Role.ASSESSOR.value,
                                typed_name=typed, statement=STATEMENTS["countersignature"],
@@ -300,7 +300,7 @@ def sign_evidence_declaration(session: Session, evidence: Evidence, *, actor: Us
     typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
                            lockout_minutes=lockout_minutes)
     version = current_version(evidence)
-    signature = make_signature(
+    signature = make_signature(session,
         enrolment=enrolment, purpose="evidence_declaration", subject_type="evidence",
         subject_id=evidence.id, signer_id=actor.id, signer_role=Role.LEARNER.value,
         typed_name=typed, statement=actor.centre.evidence_declaration,
@@ -353,7 +353,7 @@ def sign_unit_declaration(session: Session, enrolment: Enrolment, *, actor: User
                            lockout_minutes=lockout_minutes)
     content = {"enrolment_id": enrolment.id, "unit": enrolment.unit.reference,
                "evidence": [evidence_snapshot(session, e, current_version(e)) for e in items]}
-    signature = make_signature(
+    signature = make_signature(session,
         enrolment=enrolment, purpose="unit_declaration", subject_type="enrolment",
         subject_id=enrolment.id, signer_id=actor.id, signer_role=Role.LEARNER.value,
         typed_name=typed, statement=actor.centre.unit_declaration, content=content,
@@ -406,7 +406,7 @@ def sign_off_unit(session: Session, enrolment: Enrolment, *, actor: User,
                "decisions": [{"decision_id": d.id, "criterion_id": d.criterion_id}
                              for d in decisions],
                "signatures": refs}
-    signature = make_signature(
+    signature = make_signature(session,
         enrolment=enrolment, purpose="unit_signoff", subject_type="enrolment",
         subject_id=enrolment.id, signer_id=actor.id, signer_role=Role.ASSESSOR.value,
         typed_name=typed, statement=STATEMENTS["unit_signoff"], content=content,
@@ -430,7 +430,7 @@ def cosign_unit(session: Session, enrolment: Enrolment, *, actor: User,
         raise InvalidTransition("You have already co-signed this unit.")
     typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
                            lockout_minutes=lockout_minutes)
-    signature = make_signature(
+    signature = make_signature(session,
         enrolment=enrolment, purpose="unit_cosign", subject_type="enrolment",
         subject_id=enrolment.id, signer_id=actor.id, signer_role=Role.LEARNER.value,
         typed_name=typed, statement=STATEMENTS["unit_cosign"],

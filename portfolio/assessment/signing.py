@@ -33,6 +33,7 @@ from portfolio.models import (
     EvidenceVersion,
     Signature,
 )
+from portfolio.seals import Sealer, sealer_for
 
 
 def canonical(value: Any) -> bytes:
@@ -49,22 +50,22 @@ def sha256_of(value: Any) -> str:
 SEALED_IDS = ("enrolment_id", "subject_id", "signer_id")
 
 
-def seal_of(signature: Signature, ids: dict[str, int] | None = None) -> str:
-    """Return the seal over a signature's own fields and its content hash.
+def seal_of(signature: Signature, sealer: Sealer, ids: dict[str, int] | None = None) -> str:
+    """Return the keyed seal over a signature's own fields and its content hash.
 
     `ids` replaces the enrolment, subject and signer ids with those the signature was sealed
     with in another instance (a signature brought in by a bundle import; see
     `imported_seal_ids`).
     """
     fields = {name: getattr(signature, name) for name in SEALED_IDS} | (ids or {})
-    return sha256_of({
+    return sealer.signature(canonical({
         "enrolment_id": fields["enrolment_id"], "purpose": signature.purpose,
         "subject_type": signature.subject_type, "subject_id": fields["subject_id"],
         "signer_id": fields["signer_id"], "signer_role": signature.signer_role,
         "typed_name": signature.typed_name, "statement": signature.statement,
         "signed_at": signature.signed_at.isoformat(timespec="microseconds"),
         "content_hash": signature.content_hash,
-    })
+    }))
 
 
 def imported_seal_ids(signature: Signature, recorded: AuditEvent | None
@@ -140,14 +141,18 @@ class Verdict:
             f" ({self.reason})" if self.reason else "")
 
 
-def _stored_parts_intact(signature: Signature, recorded: AuditEvent | None) -> str | None:
+def _stored_parts_intact(signature: Signature, recorded: AuditEvent | None,
+                         sealer: Sealer) -> str | None:
     if sha256_of(signature.content) != signature.content_hash:
         return "the signed content stored with the signature was altered"
     ids = imported_seal_ids(signature, recorded)
     if isinstance(ids, str):
         return ids
-    if seal_of(signature, ids) != signature.seal:
-        return "the signature record (signer, statement, time or hash) was altered"
+    if not sealer.same(seal_of(signature, sealer, ids), signature.seal):
+        # Without the seal key nobody can recompute a seal, so a row edited in the database
+        # (even with its seal "recomputed") ends here.
+        return ("the signature record (signer, statement, time or hash) was altered: its seal "
+                "does not match the installation's seal key")
     return None
 
 
@@ -169,7 +174,7 @@ def _evidence_items(content: dict[str, Any]) -> list[dict[str, Any]]:
 def verify_signature(session: Session, signature: Signature, _depth: int = 0) -> Verdict:
     """Recompute a signature's hashes from the stored content and judge it."""
     recorded = recorded_event(session, signature)
-    problem = _stored_parts_intact(signature, recorded)
+    problem = _stored_parts_intact(signature, recorded, sealer_for(session))
     if problem:
         return Verdict(signature.id, "broken", problem)
     newer: list[str] = []
@@ -215,16 +220,17 @@ def decision_signature_ref(signature: Signature) -> dict[str, Any]:
             "purpose": signature.purpose}
 
 
-def make_signature(*, enrolment: Enrolment, purpose: str, subject_type: str, subject_id: int,
-                   signer_id: int, signer_role: str, typed_name: str, statement: str,
-                   content: dict[str, Any], signed_at: datetime) -> Signature:
-    """Build a sealed signature (not yet added to the session)."""
+def make_signature(session: Session, *, enrolment: Enrolment, purpose: str, subject_type: str,
+                   subject_id: int, signer_id: int, signer_role: str, typed_name: str,
+                   statement: str, content: dict[str, Any], signed_at: datetime) -> Signature:
+    """Build a signature sealed with the installation's key and add it to the session."""
     signature = Signature(
         enrolment_id=enrolment.id, purpose=purpose, subject_type=subject_type,
         subject_id=subject_id, signer_id=signer_id, signer_role=signer_role,
         typed_name=typed_name, statement=statement, signed_at=signed_at, content=content,
         content_hash=sha256_of(content))
-    signature.seal = seal_of(signature)
+    signature.seal = seal_of(signature, sealer_for(session))
+    session.add(signature)
     return signature
 
 

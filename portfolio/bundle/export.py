@@ -38,6 +38,7 @@ from portfolio.models import (
     User,
     WitnessRequest,
 )
+from portfolio.seals import sealer_for
 
 MANIFEST_NAME = "manifest.json"
 CHUNK = 1024 * 1024
@@ -209,7 +210,9 @@ def build_manifest(session: Session, learner: User) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "exported_at": iso(utcnow()),
         "source": {"centre": learner.centre.name, "audit_chain_head": chain_head(session),
-                   "audit_events_total": session.scalar(select(func.count(AuditEvent.id))) or 0},
+                   "audit_events_total": session.scalar(select(func.count(AuditEvent.id))) or 0,
+                   # Seals can be re-checked on import only by an installation with this key.
+                   "seal_key_id": sealer_for(session).key_id},
         "learner_id": learner.id,
         "people": [_person(p) for p in people],
         "units": [_unit(session, u) for _, u in sorted(units.items())],

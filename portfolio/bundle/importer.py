@@ -69,6 +69,7 @@ from portfolio.models import (
     UserRole,
     WitnessRequest,
 )
+from portfolio.seals import Sealer, sealer_for
 
 FILE_ENTRY = re.compile(r"^files/([0-9a-f]{64})$")
 CHUNK = 1024 * 1024
@@ -399,15 +400,19 @@ def _sealed_ids(s: dict[str, Any], recorded: dict[str, Any] | None) -> dict[str,
     return ids or {name: s[name] for name in SEALED_IDS}
 
 
-def _check_integrity(ix: _Index, problems: list[str]) -> None:
+def _check_integrity(ix: _Index, problems: list[str], sealer: Sealer) -> None:
     m = ix.manifest
+    # Seals are keyed: they can be re-checked only where the source's seal key is held (the same
+    # installation, or one sharing its key). Elsewhere the content hashes are still checked, and
+    # the records are sealed afresh with this installation's key once imported.
+    keyed = m["source"].get("seal_key_id") == sealer.key_id
     previous = 0
     for e in m["audit_events"]:
         if e["seq"] <= previous:
             problems.append(f"audit event #{e['seq']} is out of order.")
         previous = e["seq"]
-        if compute_hash(_transient_event(e)) != e["hash"]:
-            problems.append(f"audit event #{e['seq']}: its hash does not match its content "
+        if keyed and not sealer.same(compute_hash(_transient_event(e), sealer), e["hash"]):
+            problems.append(f"audit event #{e['seq']}: its seal does not match its content "
                             "(the event was altered).")
     events = _signature_events(m)
     for s in m["signatures"]:
@@ -422,7 +427,8 @@ def _check_integrity(ix: _Index, problems: list[str]) -> None:
             continue
         recorded = events.get(s["id"])
         ids = _sealed_ids(s, recorded)
-        if ids is None or seal_of(_transient_signature(s), ids) != s["seal"]:
+        if ids is None or (keyed and not sealer.same(
+                seal_of(_transient_signature(s), sealer, ids), s["seal"])):
             problems.append(f"{where}: its seal does not match the signer, statement, time and "
                             "content hash recorded (the signature record was altered).")
         if recorded is None or recorded["detail"].get("content_hash") != s["content_hash"]:
@@ -586,7 +592,11 @@ def _write_rows(session: Session, ix: _Index, plan: _Plan, users: dict[int, User
                 evidence_id=evidence.id, version=r["version"], reviewer_id=uid[r["reviewer_id"]],
                 outcome=r["outcome"], feedback_md=r["feedback_md"], varcs=r["varcs"],
                 created_at=_dt(r["created_at"])))
+    sealer = sealer_for(session)
+    recorded = _signature_events(m)
     for s in m["signatures"]:
+        # Sealed afresh with this installation's key, over the ids it was made with there.
+        seal = seal_of(_transient_signature(s), sealer, _sealed_ids(s, recorded.get(s["id"])))
         session.add(Signature(
             id=s["id"], enrolment_id=s["enrolment_id"], purpose=s["purpose"],
             subject_type=s["subject_type"],
@@ -595,7 +605,7 @@ def _write_rows(session: Session, ix: _Index, plan: _Plan, users: dict[int, User
             signer_id=uid[s["signer_id"]], signer_role=s["signer_role"],
             typed_name=s["typed_name"], statement=s["statement"],
             signed_at=_dt(s["signed_at"]), content=s["content"],
-            content_hash=s["content_hash"], seal=s["seal"],
+            content_hash=s["content_hash"], seal=seal,
             invalidated_at=_dt(s["invalidated_at"]),
             invalidated_reason=s["invalidated_reason"]))
     session.flush()
@@ -693,7 +703,7 @@ def import_bundle(session: Session, path: Path, *, batch: UploadBatch, centre: C
         problems: list[str] = []
         ix = _index(manifest, problems)
         _check_references(ix, problems)
-        _check_integrity(ix, problems)
+        _check_integrity(ix, problems, sealer_for(session))
         listed = {f["sha256"]: f["size"] for f in manifest["files"]}
         for name in entries:
             match = FILE_ENTRY.match(name)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from portfolio.assessment.queries import list_decisions, list_reviews
 from portfolio.assessment.signing import verify_all
-from portfolio.audit import chain_head
+from portfolio.audit import chain_head, current_checkpoint
 from portfolio.criteria.queries import get_unit_view
 from portfolio.evidence.coverage import compute_coverage
 from portfolio.evidence.kinds import KINDS
@@ -208,6 +208,9 @@ def gather(session: Session, enrolment: Enrolment, *, now: datetime, verify_url:
                        for s in signatures],
         "witnesses": [w["content_hash"] for w in witnesses],
         "audit_head": head,
+        # The chain's head, sealed: `portfolio audit verify --pdf FILE` checks the trail
+        # against it, wherever the PDF has travelled since.
+        "audit_checkpoint": current_checkpoint(session).as_dict(),
         "learner_last_event": max((a["seq"] for a in audit
                                    if not a["action"].startswith("export.")), default=0),
     }

@@ -891,7 +891,7 @@ def record_outcome(session: Session, sample: IqaSample, *, actor: User, outcome:
         content |= {"scope": "unit", "signoff_id": sample.signoff_id,
                     "signatures": [decision_signature_ref(sample.signoff)]}
         statement = UNIT_OUTCOME_STATEMENT
-    signature = make_signature(
+    signature = make_signature(session,
         enrolment=enrolment, purpose="iqa_outcome", subject_type="iqa_sample",
         subject_id=sample.id, signer_id=actor.id, signer_role=Role.IQA.value, typed_name=typed,
         statement=statement.format(hash=sample.snapshot_sha256,

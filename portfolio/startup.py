@@ -1,0 +1,37 @@
+"""What a production process checks before it serves: the keys every machine must share."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from portfolio.config import is_production
+from portfolio.db import get_database
+
+
+class NotConfigured(RuntimeError):
+    """Production is missing a key it must not make up by itself."""
+
+
+def production_problems(app: Flask) -> list[str]:
+    """List what production is missing; empty outside production or when all is set."""
+    if not is_production(app.config):
+        return []
+    problems = []
+    if not app.config.get("SECRET_KEY"):
+        problems.append("No secret key: set PORTFOLIO_SECRET_KEY or PORTFOLIO_SECRET_KEY_FILE "
+                        "(the same on every machine).")
+    if get_database(app).sealer is None:
+        problems.append("No seal key: set PORTFOLIO_SEAL_KEY_FILE to a file made by "
+                        "`portfolio seal-key` (the same on every machine, kept outside the "
+                        "database and its backups).")
+    return problems
+
+
+def check_production(app: Flask) -> None:
+    """Refuse to serve in production without the secret, seal and signing keys.
+
+    :raises NotConfigured: naming each missing key and how to provide it.
+    """
+    problems = production_problems(app)
+    if problems:
+        raise NotConfigured("Refusing to start in production:\n- " + "\n- ".join(problems))
