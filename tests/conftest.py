@@ -57,6 +57,8 @@ def _test_config(url: str, **extra: object) -> dict[str, object]:
         "STORAGE_DIR": tempfile.mkdtemp(prefix="portfolio-storage-"),
         "OUTBOX_DIR": tempfile.mkdtemp(prefix="portfolio-outbox-"),
         "RENDER_CACHE_DIR": tempfile.mkdtemp(prefix="portfolio-render-cache-"),
+        # Each test's database is new: its checkpoints must not meet another test's.
+        "AUDIT_CHECKPOINT_DIR": tempfile.mkdtemp(prefix="portfolio-checkpoints-"),
         "EXPORT_RUN_INLINE": True,
     }
     config.update(extra)
