@@ -223,14 +223,14 @@ def decision_signature_ref(signature: Signature) -> dict[str, Any]:
 def make_signature(session: Session, *, enrolment: Enrolment, purpose: str, subject_type: str,
                    subject_id: int, signer_id: int, signer_role: str, typed_name: str,
                    statement: str, content: dict[str, Any], signed_at: datetime) -> Signature:
-    """Build a signature sealed with the installation's key and add it to the session."""
+    """Build a signature sealed with the installation's key (the caller adds it: decisions add
+    it inside a savepoint together with the decision)."""
     signature = Signature(
         enrolment_id=enrolment.id, purpose=purpose, subject_type=subject_type,
         subject_id=subject_id, signer_id=signer_id, signer_role=signer_role,
         typed_name=typed_name, statement=statement, signed_at=signed_at, content=content,
         content_hash=sha256_of(content))
     signature.seal = seal_of(signature, sealer_for(session))
-    session.add(signature)
     return signature
 
 
