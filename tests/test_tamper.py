@@ -198,3 +198,27 @@ def test_rolled_back_events_leave_no_checkpoint(app, session, signed):
     session.commit()  # a later commit with nothing new must not write the rolled-back head
     assert (folder / "latest.json").read_text() == before
     assert verify_chain(session, load_checkpoints(folder)[0])[1] == []
+
+
+def test_a_pdf_out_in_the_world_still_catches_a_cut_tail(app, session, signed, db_kind,
+                                                          tmp_path):
+    """Checkpoints on the machine deleted too: the one sealed into an exported PDF remains."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(cli, ["keys", "init", "--if-missing"]).exit_code == 0
+    pdf = tmp_path / "portfolio.pdf"
+    made = runner.invoke(cli, ["export", "learner@example.org", "--unit", "R/506/2151",
+                               "--out", str(pdf)])
+    assert made.exit_code == 0, made.output
+    session.expire_all()
+    exported_at = session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()))
+    for name in get_database(app).sealer.checkpoint_dir.iterdir():
+        name.unlink()
+    _bypass_guard(session, db_kind)
+    session.execute(text("DELETE FROM audit_events WHERE seq >= :seq"),
+                    {"seq": exported_at - 3})
+    session.commit()
+    blind = runner.invoke(cli, ["audit", "verify"])
+    assert blind.exit_code == 0 and "No checkpoints were found" in blind.output
+    caught = runner.invoke(cli, ["audit", "verify", "--pdf", str(pdf)])
+    assert caught.exit_code == 1
+    assert "the newest events were deleted" in caught.output

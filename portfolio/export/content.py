@@ -81,6 +81,7 @@ class PortfolioContent:
     verify_url: str
     manifest: dict[str, Any] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)  # IQA sample records
+    audit_checkpoint: dict[str, Any] = field(default_factory=dict)  # sealed chain head
 
     @property
     def hash_rows(self) -> list[dict[str, str]]:
@@ -183,6 +184,7 @@ def gather(session: Session, enrolment: Enrolment, *, now: datetime, verify_url:
               "subject": f"{e.subject_type} #{e.subject_id}", "hash": e.hash}
              for e in enrolment_events(session, enrolment)]
     head = chain_head(session)
+    checkpoint = current_checkpoint(session).as_dict()
     content = PortfolioContent(
         generated_at=now, learner=enrolment.learner.full_name,
         centre=enrolment.learner.centre.name, qualification=unit.qualification, unit=unit,
@@ -197,7 +199,7 @@ def gather(session: Session, enrolment: Enrolment, *, now: datetime, verify_url:
                     if d.countersigned_by else None} for d in decisions],
         signatures=signatures, locations=locations, evidence=evidence, witnesses=witnesses,
         samples=sample_rows_for_export(session, enrolment.id),
-        audit=audit, audit_head=head, verify_url=verify_url)
+        audit=audit, audit_head=head, verify_url=verify_url, audit_checkpoint=checkpoint)
     content.manifest = {
         "format": "portfolio-export-manifest", "version": 1, "public_id": public_id,
         "generated_at": now.isoformat(), "enrolment_id": enrolment.id,
@@ -210,7 +212,7 @@ def gather(session: Session, enrolment: Enrolment, *, now: datetime, verify_url:
         "audit_head": head,
         # The chain's head, sealed: `portfolio audit verify --pdf FILE` checks the trail
         # against it, wherever the PDF has travelled since.
-        "audit_checkpoint": current_checkpoint(session).as_dict(),
+        "audit_checkpoint": checkpoint,
         "learner_last_event": max((a["seq"] for a in audit
                                    if not a["action"].startswith("export.")), default=0),
     }
