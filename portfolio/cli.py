@@ -326,29 +326,113 @@ def witness_minimise(days: int | None) -> None:
 
 @cli.group("keys")
 def keys_group() -> None:
-    """The centre's key for signing exported PDFs."""
+    """Each centre's key for signing exported PDFs, and the certificates it trusts."""
+
+
+def _key_centres(centre_name: str | None, *, allow_none: bool = False) -> list[tuple[int, str]]:
+    """The centres a keys command acts on: the one named, else all of them."""
+    from portfolio.models import Centre
+
+    query = select(Centre.id, Centre.name).order_by(Centre.id)
+    if centre_name:
+        query = query.where(Centre.name == centre_name)
+    centres = [(cid, name) for cid, name in db.session().execute(query)]
+    if centre_name and not centres:
+        _fail(f"No centre named {centre_name!r}; `portfolio keys list` shows the centres.")
+    if not centres and not allow_none:
+        _fail("There is no centre yet: run `portfolio demo` or `portfolio bundle import`, "
+              "or add people with `portfolio users create --centre NAME` first.")
+    return centres
 
 
 @keys_group.command("init")
-@click.option("--centre", "centre_name", help="Name in the certificate (default: first centre).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing key (old PDFs keep theirs).")
-@click.option("--if-missing", is_flag=True, help="Do nothing when a key already exists.")
+@click.option("--centre", "centre_name", help="Only this centre (default: every centre).")
+@click.option("--all", "all_centres", is_flag=True, help="Every centre (the default).")
+@click.option("--if-missing", is_flag=True, help="Skip centres that have a key already.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing key (its certificate stays trusted, as with rotate).")
 @with_appcontext
-def keys_init(centre_name: str | None, overwrite: bool, if_missing: bool) -> None:
-    """Create a centre key (mode 0600) and a self-signed certificate in the instance folder."""
-    from portfolio.export.signing import init_centre_key
-    from portfolio.models import Centre
+def keys_init(centre_name: str | None, all_centres: bool, if_missing: bool,
+              overwrite: bool) -> None:
+    """Give each centre its own signing key (mode 0600) and self-signed certificate.
 
-    if if_missing and (Path(current_app.instance_path) / "signing" / "centre-key.pem").exists():
-        click.echo("A signing key already exists.")
+    Keys live in SIGNING_KEYS_DIR (default instance/signing) under centre-<id>/. An older
+    single key (instance/signing/centre-key.pem) becomes the first centre's key, and its
+    certificate stays trusted for every centre's older exports.
+    """
+    from portfolio.export import keys
+
+    if centre_name and all_centres:
+        _fail("Give either --centre NAME or --all, not both.")
+    config, instance = current_app.config, Path(current_app.instance_path)
+    every = _key_centres(None, allow_none=if_missing)
+    if not every:
+        click.echo("There is no centre yet, so no key to make.")
         return
-    name = centre_name or db.session().scalar(select(Centre.name).order_by(Centre.id)) \
-        or current_app.config["SITE_NAME"]
-    try:
-        key = init_centre_key(Path(current_app.instance_path), name, overwrite=overwrite)
-    except FileExistsError as exc:
-        _fail(str(exc))
-    click.echo(f"Key: {key.key_path}\nCertificate: {key.cert_path}")
+    chosen = _key_centres(centre_name) if centre_name else every
+    legacy = keys.legacy_key_paths(instance)
+    has_legacy = legacy.key_path.is_file() and legacy.cert_path.is_file()
+    for centre_id, name in chosen:
+        if keys.has_own_key(config, instance, centre_id) and not overwrite:
+            if if_missing:
+                click.echo(f"{name}: has a signing key already.")
+                continue
+            _fail(f"{name} already has a signing key; use `portfolio keys rotate --centre "
+                  f"{name!r}` to replace it (older exports keep verifying).")
+        adopt = has_legacy and centre_id == every[0][0]
+        if has_legacy and not adopt:
+            keys.retire_legacy_certificate(config, instance, centre_id)
+        paths = keys.init_centre_signing_key(config, instance, centre_id, name,
+                                             overwrite=overwrite, adopt_legacy=adopt)
+        cert = keys.trusted_certificates(config, instance, centre_id)[0]
+        click.echo(f"{name}: {'adopted the existing' if adopt else 'new'} key {paths.key_path}\n"
+                   f"  certificate SHA-256 {keys.format_fingerprint(cert.fingerprint)}")
+    if has_legacy and all(keys.has_own_key(config, instance, cid) for cid, _ in every):
+        keys.forget_legacy_key(instance)
+        click.echo(f"The single key in {legacy.key_path.parent} now belongs to {every[0][1]}; "
+                   "its certificate stays trusted for the other centres' older exports.")
+
+
+@keys_group.command("rotate")
+@click.option("--centre", "centre_name", help="Only this centre (default: every centre).")
+@with_appcontext
+def keys_rotate(centre_name: str | None) -> None:
+    """Make a new key for a centre; the old certificate stays trusted for older exports."""
+    from portfolio.export import keys
+
+    config, instance = current_app.config, Path(current_app.instance_path)
+    for centre_id, name in _key_centres(centre_name):
+        try:
+            old, new = keys.rotate_centre_key(config, instance, centre_id, name)
+        except FileNotFoundError as exc:
+            _fail(str(exc))
+        click.echo(f"{name}: new key, certificate SHA-256 "
+                   f"{keys.format_fingerprint(new.fingerprint)}\n"
+                   f"  retired (still trusted): {keys.format_fingerprint(old.fingerprint)}")
+
+
+@keys_group.command("list")
+@with_appcontext
+def keys_list() -> None:
+    """Show each centre's current and retired certificates: fingerprint and validity."""
+    from portfolio.export import keys
+
+    config, instance = current_app.config, Path(current_app.instance_path)
+    click.echo(f"Keys folder: {keys.keys_root(config, instance)}")
+    labels = {"current": "current", "retired": "retired", "pkcs12": "SIGNING_PKCS12",
+              "legacy": "single key (run `portfolio keys init`)"}
+    for centre_id, name in _key_centres(None):
+        certs = keys.trusted_certificates(config, instance, centre_id)
+        click.echo(f"{name} (centre {centre_id}):" + ("" if certs else " NO SIGNING KEY"))
+        for cert in certs:
+            click.echo(f"  {labels.get(cert.status, cert.status):<8} {cert.subject}\n"
+                       f"           SHA-256 {keys.format_fingerprint(cert.fingerprint)}\n"
+                       f"           valid {cert.not_before:%Y-%m-%d} to "
+                       f"{cert.not_after:%Y-%m-%d}")
+    missing = keys.missing_signing_keys(config, instance, db.session())
+    if missing:
+        click.echo("Without a key of their own: " + ", ".join(missing)
+                   + " (run `portfolio keys init`).")
 
 
 def _verify_base() -> str:
@@ -385,22 +469,48 @@ def export_command(learner_email: str, unit_ref: str, out: str | None) -> None:
                f"SHA-256 {export.sha256}")
 
 
+VERIFY_EXIT_CODES = {"intact and current": 0, "intact but changed": 3, "altered": 4,
+                     "not signed by this centre": 5, "not one of our exports": 6,
+                     "not a signed PDF": 7}
+
+
 @cli.command("verify")
 @click.argument("pdf", type=click.Path(exists=True, dir_okay=False))
 @with_appcontext
 def verify_command(pdf: str) -> None:
-    """Check an exported PDF's signature and cross-check its hashes with the database."""
+    """Check an exported PDF: who signed it, that it is a recorded export, what changed since.
+
+    Exit codes: 0 genuine and current; 3 genuine, but the portfolio changed since (listed);
+    4 altered (what is said); 5 signed, but not by this centre (signer and certificate
+    fingerprint named); 6 not one of our exports (a genuine centre signature over a file
+    never exported here); 7 not a signed PDF.
+    """
+    from portfolio.export.keys import format_fingerprint
     from portfolio.export.services import verify_export
 
-    cert = Path(current_app.instance_path) / "signing" / "centre-cert.pem"
-    verdict = verify_export(db.session(), Path(pdf).read_bytes(),
-                            trust_cert_pem=cert.read_bytes() if cert.exists() else None)
-    if verdict.state == "altered":
-        _fail(f"ALTERED: {verdict.signature_problem}")
-    click.echo(verdict.state.upper() if verdict.state == "intact and current"
-               else "INTACT, BUT THE PORTFOLIO HAS CHANGED SINCE EXPORT:")
-    for change in verdict.changes:
-        click.echo(f"  - {change}")
+    verdict = verify_export(db.session(), Path(pdf), config=current_app.config,
+                            instance_path=Path(current_app.instance_path))
+    headline = {"intact and current": "GENUINE AND CURRENT",
+                "intact but changed": "GENUINE, BUT THE PORTFOLIO HAS CHANGED SINCE THE EXPORT:",
+                "altered": "ALTERED",
+                "not signed by this centre": "SIGNED, BUT NOT BY THIS CENTRE",
+                "not one of our exports": "NOT ONE OF OUR EXPORTS",
+                "not a signed PDF": "NOT A SIGNED PDF"}[verdict.state]
+    code = VERIFY_EXIT_CODES[verdict.state]
+    echo = click.echo if verdict.ok else (lambda text: click.secho(text, fg="red", err=True))
+    echo(headline + (f": {verdict.signature_problem}" if verdict.signature_problem else ""))
+    for line in verdict.changes + verdict.problems:
+        echo(f"  - {line}")
+    if verdict.signer or verdict.fingerprint:
+        who = verdict.signer + (f" ({verdict.signer_centre}, {verdict.certificate_status} key)"
+                                if verdict.signer_centre else "")
+        click.echo(f"Signed by: {who}")
+        click.echo(f"Certificate SHA-256: {format_fingerprint(verdict.fingerprint)}")
+    if verdict.signed_at:
+        click.echo(f"Signed at: {verdict.signed_at:%Y-%m-%d %H:%M:%S} UTC")
+    if verdict.export_id and verdict.ok:
+        click.echo(f"Export #{verdict.export_id} of {verdict.exported_at:%Y-%m-%d %H:%M} UTC")
+    sys.exit(code)
 
 
 @cli.command("worker")

@@ -82,6 +82,11 @@ DEFAULTS: dict[str, Any] = {
     # A centre's own PKCS#12 signing file and its passphrase; empty uses `portfolio keys init`.
     "SIGNING_PKCS12": "",
     "SIGNING_PKCS12_PASSPHRASE": "",
+    # Folder of the centres' signing keys (centre-<id>/ each, with retired/ certificates);
+    # empty means instance/signing. Point every machine at the same secret mount.
+    "SIGNING_KEYS_DIR": "",
+    # Largest PDF the public /verify page accepts, in megabytes.
+    "VERIFY_MAX_MB": 200,
     # A timestamp authority for PAdES B-T signatures; empty signs PAdES B-B.
     "SIGNING_TSA_URL": "",
     # Run PDF exports inside the request instead of a background thread (tests, tiny sites).

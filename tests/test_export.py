@@ -93,12 +93,15 @@ def test_verify_says_intact_changed_or_altered(app, session, exported, keys):
     assert verify_export(session, pdf + b"%extra", trust_cert_pem=keys).state == "altered"
     runner = app.test_cli_runner()
     result = runner.invoke(cli, ["verify", str(out)])
-    assert result.exit_code == 0 and "CHANGED SINCE EXPORT" in result.output
+    assert result.exit_code == 3, result.output
+    assert "CHANGED SINCE THE EXPORT" in result.output and "A later account" not in result.output
+    assert "Test Centre e-portfolio exports" in result.output  # who signed
     broken = out.with_name("broken.pdf")
     data = bytearray(pdf)
     data[len(data) // 2] ^= 0x01
     broken.write_bytes(bytes(data))
-    assert runner.invoke(cli, ["verify", str(broken)]).exit_code == 1
+    result = runner.invoke(cli, ["verify", str(broken)])
+    assert result.exit_code == 4 and "ALTERED" in result.output, result.output
 
 
 def test_rendering_refuses_local_files_and_the_network(app, tmp_path):
@@ -200,7 +203,8 @@ def test_export_button_progress_download_and_public_check(make_app, keys, inline
     ok = public.post("/verify", data={"csrf_token": token,
                                       "pdf": (io.BytesIO(pdf.data), "portfolio.pdf")},
                      content_type="multipart/form-data")
-    assert ok.status_code == 200 and "Intact, and the portfolio is unchanged" in ok.get_data(True)
+    assert ok.status_code == 200, ok.get_data(True)
+    assert "Genuine, and the portfolio is unchanged" in ok.get_data(True)
     altered = bytearray(pdf.data)
     altered[len(altered) // 3] ^= 0x01
     bad = public.post("/verify", data={"csrf_token": token,
@@ -209,7 +213,7 @@ def test_export_button_progress_download_and_public_check(make_app, keys, inline
     assert bad.status_code == 422 and "Altered" in bad.get_data(True)
     manifest = read_manifest(pdf.data)
     by_link = public.get(f"/verify/{manifest['public_id']}")
-    assert by_link.status_code == 200 and "Intact" in by_link.get_data(True)
+    assert by_link.status_code == 200 and "Genuine" in by_link.get_data(True)
     assert by_link.headers["Referrer-Policy"] == "no-referrer"
     s.close()
 

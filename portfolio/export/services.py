@@ -7,8 +7,11 @@ import io
 import json
 import os
 import secrets
+import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from portfolio.export.pipeline import (
 )
 from portfolio.export.render import MANIFEST_NAME, attachments, qr_svg
 from portfolio.models import (
+    Centre,
     Enrolment,
     Evidence,
     Export,
@@ -52,7 +56,7 @@ def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | No
 
     :raises PermissionDenied: the actor may not see this portfolio.
     """
-    from portfolio.export.signing import load_signer, sign_pdf
+    from portfolio.export.signing import fingerprint_of, load_signer, sign_pdf
 
     if actor is not None and not can_view_enrolment(actor, enrolment):
         raise PermissionDenied("You cannot export this portfolio.")
@@ -68,7 +72,8 @@ def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | No
             Evidence.enrolment_id == enrolment.id)) or 0
         if start_early(cache_dir, f"enrolment-{enrolment.id}", items):
             pool.start()  # the processes get ready while the key and the content are read
-        signer = load_signer(config, instance_path)
+        # Each centre signs with its own key; the export records which certificate.
+        signer = load_signer(config, instance_path, enrolment.centre_id)
         step(10, "Gathering the evidence, decisions and signatures")
         public_id = secrets.token_urlsafe(32)
         content = gather(session, enrolment, now=now, public_id=public_id,
@@ -99,7 +104,8 @@ def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | No
     export = Export(enrolment_id=enrolment.id, created_by_id=actor.id if actor else None,
                     created_at=now, public_id=public_id, filename=target.name,
                     sha256=hashlib.sha256(signed).hexdigest(), size=len(signed), pages=pages,
-                    manifest=content.manifest)
+                    manifest=content.manifest,
+                    signer_fingerprint=fingerprint_of(signer.signing_cert.dump()))
     # Not stored: how the render went (the benchmark reports it).
     export.render_report = {"timings": result.timings, "parts_rendered": len(result.rendered),
                             "rendered": result.rendered,
@@ -114,37 +120,75 @@ def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | No
     return export
 
 
+# --- verifying an exported PDF ---------------------------------------------------------------
+
+# Outcomes of checking a file. The first two are genuine; the rest are refused.
+GENUINE_CURRENT = "intact and current"
+GENUINE_CHANGED = "intact but changed"
+ALTERED = "altered"
+NOT_OUR_SIGNER = "not signed by this centre"
+NOT_OUR_EXPORT = "not one of our exports"
+NOT_SIGNED = "not a signed PDF"
+OUTCOMES = (GENUINE_CURRENT, GENUINE_CHANGED, ALTERED, NOT_OUR_SIGNER, NOT_OUR_EXPORT,
+            NOT_SIGNED)
+HASH_CHUNK = 1024 * 1024
+
+
 @dataclass
 class ExportVerdict:
-    state: str  # "intact and current", "intact but changed", "altered"
-    signature_problem: str = ""
-    changes: list[str] = field(default_factory=list)
+    """What checking a PDF found: the outcome, why, and who signed it with which certificate."""
+
+    state: str  # one of OUTCOMES
+    signature_problem: str = ""  # the main reason, one sentence
+    changes: list[str] = field(default_factory=list)  # what changed in the portfolio since
     manifest: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)  # what was altered, one line each
+    signer: str = ""  # the signing certificate's common name
+    fingerprint: str = ""  # its SHA-256 (lowercase hex)
+    signed_at: datetime | None = None
+    signer_centre: str = ""  # the centre whose trust list holds the certificate
+    certificate_status: str = ""  # current, retired, pkcs12, legacy
+    export_id: int | None = None
+    exported_at: datetime | None = None
+    centre: str = ""  # the centre the export belongs to
 
     @property
     def ok(self) -> bool:
-        return self.state != "altered"
+        return self.state in (GENUINE_CURRENT, GENUINE_CHANGED)
 
 
-def read_manifest(pdf: bytes) -> dict[str, Any] | None:
-    """Return the export manifest embedded in a PDF, or None."""
+def read_manifest(pdf: bytes | Path) -> dict[str, Any] | None:
+    """Return the export manifest embedded in a PDF (bytes or a file), or None."""
     from pypdf import PdfReader
 
     try:
-        reader = PdfReader(io.BytesIO(pdf))
+        reader = PdfReader(pdf if isinstance(pdf, Path) else io.BytesIO(pdf))
         data = reader.attachments.get(MANIFEST_NAME)
     except Exception:  # noqa: BLE001 - any unreadable file is simply "no manifest"
         return None
-    if not data:
+    if not data or len(data) != 1:
         return None
     try:
-        return json.loads(data[0])
+        manifest = json.loads(data[0])
     except ValueError:
         return None
+    return manifest if isinstance(manifest, dict) else None
 
 
-def compare_with_database(session: Session, manifest: dict[str, Any]) -> list[str]:
-    """List what changed in the portfolio since the export was made."""
+def _exported_at(manifest: dict[str, Any]) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(str(manifest.get("generated_at")))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def compare_with_database(session: Session, manifest: dict[str, Any], *,
+                          exported_at: datetime | None = None) -> list[str]:
+    """List what changed in the portfolio after the export was made (never what came before)."""
+    exported_at = exported_at or _exported_at(manifest)
+    if exported_at is not None and exported_at.tzinfo is None:
+        exported_at = exported_at.replace(tzinfo=UTC)
     changes = []
     for item in manifest.get("evidence", []):
         evidence = session.get(Evidence, item["evidence_id"])
@@ -164,7 +208,9 @@ def compare_with_database(session: Session, manifest: dict[str, Any]) -> list[st
             changes.append(f"signature #{signature.id} ({signature.purpose}) was added")
         elif known[signature.id] != signature.content_hash:
             changes.append(f"signature #{signature.id} no longer matches")
-        elif signature.invalidated_at is not None:
+        elif signature.invalidated_at is not None and (
+                exported_at is None or signature.invalidated_at > exported_at):
+            # An invalidation the export already showed is not a change since.
             changes.append(f"signature #{signature.id} has since been invalidated")
     witnesses = set(session.scalars(select(WitnessRequest.content_hash).where(
         WitnessRequest.enrolment_id == manifest.get("enrolment_id"),
@@ -181,20 +227,220 @@ def compare_with_database(session: Session, manifest: dict[str, Any]) -> list[st
     return changes
 
 
-def verify_export(session: Session, pdf: bytes, *, trust_cert_pem: bytes | None) -> ExportVerdict:
-    """Check the PDF's signature, then cross-check its manifest against the database."""
-    from portfolio.export.signing import check_pdf_signature
+def hash_file(path: Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
-    check = check_pdf_signature(pdf, trust_cert_pem=trust_cert_pem)
-    if not check.intact or not check.covers_whole_file:
-        problem = check.problem or "content was added after signing"
-        return ExportVerdict("altered", problem)
+
+def check_attachments(path: Path, manifest: dict[str, Any]) -> list[str]:
+    """Hash every embedded file against the manifest: none changed, none extra, none missing."""
+    from pypdf import PdfReader
+
+    expected: dict[str, str] = {}
+    for item in manifest.get("evidence", []):
+        for digest in item.get("files", []):
+            expected.setdefault(str(digest), f"E{item.get('evidence_id')}")
+    try:
+        attached = PdfReader(path).attachments
+        names = list(attached)
+    except Exception:  # noqa: BLE001 - an unreadable file has no trustworthy attachments
+        return ["its attached files cannot be read"]
+    problems: list[str] = []
+    seen: set[str] = set()
+    for name in names:
+        copies = attached[name]
+        if name == MANIFEST_NAME:
+            if len(copies) != 1:
+                problems.append("it carries more than one manifest")
+            continue
+        for data in copies:
+            digest = hashlib.sha256(data).hexdigest()
+            if digest not in expected:
+                problems.append(f"the attached file “{name}” is not the file the portfolio "
+                                "listed (its SHA-256 matches nothing in the manifest)")
+            elif digest in seen:
+                problems.append(f"the attached file “{name}” is an extra copy")
+            elif not name.startswith(f"{expected[digest]}-"):
+                problems.append(f"the attached file “{name}” is filed under the wrong item "
+                                f"(the manifest lists it under {expected[digest]})")
+            seen.add(digest)
+    for digest, item in expected.items():
+        if digest not in seen:
+            problems.append(f"a file of {item} listed in the manifest is missing "
+                            f"(SHA-256 {digest[:12]}…)")
+    return problems
+
+
+def _page_count(path: Path) -> int | None:
+    from pypdf import PdfReader
+
+    try:
+        return len(PdfReader(path).pages)
+    except Exception:  # noqa: BLE001 - a count is a detail
+        return None
+
+
+def _same_manifest(embedded: dict[str, Any], recorded: dict[str, Any]) -> bool:
+    from portfolio.export.pipeline import manifest_bytes
+
+    return json.loads(manifest_bytes(embedded)) == json.loads(manifest_bytes(recorded))
+
+
+def _trust_index(session: Session, config: Mapping[str, Any] | None, instance_path: Path | None,
+                 trust_cert_pem: bytes | None) -> dict[str, list[tuple[int | None, Any]]]:
+    """Map each trusted certificate's fingerprint to the centres (id, certificate) trusting it."""
+    from portfolio.export.keys import _describe, trusted_certificates
+
+    index: dict[str, list[tuple[int | None, Any]]] = {}
+    if trust_cert_pem is not None:
+        # An explicit certificate (tests, a one-off check): trusted for any centre.
+        try:
+            cert = _describe(trust_cert_pem, "given", None, None)
+        except ValueError:
+            return index
+        index[cert.fingerprint] = [(None, cert)]
+        return index
+    if config is None or instance_path is None:
+        return index
+    for centre_id in session.scalars(select(Centre.id).order_by(Centre.id)):
+        for cert in trusted_certificates(config, instance_path, centre_id):
+            index.setdefault(cert.fingerprint, []).append((centre_id, cert))
+    return index
+
+
+def _centre_name(session: Session, centre_id: int | None) -> str:
+    if centre_id is None:
+        return ""
+    centre = session.get(Centre, centre_id)
+    return centre.name if centre else ""
+
+
+def verify_export(session: Session, pdf: bytes | Path, *,
+                  config: Mapping[str, Any] | None = None, instance_path: Path | None = None,
+                  trust_cert_pem: bytes | None = None) -> ExportVerdict:
+    """Check a PDF: signed once by a centre's trusted key over the whole file, a recorded export
+    byte for byte, its attachments and manifest as recorded; then what changed since.
+
+    Trust comes from each centre's trust list (config and instance_path), or from exactly the
+    certificate given as trust_cert_pem.
+    """
+    if not isinstance(pdf, Path):
+        with tempfile.NamedTemporaryFile(prefix="verify-", suffix=".pdf") as temporary:
+            temporary.write(bytes(pdf))
+            temporary.flush()
+            return verify_export(session, Path(temporary.name), config=config,
+                                 instance_path=instance_path, trust_cert_pem=trust_cert_pem)
+    from portfolio.export.signing import inspect_signed_pdf
+
+    sig = inspect_signed_pdf(pdf)
+    if not sig.readable or sig.signatures == 0:
+        return ExportVerdict(NOT_SIGNED, sig.problem or "the file carries no signature")
+    base: dict[str, Any] = {"signer": sig.signer, "fingerprint": sig.fingerprint,
+                            "signed_at": sig.signed_at}
+
+    digest = hash_file(pdf)
+    export = session.scalar(select(Export).where(Export.sha256 == digest).order_by(Export.id))
     manifest = read_manifest(pdf)
+    claimed = export
+    if claimed is None and manifest is not None and isinstance(manifest.get("public_id"), str):
+        claimed = session.scalar(select(Export).where(Export.public_id == manifest["public_id"]))
+    if claimed is not None:
+        base.update(export_id=claimed.id, exported_at=claimed.created_at,
+                    centre=_centre_name(session, claimed.enrolment.centre_id))
+
+    # What in the file is not as it was signed or recorded.
+    altered: list[str] = []
+    if sig.signatures > 1:
+        altered.append("a further signature was added after the first, by "
+                       + ", ".join(sig.other_signers))
+    if sig.updates_after:
+        pages = (f" (changing page{'s' if len(sig.changed_pages) > 1 else ''} "
+                 + ", ".join(str(n) for n in sig.changed_pages) + ")"
+                 if sig.changed_pages else "")
+        altered.append(f"content was added after signing, in {sig.updates_after} incremental "
+                       f"update{'s' if sig.updates_after > 1 else ''}{pages}")
+    elif not sig.covers_whole_file:
+        altered.append("the signature does not cover the whole file")
+    if not sig.intact:
+        altered.append("the signed content was modified after signing (its digest no longer "
+                       "matches)")
+    elif not sig.valid:
+        altered.append("the signature does not verify with the certificate it names")
+    details: list[str] = []
     if manifest is None:
-        return ExportVerdict("altered", "no portfolio manifest in the file")
-    export = session.scalar(select(Export).where(Export.public_id == manifest.get("public_id")))
+        details.append("it carries no portfolio manifest")
+    else:
+        details += check_attachments(pdf, manifest)
+        if claimed is not None and not _same_manifest(manifest, claimed.manifest):
+            details.append("its manifest differs from the one recorded for the export")
+    if claimed is not None and export is None:
+        details.append(f"its bytes differ from export #{claimed.id} as recorded (SHA-256 "
+                       "does not match)")
+        pages = _page_count(pdf)
+        if pages is not None and pages != claimed.pages:
+            details.append(f"it has {pages} pages; the export on record has {claimed.pages}")
+
+    if altered:
+        return ExportVerdict(ALTERED, altered[0], manifest=manifest, problems=altered + details,
+                             **base)
+
+    trust = _trust_index(session, config, instance_path, trust_cert_pem)
+    holders = trust.get(sig.fingerprint, [])
+    if not holders:
+        return ExportVerdict(
+            NOT_OUR_SIGNER, f"it was signed by “{sig.signer or 'an unnamed certificate'}”, "
+            "whose certificate is not one this centre signs with", manifest=manifest,
+            problems=details, **base)
+    owner_id = claimed.enrolment.centre_id if claimed is not None else None
+    mine = [(cid, cert) for cid, cert in holders if cid is None or cid == owner_id]
+    if claimed is not None and not mine:
+        names = sorted({_centre_name(session, cid) for cid, _cert in holders})
+        return ExportVerdict(
+            NOT_OUR_SIGNER, f"it was signed with the key of {', '.join(names)}, but this "
+            f"portfolio belongs to {base['centre']}", manifest=manifest, problems=details,
+            signer_centre=", ".join(names), certificate_status=holders[0][1].status, **base)
+    holder_id, cert = (mine or holders)[0]
+    base.update(signer_centre=_centre_name(session, holder_id)
+                or (_centre_name(session, owner_id) if owner_id else ""),
+                certificate_status=cert.status)
     if export is None:
-        return ExportVerdict("altered", "this export is not on record here", manifest=manifest)
-    changes = compare_with_database(session, manifest)
-    state = "intact and current" if not changes else "intact but changed"
-    return ExportVerdict(state, "", changes, manifest)
+        if claimed is not None:
+            return ExportVerdict(ALTERED, details[0] if details else "it is not the file that "
+                                 "was exported", manifest=manifest, problems=details, **base)
+        return ExportVerdict(NOT_OUR_EXPORT, "the centre's signature is genuine, but no export "
+                             "with these exact bytes was ever recorded here", manifest=manifest,
+                             problems=details, **base)
+    if export.signer_fingerprint and export.signer_fingerprint != sig.fingerprint:
+        return ExportVerdict(NOT_OUR_SIGNER, "it is signed with a different certificate from "
+                             "the one recorded for this export", manifest=manifest,
+                             problems=details, **base)
+    if details:
+        return ExportVerdict(ALTERED, details[0], manifest=manifest, problems=details, **base)
+    changes = compare_with_database(session, export.manifest, exported_at=export.created_at)
+    return ExportVerdict(GENUINE_CURRENT if not changes else GENUINE_CHANGED, "", changes,
+                         export.manifest, **base)
+
+
+def verdict_for_link(session: Session, export: Export, *,
+                     config: Mapping[str, Any] | None = None,
+                     instance_path: Path | None = None) -> ExportVerdict:
+    """What the QR link can say: the export on record and what changed since (no file to check)."""
+    from portfolio.export.keys import trusted_certificates
+
+    changes = compare_with_database(session, export.manifest, exported_at=export.created_at)
+    centre_id = export.enrolment.centre_id
+    signer, status = "", ""
+    if export.signer_fingerprint and config is not None and instance_path is not None:
+        for cert in trusted_certificates(config, instance_path, centre_id):
+            if cert.fingerprint == export.signer_fingerprint:
+                signer, status = cert.subject, cert.status
+    return ExportVerdict(GENUINE_CURRENT if not changes else GENUINE_CHANGED, "", changes,
+                         export.manifest, signer=signer,
+                         fingerprint=export.signer_fingerprint or "", certificate_status=status,
+                         signer_centre=_centre_name(session, centre_id) if signer else "",
+                         export_id=export.id, exported_at=export.created_at,
+                         centre=_centre_name(session, centre_id))

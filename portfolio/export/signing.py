@@ -8,23 +8,14 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
-from pyhanko.keys import (
-    load_cert_from_pemder,
-    load_certs_from_pemder_data,
-    load_private_key_from_pemder,
-)
+from pyhanko.keys import load_certs_from_pemder_data
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -33,13 +24,19 @@ from pyhanko.sign.timestamps import HTTPTimeStamper
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
+from portfolio.export.keys import (  # noqa: F401 - key handling moved to keys.py
+    CERT_FILE,
+    KEY_FILE,
+    NO_KEY_MESSAGE,
+    SIGNING_DIR,
+    CentreKey,
+    fingerprint_of,
+    init_centre_key,
+    load_centre_signer,
+)
+
 log = logging.getLogger(__name__)
 
-SIGNING_DIR = "signing"
-KEY_FILE = "centre-key.pem"
-CERT_FILE = "centre-cert.pem"
-CERT_VALIDITY = timedelta(days=3652)
-NO_KEY_MESSAGE = "No signing key: run `portfolio keys init`, or set PORTFOLIO_SIGNING_PKCS12."
 PDFSIG_VALID = "Signature is Valid."
 PDFSIG_TIMEOUT_SECONDS = 60
 _HEX_CONTENTS = re.compile(rb"<[0-9A-Fa-f\s]*>")
@@ -61,14 +58,6 @@ logging.getLogger("pyhanko.sign.validation.generic_cms").addFilter(_MuteDuringCh
 
 
 @dataclass(frozen=True)
-class CentreKey:
-    """Paths of the centre's PEM signing key and self-signed certificate."""
-
-    key_path: Path
-    cert_path: Path
-
-
-@dataclass(frozen=True)
 class PdfSignatureCheck:
     """Outcome of verifying the last signature embedded in a PDF."""
 
@@ -79,118 +68,13 @@ class PdfSignatureCheck:
     covers_whole_file: bool
     problem: str
     trusted: bool = False
+    fingerprint: str = ""  # SHA-256 of the signer's certificate (DER), lowercase hex
 
 
-def _signing_paths(instance_path: Path) -> CentreKey:
-    """Return where the centre key and certificate live under the instance folder."""
-    folder = Path(instance_path) / SIGNING_DIR
-    return CentreKey(key_path=folder / KEY_FILE, cert_path=folder / CERT_FILE)
-
-
-def _write_file(path: Path, data: bytes, mode: int) -> None:
-    """Atomically write data to path, creating it with the given permission bits."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def init_centre_key(instance_path: Path, centre_name: str, *, overwrite: bool = False) -> CentreKey:
-    """Create the centre's RSA-3072 signing key and a 10-year self-signed certificate."""
-    centre = " ".join(centre_name.split())
-    if not centre:
-        raise ValueError("centre_name must not be empty")
-    paths = _signing_paths(instance_path)
-    folder = paths.key_path.parent
-    if paths.key_path.exists() and not overwrite:
-        raise FileExistsError(
-            f"A signing key already exists at {paths.key_path}; refusing to overwrite it "
-            "(PDFs signed with it could no longer be checked against a new certificate). "
-            "Pass overwrite=True (`--overwrite`) to replace it deliberately."
-        )
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    folder.chmod(0o700)
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, f"{centre} e-portfolio exports"[:64]),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, centre[:64]),
-        ]
-    )
-    now = datetime.now(UTC)
-    public_key = key.public_key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + CERT_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    _write_file(paths.key_path, key_pem, 0o600)
-    _write_file(paths.cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
-    return paths
-
-
-def load_signer(config: Mapping[str, Any], instance_path: Path) -> signers.Signer:
-    """Load the configured PKCS#12 signer, else the centre PEM key and certificate."""
-    pkcs12_path = config.get("SIGNING_PKCS12")
-    if pkcs12_path:
-        path = Path(pkcs12_path).expanduser()
-        passphrase = config.get("SIGNING_PKCS12_PASSPHRASE")
-        if isinstance(passphrase, str):
-            passphrase = passphrase.encode("utf-8")
-        data = path.read_bytes()  # FileNotFoundError names the missing file
-        try:
-            return signers.SimpleSigner.load_pkcs12_data(
-                data, other_certs=[], passphrase=passphrase or None
-            )
-        except ValueError as exc:
-            raise ValueError(
-                f"Could not load the PKCS#12 file {path}: wrong passphrase or not a "
-                "PKCS#12 key store with a private key and certificate."
-            ) from exc
-
-    paths = _signing_paths(instance_path)
-    if not paths.key_path.exists() and not paths.cert_path.exists():
-        raise FileNotFoundError(NO_KEY_MESSAGE)
-    for p in (paths.key_path, paths.cert_path):
-        if not p.exists():
-            raise FileNotFoundError(f"{NO_KEY_MESSAGE} (missing {p})")
-    key = load_private_key_from_pemder(str(paths.key_path), passphrase=None)
-    cert = load_cert_from_pemder(str(paths.cert_path))
-    return signers.SimpleSigner(signing_cert=cert, signing_key=key, cert_registry=None)
+def load_signer(config: Mapping[str, Any], instance_path: Path,
+                centre_id: int | None = None) -> signers.Signer:
+    """Load the signer of a centre (its own key, else SIGNING_PKCS12, else the single key)."""
+    return load_centre_signer(config, instance_path, centre_id)
 
 
 def off_event_loop(function: Any, *args: Any, **kwargs: Any) -> Any:
@@ -269,6 +153,14 @@ def _signer_name(cert: Any) -> str:
         return ""
 
 
+def _fingerprint(cert: Any) -> str:
+    """Return an asn1crypto certificate's SHA-256 fingerprint, or "" if there is none."""
+    try:
+        return fingerprint_of(cert.dump())
+    except Exception:  # noqa: BLE001 - no certificate, no fingerprint
+        return ""
+
+
 def _as_utc(value: datetime | None) -> datetime | None:
     """Return value as an aware UTC datetime (naive values are taken as UTC)."""
     if value is None:
@@ -321,6 +213,8 @@ def check_pdf_signature(pdf: bytes, *, trust_cert_pem: bytes | None = None) -> P
             roots = list(load_certs_from_pemder_data(trust_cert_pem))
         except Exception as exc:  # a bad trust root just means untrusted
             log.warning("Ignoring unreadable trust certificate: %s", exc)
+    # Trust is the exact certificate, never a look-alike with the same name.
+    trusted_prints = {fingerprint_of(root.dump()) for root in roots}
     token = _muting_pyhanko.set(True)
     try:
         vc = ValidationContext(trust_roots=roots, allow_fetching=False)
@@ -343,7 +237,8 @@ def check_pdf_signature(pdf: bytes, *, trust_cert_pem: bytes | None = None) -> P
         signed_at = tst.timestamp
     intact = bool(status.intact)
     valid = intact and bool(status.valid)
-    trusted = valid and bool(status.trusted)
+    fingerprint = _fingerprint(status.signing_cert)
+    trusted = valid and bool(status.trusted) and fingerprint in trusted_prints
 
     problems: list[str] = []
     if not intact:
@@ -365,6 +260,7 @@ def check_pdf_signature(pdf: bytes, *, trust_cert_pem: bytes | None = None) -> P
         covers_whole_file=whole,
         problem="; ".join(problems),
         trusted=trusted,
+        fingerprint=fingerprint,
     )
 
 
@@ -394,3 +290,142 @@ def pdfsig_check(path: Path) -> tuple[bool, str]:
     ]
     ok = bool(verdicts) and all(v == PDFSIG_VALID for v in verdicts)
     return ok, output
+
+
+@dataclass(frozen=True)
+class SignedPdf:
+    """What a PDF on disk says about its signatures, read without trusting anyone yet."""
+
+    readable: bool
+    signatures: int = 0
+    intact: bool = False  # the signed bytes hash to the signed digest
+    valid: bool = False  # and the signature value verifies with the signer's certificate
+    covers_whole_file: bool = False
+    updates_after: int = 0  # incremental updates appended after the signed revision
+    changed_pages: tuple[int, ...] = ()  # pages (1-based) those updates touch
+    signer: str = ""
+    fingerprint: str = ""
+    signed_at: datetime | None = None
+    other_signers: tuple[str, ...] = ()  # "CN (fingerprint)" of any further signature
+    problem: str = ""
+
+
+def _page_refs(reader: PdfFileReader) -> list[set[tuple[int, int]]]:
+    """For each page in order, the object references that make up its look (page, contents)."""
+    pages: list[set[tuple[int, int]]] = []
+
+    def refs_of(value: Any) -> set[tuple[int, int]]:
+        found: set[tuple[int, int]] = set()
+        if isinstance(value, generic.IndirectObject):
+            found.add((value.idnum, value.generation))
+            value = value.get_object()
+        if isinstance(value, generic.ArrayObject):
+            for item in value:
+                if isinstance(item, generic.IndirectObject):
+                    found.add((item.idnum, item.generation))
+        return found
+
+    def walk(node_ref: Any, depth: int = 0) -> None:
+        if depth > 64:
+            return
+        node = node_ref.get_object() if isinstance(node_ref, generic.IndirectObject) else node_ref
+        if not isinstance(node, generic.DictionaryObject):
+            return
+        if node.get("/Type") == "/Pages" or "/Kids" in node:
+            for kid in node.raw_get("/Kids") if "/Kids" in node else []:
+                walk(kid, depth + 1)
+            return
+        refs = set()
+        if isinstance(node_ref, generic.IndirectObject):
+            refs.add((node_ref.idnum, node_ref.generation))
+        if "/Contents" in node:
+            refs |= refs_of(node.raw_get("/Contents"))
+        pages.append(refs)
+
+    walk(reader.root.raw_get("/Pages"))
+    return pages
+
+
+def _cert_label(cert: Any) -> str:
+    return f"{_signer_name(cert)} (SHA-256 {_fingerprint(cert)})"
+
+
+def inspect_signed_pdf(path: Path) -> SignedPdf:
+    """Read the signature(s) of a PDF on disk, streaming; never raises on malformed input.
+
+    The first signature is the one checked: anything appended after it (content, a second
+    signature) is counted as an update, with the pages it touches.
+    """
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed below, the reader keeps it open
+    except OSError:
+        return SignedPdf(readable=False, problem="the file could not be read")
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        if b"%PDF-" not in handle.read(1024):
+            return SignedPdf(readable=False, problem="the file is not a PDF")
+        handle.seek(0)
+        try:
+            reader = PdfFileReader(handle, strict=False)
+            sigs = list(reader.embedded_signatures)
+            total = reader.xrefs.total_revisions
+        except Exception as exc:  # noqa: BLE001 - any parse failure means unreadable
+            log.debug("PDF parse failed", exc_info=exc)
+            return SignedPdf(readable=False, problem="the file is not a readable PDF")
+        if not sigs:
+            return SignedPdf(readable=True, problem="the file carries no signature")
+        sigs.sort(key=lambda sig: sig.signed_revision)
+        first = sigs[0]
+        try:
+            start1, len1, start2, len2 = (int(v) for v in first.sig_object.raw_get("/ByteRange"))
+            whole = (start1 == 0 and 0 < len1 < start2 and len2 >= 0 and start2 + len2 == size)
+            if whole:
+                handle.seek(len1)
+                gap = handle.read(start2 - len1)
+                whole = _HEX_CONTENTS.fullmatch(gap) is not None
+        except Exception:  # noqa: BLE001 - a broken /ByteRange covers nothing
+            whole = False
+        updates = max(0, total - 1 - first.signed_revision)
+        changed: list[int] = []
+        if updates:
+            try:
+                touched: set[tuple[int, int]] = set()
+                for revision in range(first.signed_revision + 1, total):
+                    touched |= {(ref.idnum, ref.generation)
+                                for ref in reader.xrefs.explicit_refs_in_revision(revision)}
+                changed = [n for n, refs in enumerate(_page_refs(reader), start=1)
+                           if refs & touched]
+            except Exception as exc:  # noqa: BLE001 - the pages are a detail, not the verdict
+                log.debug("could not map the update to pages", exc_info=exc)
+        token = _muting_pyhanko.set(True)
+        try:
+            vc = ValidationContext(trust_roots=[], allow_fetching=False)
+            status = off_event_loop(validate_pdf_signature, first,
+                                    signer_validation_context=vc, skip_diff=True)
+        except Exception as exc:  # noqa: BLE001 - report, never raise
+            log.debug("PDF signature validation failed", exc_info=exc)
+            return SignedPdf(readable=True, signatures=len(sigs), covers_whole_file=whole,
+                             updates_after=updates, changed_pages=tuple(changed),
+                             signer=_signer_name(first.signer_cert),
+                             fingerprint=_fingerprint(first.signer_cert),
+                             problem="the signature could not be checked")
+        finally:
+            _muting_pyhanko.reset(token)
+        others = []
+        for sig in sigs[1:]:
+            try:
+                others.append(_cert_label(sig.signer_cert))
+            except Exception:  # noqa: BLE001 - e.g. a signature field with nothing in it
+                others.append("an unreadable signature")
+        signed_at = status.signer_reported_dt
+        tst = getattr(status, "timestamp_validity", None)
+        if signed_at is None and tst is not None:
+            signed_at = tst.timestamp
+        intact = bool(status.intact)
+        return SignedPdf(
+            readable=True, signatures=len(sigs), intact=intact,
+            valid=intact and bool(status.valid), covers_whole_file=whole,
+            updates_after=updates, changed_pages=tuple(changed),
+            signer=_signer_name(status.signing_cert),
+            fingerprint=_fingerprint(status.signing_cert), signed_at=_as_utc(signed_at),
+            other_signers=tuple(others))

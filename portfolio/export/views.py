@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from portfolio import db
 from portfolio.db import get_database
@@ -31,7 +34,7 @@ from portfolio.permissions import can_view_enrolment
 from portfolio.security import client_address
 
 bp = Blueprint("export", __name__)
-MAX_VERIFY_BYTES = 200 * 1024 * 1024
+VERIFY_CHUNK = 1024 * 1024
 
 
 def _verify_base() -> str:
@@ -149,28 +152,77 @@ def _limited() -> bool:
     return over
 
 
-def _trust() -> bytes | None:
-    cert = Path(current_app.instance_path) / "signing" / "centre-cert.pem"
-    return cert.read_bytes() if cert.exists() else None
+def _trust() -> dict[str, Any]:
+    """Where the centres' trust lists are read from (each centre's current and retired certs)."""
+    return {"config": current_app.config, "instance_path": Path(current_app.instance_path)}
+
+
+def _verify_limit() -> int:
+    return int(current_app.config["VERIFY_MAX_MB"]) * 1024 * 1024
+
+
+def _too_large() -> Any:
+    mb = int(current_app.config["VERIFY_MAX_MB"])
+    return _public(render_template("export/verify.html", verdict=None, error=(
+        f"That file is larger than {mb} MB, so it cannot be one of our exports. Check that you "
+        "chose the portfolio PDF itself, not a folder or an archive.")), 413)
+
+
+@bp.url_value_preprocessor
+def _limit_verify_upload(endpoint: str | None, _values: Any) -> None:
+    # Runs before the form is parsed (the CSRF check reads it): the upload limit of /verify is
+    # its own, far below the app's, and a larger body is refused before it is read.
+    if endpoint == "export.verify" and request.method == "POST":
+        request.max_content_length = _verify_limit() + 64 * 1024  # the form's other fields
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _verify_too_large(exc: RequestEntityTooLarge) -> Any:
+    if request.endpoint == "export.verify":
+        return _too_large()
+    return exc
+
+
+def _save_upload(upload: Any, limit: int) -> Path | None:
+    """Copy an upload to a temporary file in chunks; None (and no file) when over the limit."""
+    fd, name = tempfile.mkstemp(prefix="verify-", suffix=".pdf")
+    path = Path(name)
+    try:
+        written = 0
+        with os.fdopen(fd, "wb") as out:
+            while chunk := upload.stream.read(VERIFY_CHUNK):
+                written += len(chunk)
+                if written > limit:
+                    path.unlink(missing_ok=True)
+                    return None
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
 
 
 @bp.route("/verify", methods=["GET", "POST"])
 def verify() -> Any:
     if request.method == "GET":
         return _public(render_template("export/verify.html", verdict=None))
+    if request.content_length is not None and request.content_length > _verify_limit() + 65536:
+        return _too_large()
     if _limited():
         return _public(render_template("export/verify.html", verdict=None, error=(
             "Too many checks from your connection. Wait ten minutes and try again.")), 429)
     upload = request.files.get("pdf")
     if upload is None or not upload.filename:
         raise ValidationFailed("Choose the PDF to check.")
-    data = upload.stream.read(MAX_VERIFY_BYTES + 1)
-    if len(data) > MAX_VERIFY_BYTES:
-        return _public(render_template("export/verify.html", verdict=None,
-                                       error="That file is too large to be one of our "
-                                             "exports."), 413)
-    verdict = verify_export(db.session(), data, trust_cert_pem=_trust())
-    return _public(render_template("export/verify.html", verdict=verdict),
+    path = _save_upload(upload, _verify_limit())
+    if path is None:
+        return _too_large()
+    try:
+        verdict = verify_export(db.session(), path, **_trust())
+    finally:
+        path.unlink(missing_ok=True)
+    return _public(render_template("export/verify.html", verdict=verdict,
+                                   filename=upload.filename),
                    200 if verdict.ok else 422)
 
 
@@ -179,15 +231,13 @@ def verify_link(public_id: str) -> Any:
     if _limited():
         return _public(render_template("export/verify.html", verdict=None, error=(
             "Too many checks from your connection. Wait ten minutes and try again.")), 429)
-    from portfolio.export.services import ExportVerdict, compare_with_database
+    from portfolio.export.services import verdict_for_link
 
     s = db.session()
     export = s.scalar(select(Export).where(Export.public_id == public_id))
     if export is None:
         return _public(render_template("export/verify.html", verdict=None, error=(
             "This verification link does not match any export made here.")), 404)
-    changes = compare_with_database(s, export.manifest)
-    verdict = ExportVerdict("intact and current" if not changes else "intact but changed",
-                            "", changes, export.manifest)
+    verdict = verdict_for_link(s, export, **_trust())
     return _public(render_template("export/verify.html", verdict=verdict, export=export,
                                    by_link=True))

@@ -27,6 +27,8 @@ class Export(Base):
     size: Mapped[int]
     pages: Mapped[int]
     manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # SHA-256 of the certificate that signed the file; empty for exports made before it was kept.
+    signer_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     enrolment: Mapped[Enrolment] = relationship()
     created_by: Mapped[User | None] = relationship()

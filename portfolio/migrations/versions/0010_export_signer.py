@@ -16,8 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("exports") as batch:
+        batch.add_column(sa.Column("signer_fingerprint", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("exports") as batch:
+        batch.drop_column("signer_fingerprint")
