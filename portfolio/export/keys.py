@@ -315,18 +315,30 @@ def load_centre_signer(config: Mapping[str, Any], instance_path: Path,
     :raises FileNotFoundError: no key is set up (the message says how to make one).
     :raises ValueError: the PKCS#12 file cannot be opened.
     """
-    from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.keys import (
+        load_cert_from_pemder,
+        load_private_key_from_pemder,
+        load_private_key_from_pemder_data,
+    )
     from pyhanko.sign import signers
 
     if centre_id is not None:
         paths = centre_key_paths(config, instance_path, centre_id)
         if paths.key_path.is_file():
             for _attempt in range(3):
-                key = load_private_key_from_pemder(str(paths.key_path), passphrase=None)
-                cert = load_cert_from_pemder(str(paths.cert_path))
-                if key.public_key.dump() == cert.public_key.dump():
-                    return signers.SimpleSigner(signing_cert=cert, signing_key=key,
-                                                cert_registry=None)
+                key_pem, cert_pem = paths.key_path.read_bytes(), paths.cert_path.read_bytes()
+                private = serialization.load_pem_private_key(key_pem, password=None)
+                cert = x509.load_pem_x509_certificate(cert_pem)
+                spki = (serialization.Encoding.DER,
+                        serialization.PublicFormat.SubjectPublicKeyInfo)
+                if private.public_key().public_bytes(*spki) == cert.public_key().public_bytes(
+                        *spki):
+                    return signers.SimpleSigner(
+                        signing_cert=asn1_x509.Certificate.load(
+                            cert.public_bytes(serialization.Encoding.DER)),
+                        signing_key=load_private_key_from_pemder_data(key_pem, passphrase=None),
+                        cert_registry=None)
                 time.sleep(0.2)  # read mid-rotation: the key file follows the certificate
             raise ValueError(f"The signing key and certificate in {paths.key_path.parent} "
                              "do not belong together.")

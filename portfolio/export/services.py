@@ -408,9 +408,8 @@ def verify_export(session: Session, pdf: bytes | Path, *,
                 or (_centre_name(session, owner_id) if owner_id else ""),
                 certificate_status=cert.status)
     if export is None:
-        if claimed is not None:
-            return ExportVerdict(ALTERED, details[0] if details else "it is not the file that "
-                                 "was exported", manifest=manifest, problems=details, **base)
+        # The centre's key signed it, but the centre never issued these bytes (a file signed
+        # outside the export, e.g. with a stolen key): what it claims to be is in the details.
         return ExportVerdict(NOT_OUR_EXPORT, "the centre's signature is genuine, but no export "
                              "with these exact bytes was ever recorded here", manifest=manifest,
                              problems=details, **base)

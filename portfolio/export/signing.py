@@ -31,6 +31,7 @@ from portfolio.export.keys import (  # noqa: F401 - key handling moved to keys.p
     SIGNING_DIR,
     CentreKey,
     fingerprint_of,
+    format_fingerprint,
     init_centre_key,
     load_centre_signer,
 )
@@ -347,7 +348,7 @@ def _page_refs(reader: PdfFileReader) -> list[set[tuple[int, int]]]:
 
 
 def _cert_label(cert: Any) -> str:
-    return f"{_signer_name(cert)} (SHA-256 {_fingerprint(cert)})"
+    return f"{_signer_name(cert)} (certificate SHA-256 {format_fingerprint(_fingerprint(cert))})"
 
 
 def inspect_signed_pdf(path: Path) -> SignedPdf:
