@@ -52,7 +52,10 @@ OUTCOMES = {
 
 
 @pytest.fixture
-def app(make_app):
+def app(make_app, tmp_path, monkeypatch):
+    # A private instance folder: these tests make, adopt and rotate keys, which must not
+    # reach the single key other tests share in the suite's instance folder.
+    monkeypatch.setenv("PORTFOLIO_INSTANCE_PATH", str(tmp_path / "instance"))
     return make_app(WITNESS_RATE_LIMIT=1000)
 
 

@@ -354,6 +354,15 @@ def load_centre_signer(config: Mapping[str, Any], instance_path: Path,
                 f"Could not load the PKCS#12 file {path}: wrong passphrase or not a "
                 "PKCS#12 key store with a private key and certificate.") from exc
     legacy = legacy_key_paths(instance_path)
+    if centre_id is None and not legacy.key_path.exists():
+        # No centre named (an older caller): only unambiguous with one centre key.
+        folders = sorted(keys_root(config, instance_path).glob(f"centre-*/{CENTRE_KEY_FILE}"))
+        if len(folders) == 1:
+            return load_centre_signer(config, instance_path,
+                                      int(folders[0].parent.name.removeprefix("centre-")))
+        if folders:
+            raise FileNotFoundError("Several centres have signing keys: say which centre "
+                                    "signs (load_signer(config, instance_path, centre_id)).")
     if not legacy.key_path.exists() and not legacy.cert_path.exists():
         raise FileNotFoundError(NO_KEY_MESSAGE)
     for p in (legacy.key_path, legacy.cert_path):
