@@ -412,3 +412,31 @@ def test_keys_init_gives_each_centre_its_own_key_and_reports_missing_ones(app, s
     again = runner.invoke(cli, ["keys", "init", "--centre", "North"])
     assert again.exit_code == 1 and "keys rotate" in again.output
     assert runner.invoke(cli, ["keys", "init", "--centre", "Nowhere"]).exit_code == 1
+
+
+def test_a_configured_pkcs12_key_signs_and_is_trusted(app, session, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    from tests.factories import make_centre
+
+    make_centre(session, "Only Centre")
+    session.commit()
+    key_pem, cert_pem = keys._new_key_and_certificate("Only Centre PKCS12")
+    store = tmp_path / "centre.p12"
+    store.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"centre", serialization.load_pem_private_key(key_pem, None),
+        x509.load_pem_x509_certificate(cert_pem), None,
+        serialization.BestAvailableEncryption(b"secret")))
+    instance = Path(app.instance_path)
+    assert keys.missing_signing_keys(app.config, instance, session) == ["Only Centre"]
+    config = {**app.config, "SIGNING_PKCS12": str(store), "SIGNING_PKCS12_PASSPHRASE": "secret"}
+    assert keys.missing_signing_keys(config, instance, session) == []
+    signed = _signed(_blank_pdf(), load_signer(config, instance, None))
+    path = tmp_path / "p12.pdf"
+    path.write_bytes(signed)
+    # Trusted (a genuine centre signature), though the file was never exported here.
+    assert verify_export(session, path, config=config,
+                         instance_path=instance).state == "not one of our exports"
+    assert verify_export(session, path, config=app.config,
+                         instance_path=instance).state == "not signed by this centre"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import stat
@@ -230,6 +231,34 @@ def test_another_centres_certificate_is_not_a_trust_root(signed):
     )
     assert check.intact and check.valid and not check.trusted
     assert "not trusted" in check.problem
+
+
+def test_a_certificate_with_the_centres_own_name_is_not_trusted(signed, trust_pem, tmp_path):
+    from portfolio.export.keys import _new_key_and_certificate
+
+    _key, lookalike = _new_key_and_certificate(CENTRE)  # same subject, different key
+    real = x509.load_pem_x509_certificate(trust_pem)
+    assert x509.load_pem_x509_certificate(lookalike).subject == real.subject
+    check = check_pdf_signature(signed, trust_cert_pem=lookalike)
+    assert check.intact and check.valid and not check.trusted
+    genuine = check_pdf_signature(signed, trust_cert_pem=trust_pem)
+    assert genuine.trusted and genuine.fingerprint == hashlib.sha256(
+        real.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def test_a_centre_key_that_does_not_match_its_certificate_is_refused(tmp_path):
+    from portfolio.export import keys
+
+    config = {"SIGNING_KEYS_DIR": str(tmp_path / "keys")}
+    paths = keys.init_centre_signing_key(config, tmp_path, 7, "Seventh Centre")
+    assert stat.S_IMODE(paths.key_path.stat().st_mode) == 0o600
+    signer = load_signer(config, tmp_path, 7)
+    assert keys.fingerprint_of(signer.signing_cert.dump()) == keys.trusted_certificates(
+        config, tmp_path, 7)[0].fingerprint
+    other_key, _cert = keys._new_key_and_certificate("Seventh Centre")
+    paths.key_path.write_bytes(other_key)
+    with pytest.raises(ValueError, match="do not belong together"):
+        load_signer(config, tmp_path, 7)
 
 
 def test_unreadable_trust_root_is_ignored(signed):
