@@ -24,6 +24,21 @@ def production_problems(app: Flask) -> list[str]:
         problems.append("No seal key: set PORTFOLIO_SEAL_KEY_FILE to a file made by "
                         "`portfolio seal-key` (the same on every machine, kept outside the "
                         "database and its backups).")
+    with app.app_context():
+        from pathlib import Path
+
+        from portfolio.db import session
+        from portfolio.export.keys import missing_signing_keys
+
+        try:
+            missing = missing_signing_keys(app.config, Path(app.instance_path), session())
+        except Exception as exc:  # noqa: BLE001 - an un-migrated database is reported elsewhere
+            missing = []
+            app.logger.debug("signing keys not checked: %s", type(exc).__name__)
+    if missing:
+        problems.append("No signing key for " + ", ".join(missing) + ": run `portfolio keys "
+                        "init --all` (or set PORTFOLIO_SIGNING_PKCS12 for a single centre), "
+                        "with PORTFOLIO_SIGNING_KEYS_DIR shared by every machine.")
     return problems
 
 

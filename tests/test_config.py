@@ -105,3 +105,22 @@ def test_readme_documents_every_setting():
     text = README.read_text()
     missing = [key for key in DEFAULTS if f"PORTFOLIO_{key}" not in text]
     assert missing == []
+
+
+def test_production_refuses_to_serve_a_centre_without_a_signing_key(make_app, tmp_path):
+    from portfolio.db import get_database as database
+    from portfolio.export.keys import init_centre_signing_key
+    from tests.factories import make_centre
+
+    app = make_app(TESTING=False, ENV="production", SEAL_KEY="k" * 40,
+                   SIGNING_KEYS_DIR=str(tmp_path / "signing"))
+    with database(app).sessionmaker() as s:
+        centre = make_centre(s, "Riverside College")
+        s.commit()
+        centre_id = centre.id
+    problems = production_problems(app)
+    assert len(problems) == 1 and "Riverside College" in problems[0]
+    with pytest.raises(NotConfigured, match="keys init"):
+        check_production(app)
+    init_centre_signing_key(app.config, Path(app.instance_path), centre_id, "Riverside College")
+    assert production_problems(app) == []

@@ -80,7 +80,7 @@ def build_pack_zip(session: Session, pack: EqaPack, *, actor: User, config: Any,
     from portfolio.export.signing import load_signer, sign_pdf
 
     try:
-        signer = load_signer(config, instance_path)
+        signer = load_signer(config, instance_path, pack.centre_id)
     except (FileNotFoundError, ValueError) as exc:
         raise PackDownloadFailed(
             "The centre's signing key is not set up, so no signed PDF can be made. "
