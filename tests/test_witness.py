@@ -238,3 +238,95 @@ def test_contacts_are_minimised_after_the_window(app, session):
     assert kept.relationship == "Line manager" and kept.witness_role == "Team leader"
     evidence = session.get(Evidence, kept.evidence_id)
     assert "rachel.osei" not in str(evidence.versions[0].details)
+
+
+# --- independence: the learner is not their own witness, nor is anyone at the centre -----
+
+def _refused_addresses(world) -> list[tuple[str, str]]:
+    return [(" Learner@Example.org ", "own email"), ("LEARNER@example.org", "own email"),
+            ("assessor@example.org", "Main Centre"), (" IQA@Example.org", "Main Centre"),
+            ("admin@example.org", "Main Centre"), ("Other@Example.ORG ", "Main Centre"),
+            ("trainee@example.org", "Main Centre")]
+
+
+def test_own_and_centre_addresses_are_refused_on_the_page(app, session):
+    world = make_world(session)
+    web = Browserless(app.test_client())
+    web.login(world.learner.email, PASSWORD)
+    for address, why in _refused_addresses(world):
+        page = web.post(f"/enrolments/{world.enrolment.id}/witnesses",
+                        _request_form(session, witness_email=address))
+        html = page.get_data(True)
+        assert page.status_code == 422, address
+        # The error sits on the email field and says why.
+        assert why in html and 'id="witness_email"' in html and "field-error" in html
+    assert session.scalar(select(func.count()).select_from(WitnessRequest)) == 0
+    # Someone at another centre may be a witness (an outside colleague's account elsewhere).
+    ok = web.post(f"/enrolments/{world.enrolment.id}/witnesses",
+                  _request_form(session, witness_email="far-admin@example.org"))
+    assert ok.status_code == 302
+
+
+@pytest.mark.parametrize("who", ["learner", "assessor"])
+def test_independence_in_the_service_for_every_requester(app, session, who):
+    world = make_world(session)
+    actor = world.learner if who == "learner" else world.assessor
+    for address, why in _refused_addresses(world):
+        with pytest.raises(services.ValidationFailed, match=why) as caught:
+            ask_witness(session, world.enrolment, actor, email=address)
+        assert caught.value.field == "witness_email"
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(WitnessRequest)) == 0
+
+
+def test_correcting_a_request_cannot_turn_it_to_the_learner(app, session):
+    world = make_world(session)
+    request, _token = ask_witness(session, world.enrolment, world.learner)
+    session.commit()
+    web = Browserless(app.test_client())
+    web.login(world.learner.email, PASSWORD)
+    page = web.post(f"/witness-requests/{request.id}/replace",
+                    _request_form(session, witness_email=" Learner@Example.org "))
+    assert page.status_code == 422 and "own email" in page.get_data(True)
+    session.expire_all()
+    assert session.get(WitnessRequest, request.id).status == "pending"
+    assert session.scalar(select(func.count()).select_from(WitnessRequest)) == 1
+
+
+def test_an_old_request_to_the_learner_warns_and_cannot_be_resent(app, session):
+    world = make_world(session)
+    request, token = ask_witness(session, world.enrolment, world.learner)
+    staff, _t = ask_witness(session, world.enrolment, world.learner, name="Ivy Iqa",
+                            email="someone@work.example")
+    session.commit()
+    # As made before the rule existed: written straight into the table.
+    request.witness_email = "learner@example.org"
+    staff.witness_email = "iqa@example.org"
+    session.commit()
+    services.sign_testimony(session, token, services.TestimonyInput(
+        testimony_md="I watched the learner resolve a complaint on the phone.",
+        relationship="Line manager", related=False, no_customer_data=True,
+        typed_name="Rachel Osei"))
+    session.commit()
+    own = " ".join(services.warnings_for(session, request, 17))
+    assert "learner's own email" in own
+    assert "Main Centre" in " ".join(services.warnings_for(session, staff, 17))
+    web = Browserless(app.test_client())
+    web.login(world.assessor.email, PASSWORD)
+    listing = web.client.get(f"/enrolments/{world.enrolment.id}/witnesses").get_data(True)
+    assert "learner&#39;s own email" in listing or "learner's own email" in listing
+    assert "Ivy Iqa" in listing and "independent of the centre" in listing
+    sent = web.post(f"/witness-requests/{staff.id}/resend", {})
+    assert sent.status_code == 302
+    session.expire_all()
+    assert session.get(WitnessRequest, staff.id).sent_count == 1
+    follow = web.client.get(sent.headers["Location"]).get_data(True)
+    assert "Not sent again" in follow
+
+
+def test_the_witness_page_names_the_centre(app, session):
+    world = make_world(session)
+    _request, token = ask_witness(session, world.enrolment, world.learner)
+    session.commit()
+    page = app.test_client().get(f"/w/{token}").get_data(True)
+    assert "This request comes from <strong>Main Centre</strong>" in page

@@ -27,7 +27,7 @@ from portfolio.evidence.services import (
     set_mappings,
     submit_evidence,
 )
-from portfolio.models import Criterion, Enrolment, RateEvent, User, WitnessRequest
+from portfolio.models import Criterion, Enrolment, RateEvent, Role, User, WitnessRequest
 from portfolio.permissions import can_add_evidence
 
 ADDED_BY = ("learner", "assessor")
@@ -78,7 +78,11 @@ def _clean(value: str, field: str, label: str, limit: int = 200, required: bool 
 def _check(session: Session, enrolment: Enrolment, data: RequestInput, today: date) -> dict:
     from portfolio.auth.services import normalise_email
 
-    email = normalise_email(data.witness_email)
+    try:
+        email = normalise_email(data.witness_email)
+    except ValidationFailed as exc:
+        raise ValidationFailed(exc.message, field="witness_email") from exc
+    _check_independent(session, enrolment, email)
     relationship = _clean(data.relationship, "relationship", "relationship to the learner")
     if RELATIVE_WORDS.search(relationship):
         raise ValidationFailed("A relative cannot act as a witness. Ask a manager or colleague "
@@ -109,6 +113,33 @@ def _check(session: Session, enrolment: Enrolment, data: RequestInput, today: da
         "criterion_ids": sorted(c.id for c in criteria),
         "draft_md": (data.draft_md or "").strip()[:20_000],
     }
+
+
+def _centre_account(session: Session, enrolment: Enrolment, email: str) -> User | None:
+    """Return the account at the learner's centre (the learner too) that uses this email."""
+    learner = enrolment.learner
+    return session.scalar(select(User).where(
+        User.centre_id == learner.centre_id,
+        func.lower(func.trim(User.email)) == email.strip().lower()))
+
+
+def _check_independent(session: Session, enrolment: Enrolment, email: str) -> None:
+    """Refuse a witness address that is the learner's own or any account's at their centre.
+
+    A testimony must come from someone independent who saw the work: the learner cannot sign
+    it from their own outbox, and a colleague holding an account here (assessor, IQA, admin or
+    another learner) is not an outside witness.
+    """
+    learner = enrolment.learner
+    if email == learner.email.strip().lower():
+        raise ValidationFailed(
+            "This is the learner's own email address. A learner cannot be their own witness: "
+            "enter the work email of the person who saw the activity.", field="witness_email")
+    if _centre_account(session, enrolment, email) is not None:
+        raise ValidationFailed(
+            f"This address belongs to an account at {learner.centre.name} (a member of staff "
+            "or a learner). A witness must be someone outside the centre who saw the "
+            "activity at work: enter their own work email.", field="witness_email")
 
 
 def _may_request(actor: User, enrolment: Enrolment) -> None:
@@ -149,6 +180,7 @@ def _manage(actor: User, request: WitnessRequest) -> None:
 def resend(session: Session, request: WitnessRequest, *, actor: User, link_days: int) -> str:
     """Issue a fresh link (the old one stops working) and a new expiry date."""
     _manage(actor, request)
+    _check_independent(session, request.enrolment, request.witness_email)
     raw = secrets.token_urlsafe(32)
     request.token_hash = token_hash(raw)
     request.expires_at = utcnow() + timedelta(days=link_days)
@@ -340,6 +372,16 @@ def warnings_for(session: Session, request: WitnessRequest, unit_criteria: int) 
         found.append("This testimony is mapped to every criterion of the unit; a witness "
                      "testimony must not evidence a whole unit.")
     if request.witness_email:
+        email = request.witness_email.strip().lower()
+        learner = request.enrolment.learner
+        if email == learner.email.strip().lower():
+            found.append("This request went to the learner's own email address: the learner "
+                         "may have signed it themselves. This testimony cannot be relied on.")
+        elif (account := _centre_account(session, request.enrolment, email)) is not None:
+            who = "another learner" if account.roles <= {Role.LEARNER} else "a member of staff"
+            found.append(f"This request went to the address of an account at "
+                         f"{learner.centre.name} ({who}, {account.full_name}): a witness must "
+                         "be independent of the centre. Check who really signed it.")
         learners = session.scalar(select(func.count(func.distinct(Enrolment.learner_id)))
                                   .select_from(WitnessRequest)
                                   .join(Enrolment, Enrolment.id == WitnessRequest.enrolment_id)

@@ -58,10 +58,11 @@ def _input(form: RequestForm) -> services.RequestInput:
 def _email_link(req: WitnessRequest, raw: str) -> None:
     link = url_for("witness.respond", token=raw, _external=True)
     learner = req.enrolment.learner.full_name
+    centre = req.enrolment.learner.centre.name
     notify.queue(notify.Message(
         (req.witness_email,), f"{learner} asks you to confirm what you saw at work",
-        f"Dear {req.witness_name},\n\n{learner} has asked you to confirm, in your own words, "
-        f"what you saw them do at work:\n\n  {req.activity}\n  "
+        f"Dear {req.witness_name},\n\n{learner}, a learner at {centre}, has asked you to "
+        f"confirm, in your own words, what you saw them do at work:\n\n  {req.activity}\n  "
         f"({req.activity_on:%d %B %Y}, {req.activity_place})\n\n"
         f"This is for their qualification. It takes a few minutes and needs no account. "
         f"Open this link (it works once, until {req.expires_at:%d %B %Y}):\n\n{link}\n\n"
@@ -131,7 +132,13 @@ def _own_request(request_id: int) -> WitnessRequest:
 def resend(request_id: int) -> Any:
     s = db.session()
     req = _own_request(request_id)
-    raw = services.resend(s, req, actor=current_user, link_days=_link_days())
+    try:
+        raw = services.resend(s, req, actor=current_user, link_days=_link_days())
+    except ValidationFailed as exc:
+        s.rollback()
+        flash(f"Not sent again: {exc.message} Use \u201cCorrect\u201d to change "
+              "the address.", "error")
+        return redirect(url_for("witness.index", enrolment_id=req.enrolment_id))
     s.commit()
     _email_link(req, raw)
     flash(f"Sent again to {req.witness_name}; the earlier link no longer works.", "success")
@@ -203,6 +210,7 @@ def _unusable(exc: services.LinkUnusable) -> Any:
 def _witness_page(req: WitnessRequest, form: TestimonyForm, status: int = 200) -> Any:
     return _public(render_template(
         "witness/respond.html", req=req, form=form, decline_form=DeclineForm(),
+        centre=req.enrolment.learner.centre.name,
         criteria=services.criteria_of(db.session(), req)), status)
 
 
