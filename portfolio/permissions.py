@@ -121,7 +121,16 @@ def can_view_audit(user: Person, enrolment: EnrolmentLike) -> bool:
 
 
 def can_countersign(user: Person, centre_id: int, decided_by_id: int, learner_id: int,
-                    assessor_status: str | None) -> bool:
-    """A qualified assessor of the centre, who neither made the decision nor is the learner."""
+                    assessor_status: str | None, iqa_id: int | None = None) -> bool:
+    """A qualified assessor of the centre, who neither made the decision nor is the learner,
+    nor the enrolment's IQA (who must stay independent of the decisions they sample)."""
     return (user.is_active and user.has_role(Role.ASSESSOR) and assessor_status == "qualified"
-            and user.centre_id == centre_id and user.id not in (decided_by_id, learner_id))
+            and user.centre_id == centre_id
+            and user.id not in (decided_by_id, learner_id, iqa_id))
+
+
+def is_independent_iqa(iqa_id: int, decided_by_id: int, countersigned_by_id: int | None,
+                       learner_id: int) -> bool:
+    """An IQA may plan or sample a decision only if they neither made nor countersigned it,
+    and are not its learner."""
+    return iqa_id not in (decided_by_id, countersigned_by_id, learner_id)

@@ -245,8 +245,13 @@ def countersign_decision(session: Session, decision: CriterionDecision, *, actor
                          lockout_minutes: int) -> Signature:
     """A qualified assessor of the same centre countersigns a trainee's decision."""
     enrolment = session.get(Enrolment, decision.enrolment_id)
+    if actor.id == enrolment.iqa_id:
+        raise PermissionDenied("You are the internal quality assurer of this learner's "
+                               "enrolment, so you cannot countersign its decisions: you must "
+                               "stay independent of what you sample. Another qualified "
+                               "assessor needs to countersign it.")
     if not can_countersign(actor, enrolment.learner.centre_id, decision.decided_by_id,
-                           enrolment.learner_id, actor.assessor_status):
+                           enrolment.learner_id, actor.assessor_status, enrolment.iqa_id):
         raise PermissionDenied("Only a qualified assessor of this centre, other than the one "
                                "who decided, can countersign.")
     if decision.status != "awaiting_countersignature":

@@ -111,6 +111,7 @@ class Candidate:
     stage: str  # "interim" | "summative"
     decided_on: date
     rpl: bool = False
+    countersigned_by_id: int | None = None  # who countersigned a trainee's decision, if anyone
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -280,6 +281,11 @@ def _with_spread(reason: str, adds: str) -> str:
     return f"{reason}; covers {adds}" if adds else reason
 
 
+def independent_of(c: Candidate, iqa_id: int) -> bool:
+    """True when the IQA neither made nor countersigned the decision, nor is its learner."""
+    return iqa_id not in (c.assessor_id, c.learner_id, c.countersigned_by_id)
+
+
 def generate_plan(
     candidates: Sequence[Candidate],
     risks: Mapping[int, AssessorRisk],
@@ -305,7 +311,7 @@ def generate_plan(
             )
 
     eligible = sorted(
-        (c for c in candidates if c.assessor_id != iqa_id and c.learner_id != iqa_id),
+        (c for c in candidates if independent_of(c, iqa_id)),
         key=lambda c: c.id,
     )
     by_id = {c.id: c for c in eligible}
@@ -421,7 +427,7 @@ def coverage_of(
 ) -> Coverage:
     """The coverage table of a plan edited by hand: ``chosen_ids`` out of ``candidates``."""
     eligible = sorted(
-        (c for c in candidates if c.assessor_id != iqa_id and c.learner_id != iqa_id),
+        (c for c in candidates if independent_of(c, iqa_id)),
         key=lambda c: c.id,
     )
     chosen = {cid: "" for cid in chosen_ids}

@@ -71,7 +71,7 @@ from portfolio.models import (
     UserRole,
 )
 from portfolio.models.sampling import ASSESSOR_RISK_STATUSES
-from portfolio.permissions import can_sample, is_admin_of
+from portfolio.permissions import can_sample, is_admin_of, is_independent_iqa
 from portfolio.sampling import plan as planner
 
 # --- strategy ---------------------------------------------------------------------------------
@@ -383,7 +383,8 @@ def candidates_of(session: Session, decisions: list[CriterionDecision]
             id=d.id, assessor_id=d.decided_by_id, learner_id=d.enrolment.learner_id,
             employer=d.enrolment.employer, unit=d.enrolment.unit.reference, methods=used,
             stage="summative" if d.enrolment_id in signed_off else "interim",
-            decided_on=d.decided_at.date(), rpl=rpl))
+            decided_on=d.decided_at.date(), rpl=rpl,
+            countersigned_by_id=d.countersigned_by_id))
     return out
 
 
@@ -395,8 +396,12 @@ def _inputs(candidates: list[planner.Candidate], risks: dict[int, planner.Assess
             rates: dict[str, int], iqa_id: int, start: date, end: date) -> dict[str, Any]:
     return {
         "iqa_id": iqa_id, "period": _period_key(start, end), "rates": rates,
+        # The countersigner is appended only when there is one, so plans made before it was
+        # an input keep the digest they were stored with.
         "candidates": [[c.id, c.assessor_id, c.learner_id, c.employer, c.unit, list(c.methods),
-                        c.stage, c.decided_on.isoformat(), c.rpl] for c in candidates],
+                        c.stage, c.decided_on.isoformat(), c.rpl,
+                        *([c.countersigned_by_id] if c.countersigned_by_id else [])]
+                       for c in candidates],
         "risks": [[r.assessor_id, r.status, r.recent_disagreement, r.override_rate]
                   for _, r in sorted(risks.items())],
     }
@@ -435,6 +440,8 @@ def generate_plan(session: Session, *, iqa: User, unit: Unit, start: date,
     session.flush()
     decisions = {d.id: d for d in session.scalars(select(CriterionDecision).where(
         CriterionDecision.id.in_(result.candidate_ids)))} if result.items else {}
+    for decision in decisions.values():
+        _check_independent(iqa, decision)  # the generator leaves them out; never trust that
     for item in result.items:
         plan.items.append(SamplingPlanItem(
             plan_id=plan.id, decision_id=item.candidate_id,
@@ -512,8 +519,17 @@ def addable_decisions(session: Session, plan: SamplingPlan) -> list[CriterionDec
     """Decisions the IQA may add by hand: sampleable, not their own, not already in the plan."""
     present = {i.decision_id for i in live_items(plan)}
     return [d for d in sampleable_decisions(session, plan.iqa, plan.unit_id)
-            if d.id not in present and plan.iqa_id not in (d.decided_by_id,
-                                                             d.countersigned_by_id)]
+            if d.id not in present and is_independent_iqa(plan.iqa_id, d.decided_by_id,
+                                                          d.countersigned_by_id,
+                                                          d.enrolment.learner_id)]
+
+
+def _check_independent(iqa: User, decision: CriterionDecision) -> None:
+    """Refuse a plan item or sample of a decision the IQA made or countersigned."""
+    if not is_independent_iqa(iqa.id, decision.decided_by_id, decision.countersigned_by_id,
+                              decision.enrolment.learner_id):
+        raise PermissionDenied("An internal quality assurer never samples a decision they made "
+                               "or countersigned.")
 
 
 def add_item(session: Session, plan: SamplingPlan, *, actor: User, decision_id: int,
@@ -528,6 +544,7 @@ def add_item(session: Session, plan: SamplingPlan, *, actor: User, decision_id: 
         raise ValidationFailed("Choose a decision from the list: one of your learners' signed "
                                "decisions on this unit that is not already in the plan and "
                                "that you did not make.", field="decision_id")
+    _check_independent(actor, decision)
     stage = candidates_of(session, [decision])[0].stage
     item = SamplingPlanItem(plan_id=plan.id, decision_id=decision.id,
                             enrolment_id=decision.enrolment_id,
@@ -705,9 +722,7 @@ def _check_may_sample(actor: User, decision: CriterionDecision, enrolment: Enrol
     if not can_sample(actor, enrolment):
         raise PermissionDenied("Only the learner's internal quality assurer samples this "
                                "decision.")
-    if actor.id in (decision.decided_by_id, decision.countersigned_by_id):
-        raise PermissionDenied("An internal quality assurer never samples a decision they made "
-                               "or countersigned.")
+    _check_independent(actor, decision)
 
 
 def start_sample(session: Session, item: SamplingPlanItem, *, actor: User) -> IqaSample:
