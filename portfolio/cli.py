@@ -521,7 +521,8 @@ def worker(burst: bool) -> None:
     from redis.exceptions import RedisError
     from rq import Worker
 
-    from portfolio.export.jobs import QUEUE_NAME, horse_killed, queue_for
+    from portfolio.db import get_database
+    from portfolio.export.jobs import QUEUE_NAME, fail_stale_jobs, horse_killed, queue_for
 
     _ready_to_serve()
     redis_url = current_app.config["REDIS_URL"]
@@ -533,6 +534,12 @@ def worker(burst: bool) -> None:
         queue.connection.ping()
     except RedisError as exc:
         _fail(f"Cannot reach Redis at REDIS_URL: {exc}")
+    with get_database(current_app).sessionmaker() as s:
+        # Jobs whose worker died (killed, machine restarted) would otherwise stay "running".
+        dead = fail_stale_jobs(s, current_app.config)
+        s.commit()
+    if dead:
+        click.echo(f"Marked {dead} export job(s) failed: their worker had stopped.")
     click.echo(f"Worker on queue '{QUEUE_NAME}'" + (" (burst)" if burst else "")
                + "; Ctrl+C to stop.")
     Worker([queue], connection=queue.connection,

@@ -93,6 +93,13 @@ DEFAULTS: dict[str, Any] = {
     "EXPORT_RUN_INLINE": False,
     # Processes that lay out PDF parts in parallel; 0 uses one per CPU core.
     "EXPORT_PROCESSES": 0,
+    # Exports one person may have queued or running at once; more are refused until one ends.
+    "EXPORT_MAX_QUEUED_PER_PERSON": 2,
+    # A running export whose worker has not beaten its heartbeat for this many seconds (its
+    # process died) is marked failed; so is one still queued, never picked up, after
+    # EXPORT_QUEUED_TIMEOUT seconds.
+    "EXPORT_HEARTBEAT_TIMEOUT": 120,
+    "EXPORT_QUEUED_TIMEOUT": 3600,
     # Rendered PDF parts and print-ready photos, cached by content hash so a re-export lays out
     # only what changed; empty means instance/render-cache. Least recently used files beyond
     # RENDER_CACHE_MB are deleted after each export.

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -96,6 +100,12 @@ def keys(app):
     return (instance / "signing" / "centre-cert.pem").read_bytes()
 
 
+def _centre_keys(app) -> None:
+    """Every centre its own key (the first adopts the instance's): a worker refuses without."""
+    result = app.test_cli_runner().invoke(cli, ["keys", "init", "--if-missing"])
+    assert result.exit_code == 0, result.output
+
+
 def _worker_env(app) -> dict[str, str]:
     """The environment a worker next to this app would have: the same config."""
     env = {k: v for k, v in os.environ.items()
@@ -121,6 +131,7 @@ def test_queued_export_waits_for_the_worker_which_makes_a_signed_pdf(make_app, k
     with maker() as s:
         world = make_world(s, app.config["STORAGE_DIR"])
         learner_email, enrolment_id = world.learner.email, world.enrolment.id
+    _centre_keys(app)
     web = Browserless(app.test_client())
     web.login(learner_email, PASSWORD)
     started = web.post(f"/enrolments/{enrolment_id}/exports")
@@ -148,8 +159,8 @@ def test_queued_export_waits_for_the_worker_which_makes_a_signed_pdf(make_app, k
         export = s.get(Export, job.export_id)
         path = Path(app.config["EXPORTS_DIR"]) / export.filename
         assert path.is_file()
-        trust = (Path(app.instance_path) / "signing" / "centre-cert.pem").read_bytes()
-        verdict = verify_export(s, path.read_bytes(), trust_cert_pem=trust)
+        verdict = verify_export(s, path.read_bytes(), config=app.config,
+                                instance_path=Path(app.instance_path))
         assert verdict.state == "intact and current", verdict
     download = web.client.get(status["download"])
     assert download.status_code == 200 and download.data == path.read_bytes()
@@ -198,3 +209,218 @@ def test_redis_url_is_read_with_or_without_the_prefix():
     assert from_environment({"PORTFOLIO_REDIS_URL": "redis://b/1"})["REDIS_URL"] == "redis://b/1"
     both = {"REDIS_URL": "redis://a/0", "PORTFOLIO_REDIS_URL": "redis://b/1"}
     assert from_environment(both)["REDIS_URL"] == "redis://b/1"
+
+
+# --- jobs never hang: heartbeats, dead workers, try again, a cap per person ---------------
+
+def _job_id(location: str) -> int:
+    return int(location.rstrip("/").rsplit("/", 1)[1])
+
+
+def _status_of(app, job_id: int) -> str:
+    with app.extensions["portfolio.db"].sessionmaker() as s:
+        return s.get(ExportJob, job_id).status
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below pid, read from /proc (RQ's work horse starts a session of its own,
+    so a process group does not reach it)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                parent = int(stat.rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill_tree(pid: int) -> list[int]:
+    """SIGKILL a process and everything below it at once, as a crash or an OOM kill would."""
+    tree = [pid, *_descendants(pid)]
+    for member in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
+    return tree
+
+
+def test_a_worker_killed_mid_export_fails_the_job_and_try_again_succeeds(make_app, redis_url):
+    app = make_app(REDIS_URL=redis_url, EXPORT_HEARTBEAT_TIMEOUT=2)
+    with app.extensions["portfolio.db"].sessionmaker() as s:
+        world = make_world(s, app.config["STORAGE_DIR"])
+        learner_email, enrolment_id = world.learner.email, world.enrolment.id
+    _centre_keys(app)
+    web = Browserless(app.test_client())
+    web.login(learner_email, PASSWORD)
+    started = web.post(f"/enrolments/{enrolment_id}/exports")
+    job_url, job_id = started.headers["Location"], _job_id(started.headers["Location"])
+
+    env = {**_worker_env(app), "PORTFOLIO_EXPORT_HEARTBEAT_TIMEOUT": "2"}
+    worker = subprocess.Popen([str(PORTFOLIO), "worker"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    killed: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while _status_of(app, job_id) != "running":
+            assert worker.poll() is None, worker.stdout.read().decode(errors="replace")
+            assert time.monotonic() < deadline, "the worker never started the job"
+            time.sleep(0.02)
+        killed = _kill_tree(worker.pid)
+    finally:
+        _kill_tree(worker.pid)
+        worker.wait(timeout=30)
+        worker.stdout.close()
+    assert len(killed) >= 2  # the worker and its work horse, at least
+    assert web.client.get(job_url + ".json").get_json()["status"] == "running"  # fresh beat
+    time.sleep(2.5)  # past the heartbeat timeout
+    status = web.client.get(job_url + ".json").get_json()
+    assert status["status"] == "failed", status
+    assert "no longer running" in status["message"] and status["download"] is None
+    page = web.client.get(job_url).get_data(True)
+    assert "no longer running" in page and "http-equiv=\"refresh\"" not in page
+    retry = re.search(r'<form id="export-retry" method="post" action="([^"]+)" >', page)
+    assert retry, page  # shown (not hidden), and a POST with the CSRF token
+    assert 'data-status="failed"' in page  # the script does not poll a failed job
+    again = web.post(retry.group(1))
+    assert again.status_code == 302 and _job_id(again.headers["Location"]) != job_id
+    done = subprocess.run([str(PORTFOLIO), "worker", "--burst"], env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    fresh = web.client.get(again.headers["Location"] + ".json").get_json()
+    assert fresh["status"] == "done" and fresh["download"], (fresh, done.stderr)
+    assert web.client.get(fresh["download"]).status_code == 200
+    assert _status_of(app, job_id) == "failed"  # the dead one stays failed
+
+
+def _old_jobs(app, world, **ages: int) -> dict[str, int]:
+    """A running job with an old heartbeat, a queued one never picked up, and fresh ones."""
+    from portfolio.db import utcnow
+
+    now = utcnow()
+    ids = {}
+    with app.extensions["portfolio.db"].sessionmaker() as s:
+        rows = {
+            "dead": ExportJob(enrolment_id=world.enrolment.id, requested_by_id=world.learner.id,
+                              status="running", progress=20, message="Laying out",
+                              started_at=now - timedelta(minutes=10),
+                              heartbeat_at=now - timedelta(seconds=ages.get("dead", 600))),
+            "alive": ExportJob(enrolment_id=world.enrolment.id,
+                               requested_by_id=world.assessor.id, status="running",
+                               progress=20, message="Laying out", started_at=now,
+                               heartbeat_at=now),
+            "lost": ExportJob(enrolment_id=world.enrolment.id, requested_by_id=world.admin.id,
+                              created_at=now - timedelta(seconds=ages.get("lost", 7200))),
+            "waiting": ExportJob(enrolment_id=world.enrolment.id,
+                                 requested_by_id=world.admin.id),
+        }
+        s.add_all(rows.values())
+        s.commit()
+        ids = {name: row.id for name, row in rows.items()}
+    return ids
+
+
+def test_reading_a_dead_job_marks_it_failed_with_try_again(make_app):
+    app = make_app()
+    with app.extensions["portfolio.db"].sessionmaker() as s:
+        world = make_world(s)
+    ids = _old_jobs(app, world)
+    web = Browserless(app.test_client())
+    web.login(world.learner.email, PASSWORD)
+    page = web.client.get(f"/export-jobs/{ids['dead']}")
+    html = page.get_data(True)
+    assert page.status_code == 200 and "no longer running" in html
+    assert '<form id="export-retry" method="post"' in html and "Try again" in html
+    assert 'name="csrf_token"' in html
+    assert web.client.get(f"/export-jobs/{ids['dead']}.json").get_json()["status"] == "failed"
+    assistant = Browserless(app.test_client())
+    assistant.login(world.assessor.email, PASSWORD)
+    alive = assistant.client.get(f"/export-jobs/{ids['alive']}.json").get_json()
+    assert alive["status"] == "running"
+    alive_page = assistant.client.get(f"/export-jobs/{ids['alive']}").get_data(True)
+    assert '<form id="export-retry" method="post" action="/enrolments/' in alive_page
+    assert re.search(r'id="export-retry"[^>]* hidden>', alive_page)
+    admin = Browserless(app.test_client())
+    admin.login(world.admin.email, PASSWORD)
+    lost = admin.client.get(f"/export-jobs/{ids['lost']}.json").get_json()
+    assert lost["status"] == "failed" and "never started" in lost["message"]
+    assert admin.client.get(f"/export-jobs/{ids['waiting']}.json").get_json()["status"] == \
+        "queued"
+
+
+def test_the_worker_marks_dead_jobs_failed_when_it_starts(make_app, redis_url):
+    app = make_app(REDIS_URL=redis_url)
+    with app.extensions["portfolio.db"].sessionmaker() as s:
+        world = make_world(s)
+    _centre_keys(app)
+    ids = _old_jobs(app, world)
+    result = app.test_cli_runner().invoke(cli, ["worker", "--burst"])
+    assert result.exit_code == 0, result.output
+    assert "Marked 2 export job(s) failed" in result.output
+    assert {name: _status_of(app, i) for name, i in ids.items()} == {
+        "dead": "failed", "alive": "running", "lost": "failed", "waiting": "queued"}
+
+
+def test_each_person_has_at_most_n_exports_at_once(make_app, redis_url):
+    app = make_app(REDIS_URL=redis_url)  # queued jobs wait: nothing runs them
+    with app.extensions["portfolio.db"].sessionmaker() as s:
+        world = make_world(s)
+    web = Browserless(app.test_client())
+    web.login(world.learner.email, PASSWORD)
+    first = web.post(f"/enrolments/{world.enrolment.id}/exports")
+    second = web.post(f"/enrolments/{world.enrolment.id}/exports")
+    assert first.status_code == second.status_code == 302
+    third = web.post(f"/enrolments/{world.enrolment.id}/exports")
+    assert third.status_code == 303
+    assert third.headers["Location"] == second.headers["Location"]  # points to the job
+    shown = web.client.get(third.headers["Location"]).get_data(True)
+    assert "You already have 2 exports queued or running (at most 2 at once)" in shown
+    assert queue_for(redis_url).count == 2
+    with app.extensions["portfolio.db"].sessionmaker() as s:
+        assert s.query(ExportJob).count() == 2
+    # Someone else is not held up by it.
+    other = Browserless(app.test_client())
+    other.login(world.assessor.email, PASSWORD)
+    assert other.post(f"/enrolments/{world.enrolment.id}/exports").status_code == 302
+    # Once one ends (here: its worker died), the person may ask again.
+    from portfolio.db import utcnow
+
+    with app.extensions["portfolio.db"].sessionmaker() as s:
+        dead = s.get(ExportJob, _job_id(first.headers["Location"]))
+        dead.created_at = utcnow() - timedelta(hours=2)
+        s.commit()
+    assert web.post(f"/enrolments/{world.enrolment.id}/exports").status_code == 302
+    assert _status_of(app, _job_id(first.headers["Location"])) == "failed"
+
+
+def test_a_burst_of_concurrent_posts_stays_within_the_cap(make_app, redis_url):
+    app = make_app(REDIS_URL=redis_url, EXPORT_MAX_QUEUED_PER_PERSON=2)
+    with app.extensions["portfolio.db"].sessionmaker() as s:
+        world = make_world(s)
+    browsers = []
+    for _ in range(8):
+        browser = Browserless(app.test_client())
+        browser.login(world.learner.email, PASSWORD)
+        browsers.append((browser, browser.token()))
+    gate = threading.Barrier(len(browsers))
+    codes: list[int] = []
+
+    def click(browser: Browserless, token: str) -> None:
+        gate.wait()
+        response = browser.client.post(f"/enrolments/{world.enrolment.id}/exports",
+                                       data={"csrf_token": token})
+        codes.append(response.status_code)
+
+    threads = [threading.Thread(target=click, args=pair) for pair in browsers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(codes) == [302, 302] + [303] * 6, codes
+    with app.extensions["portfolio.db"].sessionmaker() as s:
+        assert s.query(ExportJob).filter(ExportJob.requested_by_id == world.learner.id
+                                         ).count() == 2

@@ -9,17 +9,114 @@ browser shows in every case.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
-from portfolio.db import get_database
-from portfolio.models import ExportJob
+from portfolio.db import get_database, utcnow
+from portfolio.errors import DomainError
+from portfolio.models import Enrolment, ExportJob, User
 
 QUEUE_NAME = "exports"
 JOB_TIMEOUT = 600  # seconds; the horse is stopped after this and the job marked failed
 RESULT_TTL = 60  # run_queued returns nothing worth keeping
 FAILURE_TTL = 7 * 24 * 3600  # failed RQ jobs stay inspectable (rq info) for a week
+
+
+ACTIVE = ("queued", "running")
+DIED = ("The export stopped: the process making it is no longer running (the server may have "
+        "restarted, or it ran out of memory). Nothing was saved. Try again.")
+NEVER_STARTED = ("The export never started: no worker picked it up in time. Try again; if it "
+                 "keeps happening, tell your centre admin.")
+
+
+class TooManyExports(DomainError):
+    """A person asked for more exports than may be queued or running at once."""
+
+    status = 429
+    title = "Too many exports at once"
+
+    def __init__(self, message: str, running: ExportJob) -> None:
+        super().__init__(message)
+        self.running = running
+
+
+class JobAbandoned(Exception):
+    """The job was marked failed (its heartbeat was late) while it still ran: stop working."""
+
+
+def heartbeat_every(config: Mapping[str, Any]) -> float:
+    """Seconds between heartbeats: a quarter of the timeout, so one late beat is no failure."""
+    return max(0.2, min(30.0, float(config["EXPORT_HEARTBEAT_TIMEOUT"]) / 4))
+
+
+def stale_message(job: ExportJob, config: Mapping[str, Any], now: datetime) -> str | None:
+    """Why the job's worker must be taken for dead, or None while it may still be alive."""
+    if job.status == "running":
+        last = job.heartbeat_at or job.started_at or job.created_at
+        if now - last > timedelta(seconds=float(config["EXPORT_HEARTBEAT_TIMEOUT"])):
+            return DIED
+    elif job.status == "queued" and now - job.created_at > timedelta(
+            seconds=float(config["EXPORT_QUEUED_TIMEOUT"])):
+        return NEVER_STARTED
+    return None
+
+
+def fail_if_stale(session: Session, job: ExportJob, config: Mapping[str, Any]) -> bool:
+    """Mark a job failed if its worker died; True when it did. Flushes, never commits."""
+    now = utcnow()
+    message = stale_message(job, config, now)
+    if message is None:
+        return False
+    # Judged again in the database, so a heartbeat that lands in between wins.
+    if job.status == "running":
+        cutoff = now - timedelta(seconds=float(config["EXPORT_HEARTBEAT_TIMEOUT"]))
+        last = func.coalesce(ExportJob.heartbeat_at, ExportJob.started_at, ExportJob.created_at)
+    else:
+        cutoff = now - timedelta(seconds=float(config["EXPORT_QUEUED_TIMEOUT"]))
+        last = ExportJob.created_at
+    changed = session.execute(
+        update(ExportJob).where(ExportJob.id == job.id, ExportJob.status == job.status,
+                                last < cutoff)
+        .values(status="failed", message=message)
+        .execution_options(synchronize_session=False)).rowcount
+    session.refresh(job)
+    return bool(changed)
+
+
+def fail_stale_jobs(session: Session, config: Mapping[str, Any]) -> int:
+    """Mark every job whose worker died failed (run when `portfolio worker` starts)."""
+    return sum(fail_if_stale(session, job, config) for job in list(session.scalars(
+        select(ExportJob).where(ExportJob.status.in_(ACTIVE)))))
+
+
+def start_export_job(session: Session, enrolment: Enrolment, *, actor: User,
+                     config: Mapping[str, Any]) -> ExportJob:
+    """Add a queued export job for the actor, within their limit of jobs at once.
+
+    :raises TooManyExports: they already have the most exports queued or running.
+    """
+    # A no-op write to the person's row: concurrent requests (a double click) queue behind it
+    # here, on PostgreSQL (row lock) and SQLite (write lock) alike, so the count holds.
+    session.execute(update(User).where(User.id == actor.id).values(full_name=User.full_name))
+    active = list(session.scalars(select(ExportJob).where(
+        ExportJob.requested_by_id == actor.id, ExportJob.status.in_(ACTIVE))
+        .order_by(ExportJob.id)))
+    active = [job for job in active if not fail_if_stale(session, job, config)]
+    limit = int(config["EXPORT_MAX_QUEUED_PER_PERSON"])
+    if len(active) >= limit:
+        raise TooManyExports(
+            f"You already have {len(active)} export{'s' if len(active) != 1 else ''} queued or "
+            f"running (at most {limit} at once). Wait for one to finish, then try again.",
+            active[-1])
+    job = ExportJob(enrolment_id=enrolment.id, requested_by_id=actor.id)
+    session.add(job)
+    session.flush()
+    return job
 
 
 def _mark_failed(app: Flask, job_id: int, message: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask import (
     Blueprint,
     Flask,
     current_app,
+    flash,
     jsonify,
     make_response,
     redirect,
@@ -20,14 +22,21 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from portfolio import db
-from portfolio.db import get_database
+from portfolio.db import get_database, utcnow
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import NotFound, ValidationFailed
-from portfolio.export.jobs import dispatch_export
+from portfolio.export.jobs import (
+    JobAbandoned,
+    TooManyExports,
+    dispatch_export,
+    fail_if_stale,
+    heartbeat_every,
+    start_export_job,
+)
 from portfolio.export.services import export_portfolio, verify_export
 from portfolio.models import Enrolment, Export, ExportJob, User
 from portfolio.permissions import can_view_enrolment
@@ -42,42 +51,84 @@ def _verify_base() -> str:
 
 
 def run_job(app: Flask, job_id: int, verify_base: str) -> None:
-    """Run one export job in its own session, recording progress as it goes."""
+    """Run one export job in its own session, recording progress and a heartbeat as it goes."""
     from portfolio.evidence.storage import FileStore
 
     with app.app_context():
         maker = get_database(app).sessionmaker
-        with maker() as s:
-            job = s.get(ExportJob, job_id)
-            enrolment = s.get(Enrolment, job.enrolment_id)
-            actor = s.get(User, job.requested_by_id)
+        with maker() as claim:
+            row = claim.get(ExportJob, job_id)
+            if row is None or row.status != "queued":
+                return  # already given up on (failed, retried) or run by another worker
+            now = utcnow()
+            row.status, row.message = "running", "Starting"
+            row.started_at = row.heartbeat_at = now
+            claim.commit()
+        stop = threading.Event()
+        beat = threading.Thread(target=_beat, args=(app, job_id, stop), daemon=True,
+                                name=f"export-job-{job_id}-heartbeat")
+        beat.start()
+        try:
+            _render_job(app, job_id, verify_base, FileStore(Path(app.config["STORAGE_DIR"])))
+        finally:
+            stop.set()
+            beat.join(timeout=5)
 
-            def progress(percent: int, message: str) -> None:
-                with maker() as p:
-                    row = p.get(ExportJob, job_id)
-                    row.status, row.progress, row.message = "running", percent, message
-                    p.commit()
 
-            try:
-                export = export_portfolio(
-                    s, enrolment, actor=actor, config=app.config,
-                    instance_path=Path(app.instance_path),
-                    static_dir=Path(app.static_folder or "static"),
-                    store=FileStore(Path(app.config["STORAGE_DIR"])), verify_base=verify_base,
-                    progress=progress)
-                s.flush()
-                job = s.get(ExportJob, job_id)
-                job.status, job.progress, job.export_id = "done", 100, export.id
-                job.message = f"Ready: {export.pages} pages, signed"
+def _beat(app: Flask, job_id: int, stop: threading.Event) -> None:
+    """Record that the job's process is alive, until it ends (or the process dies)."""
+    maker = get_database(app).sessionmaker
+    every = heartbeat_every(app.config)
+    while not stop.wait(every):
+        try:
+            with maker() as s:
+                s.execute(update(ExportJob).where(ExportJob.id == job_id,
+                                                  ExportJob.status == "running")
+                          .values(heartbeat_at=utcnow()))
                 s.commit()
-            except Exception as exc:  # noqa: BLE001 - the job records why and the page says so
-                s.rollback()
-                with maker() as f:
-                    row = f.get(ExportJob, job_id)
-                    row.status = "failed"
-                    row.message = ("The export failed: " + str(exc))[:300]
-                    f.commit()
-                app.logger.warning("export job %s failed: %s", job_id, type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - a missed beat is retried; never crash
+            app.logger.warning("export job %s heartbeat failed: %s", job_id, exc)
+
+
+def _render_job(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
+    maker = get_database(app).sessionmaker
+    with maker() as s:
+        job = s.get(ExportJob, job_id)
+        enrolment = s.get(Enrolment, job.enrolment_id)
+        actor = s.get(User, job.requested_by_id)
+
+        def progress(percent: int, message: str) -> None:
+            with maker() as p:
+                row = p.get(ExportJob, job_id)
+                if row.status == "failed":  # given up on as dead: stop, leave its message
+                    raise JobAbandoned(row.message)
+                row.status, row.progress, row.message = "running", percent, message
+                row.heartbeat_at = utcnow()
+                p.commit()
+
+        try:
+            export = export_portfolio(
+                s, enrolment, actor=actor, config=app.config,
+                instance_path=Path(app.instance_path),
+                static_dir=Path(app.static_folder or "static"),
+                store=store, verify_base=verify_base, progress=progress)
+            s.flush()
+            job = s.get(ExportJob, job_id)
+            job.status, job.progress, job.export_id = "done", 100, export.id
+            job.message = f"Ready: {export.pages} pages, signed"
+            s.commit()
+        except JobAbandoned:
+            s.rollback()
+            app.logger.warning("export job %s was marked failed while running; stopped",
+                               job_id)
+        except Exception as exc:  # noqa: BLE001 - the job records why and the page says so
+            s.rollback()
+            with maker() as f:
+                row = f.get(ExportJob, job_id)
+                row.status = "failed"
+                row.message = ("The export failed: " + str(exc))[:300]
+                f.commit()
+            app.logger.warning("export job %s failed: %s", job_id, type(exc).__name__)
 
 
 @bp.route("/enrolments/<int:enrolment_id>/exports", methods=["GET", "POST"])
@@ -86,8 +137,14 @@ def index(enrolment_id: int) -> Any:
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, current_user)
     if request.method == "POST":
-        job = ExportJob(enrolment_id=enrolment.id, requested_by_id=current_user.id)
-        s.add(job)
+        try:
+            job = start_export_job(s, enrolment, actor=current_user, config=current_app.config)
+        except TooManyExports as exc:
+            s.commit()  # keeps any dead job found on the way marked failed; adds no job
+            flash(exc.message, "error")
+            response = redirect(url_for("export.job", job_id=exc.running.id))
+            response.status_code = 303
+            return response
         s.commit()
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         dispatch_export(app, job.id, _verify_base())
@@ -98,9 +155,13 @@ def index(enrolment_id: int) -> Any:
 
 
 def _job(job_id: int) -> ExportJob:
-    job = db.session().get(ExportJob, job_id)
+    """The signed-in person's own job, marked failed first if its worker died."""
+    s = db.session()
+    job = s.get(ExportJob, job_id)
     if job is None or job.requested_by_id != current_user.id:
         raise NotFound("No such export.")
+    if fail_if_stale(s, job, current_app.config):
+        s.commit()
     return job
 
 

@@ -47,3 +47,7 @@ class ExportJob(Base):
     progress: Mapped[int] = mapped_column(default=0)
     message: Mapped[str] = mapped_column(String(300), default="Waiting to start")
     export_id: Mapped[int | None] = mapped_column(ForeignKey("exports.id"))
+    # Set when a worker picks the job up, and beaten while it runs: a job whose heartbeat
+    # stops (its process died) is marked failed rather than left "running" for ever.
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

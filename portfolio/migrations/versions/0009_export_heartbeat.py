@@ -16,8 +16,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("export_jobs") as batch:
+        batch.add_column(sa.Column("heartbeat_at", portfolio.db.UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("started_at", portfolio.db.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("export_jobs") as batch:
+        batch.drop_column("started_at")
+        batch.drop_column("heartbeat_at")
