@@ -16,6 +16,8 @@
     if (job.download) { link.href = job.download; download.hidden = false; }
     if (job.status === "failed") {
       bar.hidden = true;
+      var title = document.getElementById("export-title");
+      if (title) { title.textContent = "The export did not finish"; }
       message.className = "callout callout-warn";
       if (retry) { retry.hidden = false; }
     }
