@@ -8,10 +8,9 @@ statement, the UTC time and a SHA-256 over exactly what was signed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,9 +22,10 @@ from portfolio.assessment.signing import (
     sha256_of,
 )
 from portfolio.audit import record_event
-from portfolio.auth.services import verify_password
+from portfolio.auth.services import check_password
+from portfolio.auth.throttle import wait_phrase
 from portfolio.db import utcnow
-from portfolio.errors import InvalidTransition, PermissionDenied, Throttled, ValidationFailed
+from portfolio.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from portfolio.evidence.services import current_version
 from portfolio.models import (
     Criterion,
@@ -33,7 +33,6 @@ from portfolio.models import (
     Enrolment,
     Evidence,
     EvidenceReview,
-    LoginAttempt,
     Role,
     Signature,
     User,
@@ -76,17 +75,12 @@ def confirm_signer(session: Session, user: User, confirmation: SignerConfirmatio
     :raises Throttled: too many wrong passwords recently (sign-in and signing share the count).
     :raises ValidationFailed: wrong password or name.
     """
-    since = utcnow() - timedelta(minutes=lockout_minutes)
-    failures = session.scalar(select(func.count(LoginAttempt.id)).where(
-        LoginAttempt.email == user.email, LoginAttempt.attempted_at >= since,
-        LoginAttempt.succeeded.is_(False))) or 0
-    if failures >= max_failures:
-        raise Throttled(f"Too many wrong passwords. Wait {lockout_minutes} minutes before "
-                        "signing again.")
-    ok = verify_password(user, confirmation.password or "")
-    session.add(LoginAttempt(email=user.email, client=("sign:" + confirmation.client)[:64],
-                             attempted_at=utcnow(), succeeded=ok))
-    session.flush()
+    ok = check_password(
+        session, user, confirmation.password or "", client=confirmation.client,
+        max_failures=max_failures, lockout_minutes=lockout_minutes,
+        refusal=lambda minutes: (f"Too many wrong passwords. Try again in "
+                                 f"{wait_phrase(minutes)}; nothing was signed."),
+        record_as="sign:" + confirmation.client)
     if not ok:
         raise ValidationFailed("That is not your password, so nothing was signed.",
                                field="password")

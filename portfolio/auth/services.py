@@ -5,17 +5,18 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from portfolio.audit import record_event
+from portfolio.auth.throttle import Limits, reserve_attempt, settle_attempt, wait_phrase
 from portfolio.db import utcnow
-from portfolio.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
+from portfolio.errors import NotFound, PermissionDenied, ValidationFailed
 from portfolio.models import ApiToken, Centre, LoginAttempt, Role, User, UserRole
 from portfolio.models.users import ASSESSOR_STATUSES
 from portfolio.permissions import can_manage_token, can_manage_users
@@ -51,12 +52,36 @@ def check_password_strength(password: str, min_length: int) -> None:
         )
 
 
-def _recent_failures(session: Session, column, value: str, since) -> int:  # noqa: ANN001
-    return session.scalar(
-        select(func.count(LoginAttempt.id)).where(
-            column == value, LoginAttempt.attempted_at >= since, LoginAttempt.succeeded.is_(False)
-        )
-    ) or 0
+def _signin_refusal(minutes: int) -> str:
+    return (f"Too many failed sign-in attempts. Try again in {wait_phrase(minutes)}, "
+            "or ask your centre admin to reset your password.")
+
+
+def _record_attempt(session: Session, email: str, client: str, ok: bool) -> None:
+    """Keep a short record of each password check (who, from where, whether it matched)."""
+    now = utcnow()
+    session.add(LoginAttempt(email=email[:254], client=client[:64], attempted_at=now,
+                             succeeded=ok))
+    # Attempts older than a day have no further use; keep the table small.
+    session.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at < now - timedelta(days=1)))
+
+
+def check_password(session: Session, user: User, password: str, *, client: str,
+                   max_failures: int, lockout_minutes: int,
+                   refusal: Callable[[int], str], record_as: str) -> bool:
+    """Check a signed-in person's password through the shared, atomic throttle.
+
+    Signing and changing a password use this, so they count with sign-in.
+
+    :raises Throttled: too many wrong passwords recently for this account or address.
+    """
+    reservation = reserve_attempt(session, email=user.email, client=client,
+                                  limits=Limits(max_failures, lockout_minutes), message=refusal)
+    ok = verify_password(user, password or "")
+    settle_attempt(reservation, succeeded=ok)
+    _record_attempt(session, user.email, record_as, ok)
+    session.flush()
+    return ok
 
 
 def authenticate(
@@ -70,20 +95,16 @@ def authenticate(
 ) -> User:
     """Return the user for these credentials, throttling repeated failures.
 
+    The attempt is counted atomically before the password is checked, so concurrent guesses
+    cannot pass the limit.
+
     :raises Throttled: too many recent failures for this account or this address.
     :raises ValidationFailed: wrong email or password (one message for both).
     """
     email = (email or "").strip().lower()[:254]
-    now = utcnow()
-    since = now - timedelta(minutes=lockout_minutes)
-    if (
-        _recent_failures(session, LoginAttempt.email, email, since) >= max_failures
-        or _recent_failures(session, LoginAttempt.client, client, since) >= max_failures * 4
-    ):
-        raise Throttled(
-            f"Too many failed sign-in attempts. Wait {lockout_minutes} minutes and try again, "
-            "or ask your centre admin to reset your password."
-        )
+    reservation = reserve_attempt(session, email=email, client=client,
+                                  limits=Limits(max_failures, lockout_minutes),
+                                  message=_signin_refusal)
     user = session.scalar(select(User).where(User.email == email))
     ok = False
     try:
@@ -91,21 +112,20 @@ def authenticate(
     except (VerificationError, InvalidHashError):
         ok = False
     ok = ok and user is not None and user.is_active
-    session.add(LoginAttempt(email=email, client=client[:64], attempted_at=now, succeeded=ok))
-    # Attempts older than a day have no further use; keep the table small.
-    session.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at < now - timedelta(days=1)))
+    settle_attempt(reservation, succeeded=ok)
+    _record_attempt(session, email, client, ok)
     if not ok or user is None:
         session.flush()
         raise ValidationFailed("That email and password do not match an active account.")
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.last_login_at = now
+    user.last_login_at = utcnow()
     record_event(session, action="login", subject_type="user", subject_id=user.id, actor=user)
     return user
 
 
 def verify_password(user: User, password: str) -> bool:
-    """True when the password is the user's current one."""
+    """True when the password is the user's current one (unthrottled: use check_password)."""
     try:
         return _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):

@@ -18,7 +18,7 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portfolio import db
-from portfolio.auth import services
+from portfolio.auth import services, throttle
 from portfolio.auth.forms import ConfirmForm, LoginForm, PasswordForm, TokenForm
 from portfolio.errors import NotFound, Throttled, ValidationFailed
 from portfolio.models import ApiToken
@@ -96,16 +96,31 @@ def account() -> Any:
     return _account_page()
 
 
+def _password_refusal(minutes: int) -> str:
+    return (f"Too many wrong passwords. Try again in {throttle.wait_phrase(minutes)}, "
+            "or ask your centre admin to reset your password.")
+
+
 @bp.route("/account/password", methods=["POST"])
 @login_required
 def change_password() -> Any:
     form = PasswordForm(prefix="pw")
     if not form.validate_on_submit():
         return _account_page(password_form=form, status=422)
-    if not services.verify_password(current_user, form.current_password.data):
+    s = db.session()
+    try:
+        ok = services.check_password(
+            s, current_user, form.current_password.data, client=client_address(),
+            max_failures=current_app.config["LOGIN_MAX_FAILURES"],
+            lockout_minutes=current_app.config["LOGIN_LOCKOUT_MINUTES"],
+            refusal=_password_refusal, record_as="password:" + client_address())
+    except Throttled as exc:
+        form.current_password.errors.append(exc.message)
+        return _account_page(password_form=form, status=429)
+    if not ok:
+        s.commit()  # the wrong password is recorded
         form.current_password.errors.append("That is not your current password.")
         return _account_page(password_form=form, status=422)
-    s = db.session()
     try:
         services.set_password(s, current_user, form.new_password.data,
                               min_length=current_app.config["PASSWORD_MIN_LENGTH"])

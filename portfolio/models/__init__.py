@@ -29,7 +29,17 @@ from portfolio.models.sampling import (
     SamplingPlanItem,
     SamplingStrategy,
 )
-from portfolio.models.users import ROLES, ApiToken, Centre, LoginAttempt, Role, User, UserRole
+from portfolio.models.users import (
+    ROLES,
+    ApiToken,
+    AuthThrottle,
+    Centre,
+    LoginAttempt,
+    LoginSession,
+    Role,
+    User,
+    UserRole,
+)
 from portfolio.models.witness import RateEvent, WitnessRequest
 
 __all__ = [
@@ -37,6 +47,7 @@ __all__ = [
     "ApiToken",
     "AssessorSamplingProfile",
     "AuditEvent",
+    "AuthThrottle",
     "Centre",
     "Criterion",
     "CriterionDecision",
@@ -59,6 +70,7 @@ __all__ = [
     "IqaSample",
     "LearningOutcome",
     "LoginAttempt",
+    "LoginSession",
     "Qualification",
     "RateEvent",
     "Role",

@@ -1,0 +1,187 @@
+"""Atomic throttles for every password check: sign-in, signing and password change.
+
+Each check first *reserves* an attempt: one atomic upsert per counter (the account, and the
+client's address) that adds one and returns the new count, committed at once on its own
+connection. Concurrent requests therefore each see a distinct count, and no more than the limit
+ever reach the (slow) password hash. A right password clears the account's count and gives the
+address back its reservation; a wrong one leaves both counted.
+
+Counters are keyed by a SHA-256 of the scope and value, so the table holds neither email
+addresses nor IP addresses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import case, create_engine, delete, event, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from portfolio.db import _enable_sqlite_foreign_keys as sqlite_pragmas
+from portfolio.db import utcnow
+from portfolio.errors import Throttled
+from portfolio.models.users import AuthThrottle
+
+ADDRESS_FACTOR = 4  # an address may fail four times as often as one account
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many failures an account may have within the window (an address: four times)."""
+
+    max_failures: int
+    lockout_minutes: int
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Attempts reserved for one password check, to be settled once its outcome is known."""
+
+    session: Session
+    engine: Engine
+    account_key: str
+    address_key: str
+
+
+def _key(scope: str, value: str) -> str:
+    return hashlib.sha256(f"{scope}:{value}".encode()).hexdigest()
+
+
+def account_key(email: str) -> str:
+    return _key("account", (email or "").strip().lower())
+
+
+def address_key(client: str) -> str:
+    return _key("address", client or "unknown")
+
+
+# Counters go through their own unpooled engine: a request that already holds a pooled
+# connection must never wait for a second one from the same pool (20 such requests at once
+# would each hold one and wait for ever).
+_COUNTER_ENGINES: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
+_COUNTER_ENGINES_LOCK = threading.Lock()
+
+
+def _engine_of(session: Session) -> Engine:
+    bind = session.get_bind()
+    main: Engine = getattr(bind, "engine", bind)  # type: ignore[assignment]
+    with _COUNTER_ENGINES_LOCK:
+        counter = _COUNTER_ENGINES.get(main)
+        if counter is None:
+            counter = create_engine(main.url, poolclass=NullPool)
+            if counter.dialect.name == "sqlite":
+                event.listen(counter, "connect", sqlite_pragmas)
+            _COUNTER_ENGINES[main] = counter
+    return counter
+
+
+def _holds_sqlite_write_lock(session: Session, engine: Engine) -> bool:
+    """True when the caller's SQLite transaction has already written (and so holds the lock)."""
+    if engine.dialect.name != "sqlite" or not session.in_transaction():
+        return False
+    raw = session.connection().connection.driver_connection
+    # pysqlite opens a transaction only before a write, so this means "has written".
+    return bool(getattr(raw, "in_transaction", False))
+
+
+@contextmanager
+def _counter_connection(session: Session, engine: Engine) -> Iterator[Connection]:
+    """A connection whose counter changes are visible to other requests at once.
+
+    Normally its own short transaction, committed on exit. When the caller's SQLite transaction
+    already holds the database's only write lock (a service composed inside a larger unit of
+    work), a second connection would wait for that lock for ever; the count is then made in the
+    caller's transaction instead, which is just as atomic because SQLite admits one writer at a
+    time, and is kept when the caller commits (every view commits after a wrong password).
+    """
+    if _holds_sqlite_write_lock(session, engine):
+        yield session.connection()
+        return
+    with engine.begin() as conn:
+        yield conn
+
+
+def _bump(conn: Connection, key: str, now: datetime, since: datetime) -> tuple[int, datetime]:
+    """Add one to a counter atomically (starting a new window if the old one ended)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    table = AuthThrottle.__table__
+    stale = table.c.window_started_at < since
+    stmt = dialect.insert(table).values(key=key, count=1, window_started_at=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={
+            "count": case((stale, 1), else_=table.c.count + 1),
+            "window_started_at": case((stale, now), else_=table.c.window_started_at),
+        },
+    ).returning(table.c.count, table.c.window_started_at)
+    row = conn.execute(stmt).one()
+    started = row.window_started_at
+    if isinstance(started, datetime) and started.tzinfo is None:  # SQLite drops the zone
+        started = started.replace(tzinfo=now.tzinfo)
+    return int(row.count), started
+
+
+def _minutes_left(started: datetime, now: datetime, lockout_minutes: int) -> int:
+    left = started + timedelta(minutes=lockout_minutes) - now
+    return max(1, math.ceil(left.total_seconds() / 60))
+
+
+def reserve_attempt(session: Session, *, email: str, client: str, limits: Limits,
+                    message: Callable[[int], str]) -> Reservation:
+    """Count one password check for the account and the address before it is made.
+
+    Commits on its own connection, so other requests see the count at once.
+
+    :raises Throttled: the account or the address is over its limit; the password must not be
+        checked. The message (built by `message(minutes)`) says when to try again.
+    """
+    engine = _engine_of(session)
+    now = utcnow()
+    since = now - timedelta(minutes=limits.lockout_minutes)
+    by_account, by_address = account_key(email), address_key(client)
+    with _counter_connection(session, engine) as conn:
+        # Drop windows that ended long ago, so the table stays small.
+        conn.execute(delete(AuthThrottle).where(
+            AuthThrottle.window_started_at < now - timedelta(days=1)))
+        account_count, account_started = _bump(conn, by_account, now, since)
+        address_count, address_started = _bump(conn, by_address, now, since)
+    waits = []
+    if account_count > limits.max_failures:
+        waits.append(_minutes_left(account_started, now, limits.lockout_minutes))
+    if address_count > limits.max_failures * ADDRESS_FACTOR:
+        waits.append(_minutes_left(address_started, now, limits.lockout_minutes))
+    if waits:
+        raise Throttled(message(max(waits)))
+    return Reservation(session=session, engine=engine, account_key=by_account,
+                       address_key=by_address)
+
+
+def settle_attempt(reservation: Reservation, *, succeeded: bool) -> None:
+    """After a right password, clear the account's count and release the address's reservation.
+
+    A wrong password leaves both counted.
+    """
+    if not succeeded:
+        return
+    with _counter_connection(reservation.session, reservation.engine) as conn:
+        conn.execute(update(AuthThrottle).where(AuthThrottle.key == reservation.account_key)
+                     .values(count=0))
+        conn.execute(update(AuthThrottle)
+                     .where(AuthThrottle.key == reservation.address_key,
+                            AuthThrottle.count > 0)
+                     .values(count=AuthThrottle.count - 1))
+
+
+def wait_phrase(minutes: int) -> str:
+    """Say how long to wait in plain words."""
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
