@@ -6,13 +6,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, abort, current_app, g, request, session
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portfolio import db
-from portfolio.auth.services import load_user_by_login_id
+from portfolio.auth.sessions import load_session
 from portfolio.models import Role
 
 csrf = CSRFProtect()
@@ -36,9 +36,24 @@ CONTENT_SECURITY_POLICY = "; ".join([
 ])
 
 
+SESSION_KEY = "sid"  # the raw server-side session id, inside the signed cookie
+
+
 @login_manager.user_loader
 def _load_user(login_id: str) -> Any:
-    return load_user_by_login_id(db.session(), login_id)
+    # A cookie is only good while its server-side session is open: signed out, ended from
+    # another device, idle too long, or the person deactivated all read as signed out.
+    current = load_session(db.session(), session.get(SESSION_KEY), login_id=login_id,
+                           idle_minutes=int(current_app.config["SESSION_LIFETIME_MINUTES"]))
+    if current is None:
+        return None
+    g.login_session_id = current.session_id
+    return current.user
+
+
+def current_session_id() -> int | None:
+    """Return the id of the server-side session this request is signed in with."""
+    return g.get("login_session_id") if current_user.is_authenticated else None
 
 
 def _set_security_headers(response: Response) -> Response:

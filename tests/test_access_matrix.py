@@ -12,11 +12,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import func, select
 
 from portfolio import notify
 from portfolio.auth.services import create_api_token
+from portfolio.auth.sessions import start_session
 from portfolio.export.signing import init_centre_key
-from portfolio.models import Export, ExportJob
+from portfolio.models import Export, ExportJob, LoginSession
 from tests.conftest import csrf_from
 from tests.factories import (
     PASSWORD,
@@ -106,6 +108,12 @@ CASES = [
     Case("auth.revoke_token", "POST",
          lambda w, t: f"/account/tokens/{t['learner'].id}/revoke",
          everyone(MISSING, learner=REDIRECT)),
+    # The learner's other browser: only the learner may sign it out; to others it does not exist.
+    Case("auth.end_session", "POST",
+         lambda w, t: f"/account/sessions/{w.learner_session_id}/end",
+         everyone(MISSING, learner=REDIRECT)),
+    Case("auth.end_all_sessions", "POST", lambda w, t: "/account/sessions/end-all",
+         everyone(LOGIN)),
     Case("criteria.units", "GET", lambda w, t: "/units", everyone(OK)),
     Case("criteria.unit", "GET", lambda w, t: f"/units/{w.unit.id}", everyone(OK)),
     Case("criteria.unit", "GET", lambda w, t: "/units/999999", everyone(MISSING),
@@ -500,6 +508,13 @@ def test_every_route_is_in_the_matrix(app):
     assert covered - registered == set(), "matrix lists routes that do not exist"
 
 
+def _other_browser(session, user) -> int:
+    """Sign the person in on another browser; return that session's id."""
+    start_session(session, user, user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0")
+    return session.scalar(select(func.max(LoginSession.id))
+                          .where(LoginSession.user_id == user.id))
+
+
 @pytest.fixture
 def matrix(app, session):
     world = make_world(session, app.config["STORAGE_DIR"])
@@ -522,6 +537,7 @@ def matrix(app, session):
     world.sampling = make_sampling(session, world)
     world.other_evidence_id = make_evidence(session, world.other_enrolment,
                                             world.other_learner).id
+    world.learner_session_id = _other_browser(session, world.learner)
     session.commit()
     tokens = {}
     api_tokens = {}
@@ -573,6 +589,8 @@ def test_access_matrix(app, matrix, role):
             data.setdefault("pw-csrf_token", data["csrf_token"])
             response = client.open(path, method=case.method, data=data, headers=headers)
         got = _outcome(response, case.api)
+        if case.endpoint == "auth.end_all_sessions":
+            shared = signed_in()  # signing out everywhere ended the shared session too
         if got != case.expect[role]:
             failures.append(f"{case.id} {path}: expected {case.expect[role]}, got {got}")
     assert not failures, "\n".join(failures)

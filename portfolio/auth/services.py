@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from portfolio.audit import record_event
+from portfolio.auth.sessions import end_all_sessions
 from portfolio.auth.throttle import Limits, reserve_attempt, settle_attempt, wait_phrase
 from portfolio.db import utcnow
 from portfolio.errors import NotFound, PermissionDenied, ValidationFailed
@@ -130,12 +131,6 @@ def verify_password(user: User, password: str) -> bool:
         return _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
-
-
-def load_user_by_login_id(session: Session, login_id: str) -> User | None:
-    """Return the active user for a session's login id."""
-    user = session.scalar(select(User).where(User.login_id == login_id))
-    return user if user is not None and user.is_active else None
 
 
 def get_user(session: Session, user_id: int) -> User:
@@ -261,6 +256,7 @@ def update_user(
     if user.is_active and not is_active:
         # Deactivation ends every open session and token at once.
         user.login_id = secrets.token_urlsafe(32)
+        end_all_sessions(session, user, actor=actor, audit=False)
         for token in session.scalars(
             select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         ):
@@ -279,11 +275,13 @@ def update_user(
     return user
 
 
-def set_password(session: Session, user: User, password: str, *, min_length: int) -> None:
-    """Replace a person's password and end their other sessions."""
+def set_password(session: Session, user: User, password: str, *, min_length: int,
+                 keep_session_id: int | None = None) -> None:
+    """Replace a person's password and end their other sessions (all but keep_session_id)."""
     check_password_strength(password, min_length)
     user.password_hash = hash_password(password)
     user.login_id = secrets.token_urlsafe(32)
+    end_all_sessions(session, user, keep_id=keep_session_id, audit=False)
     record_event(session, action="user.password", subject_type="user", subject_id=user.id,
                  actor=user)
 

@@ -72,7 +72,7 @@ _COUNTER_ENGINES: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
 _COUNTER_ENGINES_LOCK = threading.Lock()
 
 
-def _engine_of(session: Session) -> Engine:
+def side_engine(session: Session) -> Engine:
     bind = session.get_bind()
     main: Engine = getattr(bind, "engine", bind)  # type: ignore[assignment]
     with _COUNTER_ENGINES_LOCK:
@@ -95,8 +95,8 @@ def _holds_sqlite_write_lock(session: Session, engine: Engine) -> bool:
 
 
 @contextmanager
-def _counter_connection(session: Session, engine: Engine) -> Iterator[Connection]:
-    """A connection whose counter changes are visible to other requests at once.
+def own_transaction(session: Session, engine: Engine) -> Iterator[Connection]:
+    """A connection whose changes are visible to other requests at once.
 
     Normally its own short transaction, committed on exit. When the caller's SQLite transaction
     already holds the database's only write lock (a service composed inside a larger unit of
@@ -145,11 +145,11 @@ def reserve_attempt(session: Session, *, email: str, client: str, limits: Limits
     :raises Throttled: the account or the address is over its limit; the password must not be
         checked. The message (built by `message(minutes)`) says when to try again.
     """
-    engine = _engine_of(session)
+    engine = side_engine(session)
     now = utcnow()
     since = now - timedelta(minutes=limits.lockout_minutes)
     by_account, by_address = account_key(email), address_key(client)
-    with _counter_connection(session, engine) as conn:
+    with own_transaction(session, engine) as conn:
         # Drop windows that ended long ago, so the table stays small.
         conn.execute(delete(AuthThrottle).where(
             AuthThrottle.window_started_at < now - timedelta(days=1)))
@@ -173,7 +173,7 @@ def settle_attempt(reservation: Reservation, *, succeeded: bool) -> None:
     """
     if not succeeded:
         return
-    with _counter_connection(reservation.session, reservation.engine) as conn:
+    with own_transaction(reservation.session, reservation.engine) as conn:
         conn.execute(update(AuthThrottle).where(AuthThrottle.key == reservation.account_key)
                      .values(count=0))
         conn.execute(update(AuthThrottle)

@@ -18,11 +18,11 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portfolio import db
-from portfolio.auth import services, throttle
+from portfolio.auth import services, sessions, throttle
 from portfolio.auth.forms import ConfirmForm, LoginForm, PasswordForm, TokenForm
 from portfolio.errors import NotFound, Throttled, ValidationFailed
 from portfolio.models import ApiToken
-from portfolio.security import client_address
+from portfolio.security import SESSION_KEY, client_address, current_session_id
 
 bp = Blueprint("auth", __name__)
 
@@ -60,9 +60,11 @@ def login() -> Any:
             form.form_errors.append(exc.message)
             status = 401
         else:
+            raw = sessions.start_session(s, user, user_agent=request.headers.get("User-Agent"))
             s.commit()
             session.clear()
             session.permanent = True
+            session[SESSION_KEY] = raw
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
@@ -72,10 +74,20 @@ def login() -> Any:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Any:
+    s = db.session()
+    sessions.sign_out(s, current_session_id())
+    s.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+def _duration(minutes: int) -> str:
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return "1 hour" if hours == 1 else f"{hours} hours"
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
 def _account_page(password_form: PasswordForm | None = None, token_form: TokenForm | None = None,
@@ -87,6 +99,11 @@ def _account_page(password_form: PasswordForm | None = None, token_form: TokenFo
         revoke_form=ConfirmForm(),
         tokens=services.list_tokens(db.session(), current_user),
         new_token=new_token,
+        sessions=sessions.list_active_sessions(
+            db.session(), current_user,
+            idle_minutes=int(current_app.config["SESSION_LIFETIME_MINUTES"])),
+        current_session_id=current_session_id(),
+        idle_phrase=_duration(int(current_app.config["SESSION_LIFETIME_MINUTES"])),
     ), status
 
 
@@ -123,7 +140,8 @@ def change_password() -> Any:
         return _account_page(password_form=form, status=422)
     try:
         services.set_password(s, current_user, form.new_password.data,
-                              min_length=current_app.config["PASSWORD_MIN_LENGTH"])
+                              min_length=current_app.config["PASSWORD_MIN_LENGTH"],
+                              keep_session_id=current_session_id())
     except ValidationFailed as exc:
         form.new_password.errors.append(exc.message)
         return _account_page(password_form=form, status=422)
@@ -159,3 +177,33 @@ def revoke_token(token_id: int) -> Any:
     flash(f"Token “{token.name}” is revoked.", "success")
     return redirect(url_for("auth.account"))
 
+
+
+def _signed_out(message: str) -> Any:
+    logout_user()
+    session.clear()
+    flash(message, "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/sessions/end-all", methods=["POST"])
+@login_required
+def end_all_sessions() -> Any:
+    s = db.session()
+    sessions.end_all_sessions(s, current_user)
+    s.commit()
+    return _signed_out("You are signed out everywhere, on this device too. "
+                       "API tokens still work until you revoke them.")
+
+
+@bp.route("/account/sessions/<int:session_id>/end", methods=["POST"])
+@login_required
+def end_session(session_id: int) -> Any:
+    s = db.session()
+    current = current_session_id()
+    ended = sessions.end_session(s, current_user, session_id, current_id=current)
+    s.commit()
+    if session_id == current:
+        return _signed_out("You are signed out.")
+    flash(f"{ended.device} is signed out.", "success")
+    return redirect(url_for("auth.account"))
