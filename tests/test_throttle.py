@@ -127,6 +127,7 @@ def test_locked_out_answer_says_when_to_try_again(throttled_app, person):
     page = response.get_data(True)
     assert "Too many failed sign-in attempts" in page
     assert f"Try again in {WINDOW} minutes" in page
+    assert response.headers["Retry-After"] == str(WINDOW * 60)
 
 
 def test_the_right_person_gets_in_once_the_window_has_passed(throttled_app, person, hasher,
@@ -228,9 +229,12 @@ def test_concurrent_wrong_current_passwords_check_at_most_the_limit(throttled_ap
     assert hasher.verifies == LIMIT, statuses
     assert statuses == {422: LIMIT, 429: ATTEMPTS - LIMIT}
     # The right current password is refused too, and the password is unchanged.
-    again = ChangePassword.__new__(ChangePassword)
-    again.web, again.current = jobs[0].web, PASSWORD
-    assert again(again.prepare()) == 429
+    new = "a completely new passphrase"
+    refused = jobs[0].web.post("/account/password", {
+        "pw-current_password": PASSWORD, "pw-new_password": new, "pw-confirm_password": new})
+    assert refused.status_code == 429
+    assert "Too many wrong passwords. Try again in" in refused.get_data(True)
+    assert refused.headers["Retry-After"].isdigit()
     s = get_database(throttled_app).sessionmaker()
     assert services.verify_password(s.get(User, person.id), PASSWORD)
     s.close()

@@ -35,6 +35,14 @@ from portfolio.models.users import AuthThrottle
 ADDRESS_FACTOR = 4  # an address may fail four times as often as one account
 
 
+class LockedOut(Throttled):
+    """Too many password checks: try again after `minutes` (sent as Retry-After)."""
+
+    def __init__(self, message: str, *, minutes: int) -> None:
+        super().__init__(message)
+        self.minutes = minutes
+
+
 @dataclass(frozen=True)
 class Limits:
     """How many failures an account may have within the window (an address: four times)."""
@@ -161,7 +169,7 @@ def reserve_attempt(session: Session, *, email: str, client: str, limits: Limits
     if address_count > limits.max_failures * ADDRESS_FACTOR:
         waits.append(_minutes_left(address_started, now, limits.lockout_minutes))
     if waits:
-        raise Throttled(message(max(waits)))
+        raise LockedOut(message(max(waits)), minutes=max(waits))
     return Reservation(session=session, engine=engine, account_key=by_account,
                        address_key=by_address)
 

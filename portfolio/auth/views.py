@@ -37,6 +37,14 @@ def _safe_next(target: str | None) -> str:
     return url_for("dashboard.home")
 
 
+def _locked_out(body: str, exc: Throttled) -> Any:
+    """A 429 page that also tells scripts, in Retry-After, when to come back."""
+    headers = {}
+    if isinstance(exc, throttle.LockedOut):
+        headers["Retry-After"] = str(exc.minutes * 60)
+    return body, 429, headers
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     if current_user.is_authenticated:
@@ -54,7 +62,7 @@ def login() -> Any:
         except Throttled as exc:
             s.commit()
             form.form_errors.append(exc.message)
-            status = 429
+            return _locked_out(render_template("auth/login.html", form=form), exc)
         except ValidationFailed as exc:
             s.commit()  # the failed attempt is kept: it counts towards throttling
             form.form_errors.append(exc.message)
@@ -133,7 +141,7 @@ def change_password() -> Any:
             refusal=_password_refusal, record_as="password:" + client_address())
     except Throttled as exc:
         form.current_password.errors.append(exc.message)
-        return _account_page(password_form=form, status=429)
+        return _locked_out(_account_page(password_form=form)[0], exc)
     if not ok:
         s.commit()  # the wrong password is recorded
         form.current_password.errors.append("That is not your current password.")
