@@ -24,7 +24,7 @@ from portfolio.audit import chain_head, record_event
 from portfolio.bundle.schema import FORMAT, FORMAT_VERSION
 from portfolio.db import utcnow
 from portfolio.errors import PermissionDenied
-from portfolio.evidence.storage import FileStore
+from portfolio.evidence.storage import FileStore, StoredFileDamaged
 from portfolio.models import (
     AuditEvent,
     Criterion,
@@ -243,6 +243,7 @@ def export_bundle(session: Session, learner: User, *, store: FileStore, out: Bin
 
     :raises PermissionDenied: the actor is not an admin of the learner's centre.
     :raises FileNotFoundError: a stored file is missing from the storage folder.
+    :raises StoredFileDamaged: a stored file's bytes no longer match its SHA-256.
     """
     if not can_export_bundle(actor, learner):
         raise PermissionDenied("Only an admin of the learner's centre can export a bundle.")
@@ -256,12 +257,20 @@ def export_bundle(session: Session, learner: User, *, store: FileStore, out: Bin
         archive.writestr(MANIFEST_NAME, data)
         for entry in manifest["files"]:
             sha = entry["sha256"]
-            path = store.path_for(sha)
-            if not path.is_file():
+            try:
+                # Checked (streamed) before a byte goes into the bundle, then copied from the
+                # same open file: a bundle never carries swapped bytes under a good name.
+                source = store.open_verified(sha, route="bundle export")
+            except FileNotFoundError:
                 raise FileNotFoundError(f"The stored file {sha} is missing from the storage "
-                                        "folder, so the bundle would be incomplete.")
-            with store.open(sha) as source, archive.open(f"files/{sha}", "w",
-                                                         force_zip64=True) as target:
+                                        "folder, so the bundle would be incomplete.") from None
+            except StoredFileDamaged as exc:
+                raise StoredFileDamaged(sha, (
+                    f"The stored file {sha} is damaged in the file store (its bytes no longer "
+                    "match the fingerprint taken when it was uploaded), so no bundle was made. "
+                    "Restore it from a backup; `portfolio files verify` lists every damaged "
+                    "file.")) from exc
+            with source, archive.open(f"files/{sha}", "w", force_zip64=True) as target:
                 while chunk := source.read(CHUNK):
                     target.write(chunk)
     summary = BundleSummary(

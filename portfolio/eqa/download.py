@@ -26,6 +26,7 @@ from portfolio.db import utcnow
 from portfolio.eqa import services
 from portfolio.eqa.sampling_records import gather_sampling_records
 from portfolio.errors import DomainError
+from portfolio.evidence.integrity import StoredFileDamaged
 from portfolio.models import EqaPack, Role, User
 
 SAMPLING_PDF = "sampling-record.pdf"
@@ -75,6 +76,7 @@ def build_pack_zip(session: Session, pack: EqaPack, *, actor: User, config: Any,
 
     The caller has checked that the actor is the pack's EQA and the pack is open.
     :raises PackDownloadFailed: the centre has no signing key, or a PDF could not be made.
+    :raises StoredFileDamaged: a sampled evidence file no longer matches its SHA-256.
     """
     from portfolio.export.services import export_portfolio
     from portfolio.export.signing import load_signer, sign_pdf
@@ -111,6 +113,12 @@ def build_pack_zip(session: Session, pack: EqaPack, *, actor: User, config: Any,
         signed = sign_pdf(pdf, signer, reason=f"EQA sampling record, pack {pack.id}",
                           location=pack.eqa.centre.name,
                           tsa_url=config.get("SIGNING_TSA_URL") or "")
+    except StoredFileDamaged:
+        # A file in the sample is damaged in the store: say which (the message names the
+        # evidence item), keep nothing; the web layer records the damage once.
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     except Exception as exc:  # noqa: BLE001 - say so, and keep nothing
         for path in written:
             path.unlink(missing_ok=True)

@@ -9,6 +9,11 @@ WeasyPrint copies JPEG data straight into a PDF but re-encodes every other image
 a camera photo is far larger than its printed box needs: printing from this copy is much faster
 and makes the PDF several times smaller.
 
+A print copy is only ever used, or made, while its original still hashes to its name: a copy
+made from swapped bytes is never made, and a copy whose original has since been swapped is not
+used (the export then refuses the original too). The copy itself carries no hash of its own in
+the database; what a PDF attaches, and what verification checks, is the original.
+
 Kept free of the web app and the database: the PDF render processes import it.
 """
 
@@ -16,8 +21,10 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import BinaryIO
 
 from portfolio.atomic import write_atomically
+from portfolio.evidence.integrity import check_handle, report_damage
 from portfolio.evidence.paths import object_path
 
 PRINT_BOX = (1100, 1000)  # pixels: about 150 dpi over the printed image box (186 x 169 mm)
@@ -39,7 +46,7 @@ def printed_size(size: tuple[int, int], orientation: int = 1) -> tuple[int, int]
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
-def make_print_copy(source: Path) -> bytes:
+def make_print_copy(source: Path | BinaryIO) -> bytes:
     """Return the print copy of an image file as JPEG bytes.
 
     :raises OSError, ValueError, Image.DecompressionBombError: not an image Pillow can read.
@@ -65,20 +72,29 @@ def make_print_copy(source: Path) -> bytes:
 
 def ensure_print_copy(store_root: Path, sha256: str) -> bytes | None:
     """Return the print copy of a stored image, making it first if need be; None when the
-    object is missing or is not an image that can be printed from a copy."""
+    object is missing, no longer matches its SHA-256, or is not an image that can be printed
+    from a copy."""
     from PIL import Image
 
     target = print_copy_path(store_root, sha256)
-    try:
-        return target.read_bytes()
-    except FileNotFoundError:
-        pass
     source = object_path(Path(store_root) / "objects", sha256)
-    if not source.is_file():
-        return None
     try:
-        data = make_print_copy(source)
-    except (OSError, ValueError, Image.DecompressionBombError):
+        handle = open(source, "rb")  # noqa: SIM115 - closed below
+    except (FileNotFoundError, IsADirectoryError):
         return None
+    with handle:
+        # Streamed, and remembered while the original's inode is unchanged: cheap when
+        # repeated. The copy is made from this same open file, so from the checked bytes.
+        if not check_handle(handle, sha256):
+            report_damage(sha256, "print copy")
+            return None
+        try:
+            return target.read_bytes()
+        except FileNotFoundError:
+            pass
+        try:
+            data = make_print_copy(handle)
+        except (OSError, ValueError, Image.DecompressionBombError):
+            return None
     write_atomically(target, data, durable=False)  # derived: made again if a crash loses it
     return data

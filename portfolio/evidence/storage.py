@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +20,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portfolio.errors import DomainError, ValidationFailed
+from portfolio.evidence.integrity import (
+    StoredFileDamaged,
+    hash_handle,
+    open_verified,
+    report_damage,
+    verify_object,
+)
 from portfolio.evidence.parsing import Preview, Sniffed, UnsupportedFile, build_preview, sniff
-from portfolio.evidence.paths import object_path
+from portfolio.evidence.paths import HEX, object_path
 from portfolio.evidence.print_copy import ensure_print_copy, print_copy_path
-from portfolio.models import StoredFile
+from portfolio.models import AuditEvent, StoredFile
 
 CHUNK = 1024 * 1024
 HEAD = 64 * 1024
@@ -127,8 +134,21 @@ class FileStore:
         print_copy_path(self.root, sha256).unlink(missing_ok=True)
 
     def open(self, sha256: str) -> BinaryIO:
-        """Open a stored object for reading."""
+        """Open a stored object for reading, unchecked: only for code that hashes what it
+        reads itself. Anything served or embedded goes through `open_verified`."""
         return open(self.path_for(sha256), "rb")  # noqa: SIM115 - caller closes
+
+    def verify(self, sha256: str) -> bool:
+        """True when the object exists and its bytes still hash to its name (streamed)."""
+        return verify_object(self.path_for(sha256), sha256)
+
+    def open_verified(self, sha256: str, *, route: str = "") -> BinaryIO:
+        """Open a stored object once its bytes have been checked; the caller closes it.
+
+        :raises FileNotFoundError: no such object.
+        :raises StoredFileDamaged: its bytes no longer match its SHA-256 (logged).
+        """
+        return open_verified(self.path_for(sha256), sha256, route=route)
 
     @contextmanager
     def batch(self) -> Iterator[UploadBatch]:
@@ -164,3 +184,106 @@ class UploadBatch:
                     continue
                 self.store.remove(sha)
             raise
+
+
+def damaged_objects(store: FileStore, sha256s: Iterable[str]) -> list[str]:
+    """Return the hashes, in the order given (each once), whose object is missing or whose
+    bytes no longer match; an empty list means every file is intact.
+
+    For signature verification: a signature over evidence covers its files' hashes, so it
+    holds only while the stored bytes still have them. Checks are streamed and a good one is
+    remembered while the object's inode is unchanged (see `portfolio.evidence.integrity`).
+    """
+    bad: list[str] = []
+    seen: set[str] = set()
+    for sha in sha256s:
+        if sha in seen:
+            continue
+        seen.add(sha)
+        try:
+            good = store.verify(sha)
+        except ValueError:  # not a SHA-256 at all: nothing in the store can match it
+            good = False
+        if not good:
+            bad.append(sha)
+    return bad
+
+
+DAMAGED_ACTION = "file.damaged"
+
+
+def record_file_damaged(session: Session, sha256: str, route: str) -> bool:
+    """Record a damaged or missing stored object in the audit trail, once per object;
+    return True when this call recorded it. No personal data: the hash and the route.
+
+    Flushes; the caller commits (after rolling back the failed work, so the event is kept).
+    """
+    from portfolio.audit import record_event
+
+    seen = session.scalar(select(AuditEvent.seq).where(
+        AuditEvent.action == DAMAGED_ACTION, AuditEvent.subject_type == "stored_file",
+        AuditEvent.subject_id == sha256).limit(1))
+    if seen is not None:
+        return False
+    record_event(session, action=DAMAGED_ACTION, subject_type="stored_file",
+                 subject_id=sha256, detail={"sha256": sha256, "route": route})
+    return True
+
+
+@dataclass
+class ScrubReport:
+    """What a full pass over the store found."""
+
+    checked: int = 0
+    bytes_read: int = 0
+    damaged: list[str] = field(default_factory=list)  # bytes no longer match the name
+    missing: list[str] = field(default_factory=list)  # in the database, not in the store
+    unreferenced: list[str] = field(default_factory=list)  # in the store, in no row
+    stray: list[str] = field(default_factory=list)  # not named like an object at all
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged and not self.missing
+
+    def as_dict(self) -> dict[str, object]:
+        return {"ok": self.ok, "checked": self.checked, "bytes_read": self.bytes_read,
+                "damaged": self.damaged, "missing": self.missing,
+                "unreferenced": self.unreferenced, "stray": self.stray}
+
+
+def _objects_on_disk(store: FileStore) -> Iterator[tuple[str, Path]]:
+    """Every file under objects/, with its name (whether or not it is a valid object name)."""
+    for dirpath, dirnames, filenames in os.walk(store.objects):
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield name, Path(dirpath) / name
+
+
+def scrub_store(session: Session, store: FileStore) -> ScrubReport:
+    """Re-hash every object in the store (streamed, never from the cache) and compare the
+    store with the StoredFile rows. Reads only; the caller decides what to record."""
+    report = ScrubReport()
+    referenced = set(session.scalars(select(StoredFile.sha256)))
+    present: set[str] = set()
+    for name, path in _objects_on_disk(store):
+        if len(name) != 64 or not HEX.issuperset(name) or path != store.path_for(name):
+            report.stray.append(str(path.relative_to(store.root)))
+            continue
+        present.add(name)
+        report.checked += 1
+        try:
+            with open(path, "rb") as handle:
+                report.bytes_read += os.fstat(handle.fileno()).st_size
+                good = hash_handle(handle) == name
+        except OSError:
+            good = False
+        if not good:
+            report.damaged.append(name)
+    report.missing = sorted(referenced - present)
+    report.unreferenced = sorted(present - referenced)
+    return report
+
+
+__all__ = ["FileStore", "FileTooLarge", "ScrubReport", "StagedFile", "StoredFileDamaged",
+           "UploadBatch", "damaged_objects", "record_file_damaged", "report_damage",
+           "scrub_store"]

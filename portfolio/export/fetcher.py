@@ -1,7 +1,9 @@
 """What WeasyPrint may load while rendering a portfolio: our static files and evidence by hash.
 
 `file://`, `http(s)://`, `data:` and every other scheme are refused, so evidence text (Markdown,
-Word, email HTML) can never make the renderer read local files or reach the network.
+Word, email HTML) can never make the renderer read local files or reach the network. Evidence
+is served only when its bytes still hash to the SHA-256 it is asked for by: a file swapped in
+the store is refused (and the export, which attaches every original, fails with its name).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from portfolio.evidence.integrity import StoredFileDamaged, read_verified
 
 STATIC_SCHEME = "portfolio-static:"
 EVIDENCE_SCHEME = "evidence:"
@@ -44,12 +48,13 @@ class PortfolioFetcher(URLFetcher):
                 mime, _ = mimetypes.guess_type(path.name)
                 return _response(url, path.read_bytes(), mime or "application/octet-stream")
         elif url.startswith(EVIDENCE_SCHEME):
+            digest = url[len(EVIDENCE_SCHEME):]
             try:
-                path = self.store.path_for(url[len(EVIDENCE_SCHEME):])
-            except ValueError:
-                path = None
-            if path is not None and path.is_file():
-                return _response(url, path.read_bytes(), "application/octet-stream")
+                data = read_verified(self.store.path_for(digest), digest, route="pdf render")
+            except (ValueError, OSError, StoredFileDamaged):  # not a hash, missing, or damaged
+                data = None
+            if data is not None:
+                return _response(url, data, "application/octet-stream")
         self.refused.append(url)
         raise RefusedURL(f"refused: {url}")
 

@@ -35,16 +35,39 @@ def render_html(content: PortfolioContent) -> str:
 
 
 def attachments(content: PortfolioContent, store: Any) -> Iterator[tuple[str, bytes]]:
-    """The manifest, then every evidence file once, byte for byte, named by item and file."""
+    """The manifest, then every evidence file once, byte for byte, named by item and file.
+
+    Each file is hashed as it is read and must still match its SHA-256: a PDF that attaches
+    (and signs) swapped bytes as the learner's evidence is never made.
+
+    :raises StoredFileDamaged: a file is damaged or missing in the store; the message names
+        the evidence item and file (never its contents).
+    """
+    from portfolio.evidence.integrity import StoredFileDamaged, read_verified
     from portfolio.export.pipeline import manifest_bytes
 
     yield MANIFEST_NAME, manifest_bytes(content.manifest)
     seen: set[str] = set()
     for item in content.evidence:
         for f in item.files:
-            if f.sha256 not in seen:
-                seen.add(f.sha256)
-                yield f"E{item.id}-{f.filename}", store.path_for(f.sha256).read_bytes()
+            if f.sha256 in seen:
+                continue
+            seen.add(f.sha256)
+            what = f"the file “{f.filename}” of evidence item E{item.id} “{item.title}”"
+            try:
+                data = read_verified(store.path_for(f.sha256), f.sha256, route="export")
+            except FileNotFoundError:
+                raise StoredFileDamaged(f.sha256, (
+                    f"The portfolio was not exported: {what} is missing from the centre's "
+                    "file store. The centre has been told; nothing else is affected."),
+                    missing=True) from None
+            except StoredFileDamaged as exc:
+                raise StoredFileDamaged(f.sha256, (
+                    f"The portfolio was not exported: {what} is damaged in the centre's "
+                    "file store (its bytes no longer match the fingerprint taken when it was "
+                    "uploaded), so it cannot be attached. The centre has been told; nothing "
+                    "else is affected.")) from exc
+            yield f"E{item.id}-{f.filename}", data
 
 
 def render_single_pass(content: PortfolioContent, *, static_dir: Path,
