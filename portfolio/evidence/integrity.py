@@ -45,7 +45,8 @@ class StoredFileDamaged(DomainError):
 # A successful check, remembered per object path by what its inode looked like then:
 # (device, inode, size, mtime_ns, ctime_ns). Replacing the file (rename) changes the inode;
 # rewriting it in place changes mtime and ctime. mtime can be set back with os.utime, but
-# ctime cannot be set from user space (every write, rename, chmod or utime sets it to now),
+# ctime cannot be set back from user space (every write, rename, chmod or utime sets it to
+# now; only changing the system clock, which needs root, could),
 # so any swap makes the next read miss this cache and hash the bytes again.
 _verified: dict[str, tuple[int, int, int, int, int]] = {}
 _lock = threading.Lock()
