@@ -20,6 +20,7 @@ from portfolio.criteria.services import load_paths, unit_files_in
 from portfolio.demo import PEOPLE, demo_password, seed_demo
 from portfolio.enrolments.services import enrol_learner
 from portfolio.errors import DomainError
+from portfolio.evidence.integrity import StoredFileDamaged
 from portfolio.evidence.views import file_store
 from portfolio.models import ApiToken, Enrolment, Role, Unit, User
 
@@ -463,6 +464,13 @@ def export_command(learner_email: str, unit_ref: str, out: str | None) -> None:
             verify_base=_verify_base(), out=Path(out) if out else None)
     except FileNotFoundError as exc:
         _fail(str(exc))
+    except StoredFileDamaged as exc:
+        from portfolio.evidence.storage import record_file_damaged
+
+        s.rollback()
+        record_file_damaged(s, exc.sha256, "portfolio export")
+        s.commit()
+        _fail(exc.message)
     s.commit()
     target = out or str(Path(current_app.config["EXPORTS_DIR"]) / export.filename)
     click.echo(f"Wrote {target}: {export.pages} pages, {export.size} bytes, "

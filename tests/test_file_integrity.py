@@ -221,6 +221,17 @@ def test_export_refuses_to_embed_a_swapped_file(app, session, world, keys, tmp_p
     assert session.scalar(select(func.count()).select_from(Export)) == 0
 
 
+def test_export_command_refuses_and_exits_non_zero(app, session, world, keys, tmp_path):
+    swap(store_of(app).path_for(world.sha), FORGED_SAME_SIZE)
+    out = tmp_path / "portfolio.pdf"
+    result = app.test_cli_runner().invoke(cli, [
+        "export", world.learner.email, "--unit", world.unit.reference, "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert f"E{world.signed.id}" in result.output and "damaged" in result.output
+    assert not out.exists()
+    assert len(damage_events(session, world.sha)) == 1
+
+
 def test_export_job_fails_with_the_evidence_named(app, session, world, keys):
     """The queued export (the page's own route) fails and says which item is damaged."""
     from portfolio.export.views import _render_job
