@@ -271,6 +271,11 @@ def demo() -> None:
 def serve(host: str, port: int) -> None:
     """Serve the app (development server; use gunicorn in production)."""
     _ready_to_serve()
+    from portfolio.export.jobs import recover_dead_jobs
+
+    # Exports whose worker died with the last run would otherwise show "running" for ever.
+    if dead := recover_dead_jobs(current_app._get_current_object()):  # type: ignore[attr-defined]
+        click.echo(f"Marked {dead} export job(s) failed: their worker had stopped.")
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl+C to stop)")
     from werkzeug.serving import run_simple
 

@@ -365,6 +365,21 @@ def test_the_worker_marks_dead_jobs_failed_when_it_starts(make_app, redis_url):
         "dead": "failed", "alive": "running", "lost": "failed", "waiting": "queued"}
 
 
+def test_the_web_app_marks_dead_jobs_failed_when_it_starts(make_app):
+    app = make_app()
+    with app.extensions["portfolio.db"].sessionmaker() as s:
+        world = make_world(s)
+    _centre_keys(app)
+    ids = _old_jobs(app, world)
+    # A real start-up, as gunicorn does it: import the WSGI entry in a fresh process.
+    started = subprocess.run([sys.executable, "-c", "import portfolio.wsgi"],
+                             env=_worker_env(app), capture_output=True, text=True, timeout=120,
+                             check=False)
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert {name: _status_of(app, i) for name, i in ids.items()} == {
+        "dead": "failed", "alive": "running", "lost": "failed", "waiting": "queued"}
+
+
 def test_each_person_has_at_most_n_exports_at_once(make_app, redis_url):
     app = make_app(REDIS_URL=redis_url)  # queued jobs wait: nothing runs them
     with app.extensions["portfolio.db"].sessionmaker() as s:

@@ -94,6 +94,23 @@ def fail_stale_jobs(session: Session, config: Mapping[str, Any]) -> int:
         select(ExportJob).where(ExportJob.status.in_(ACTIVE)))))
 
 
+def recover_dead_jobs(app: Flask) -> int:
+    """On start-up: mark failed every export whose worker died; return how many (never raises).
+
+    Judged by heartbeat only, so a job another machine is still running is left alone.
+    """
+    try:
+        with app.app_context(), get_database(app).sessionmaker() as s:
+            dead = fail_stale_jobs(s, app.config)
+            s.commit()
+    except Exception as exc:  # noqa: BLE001 - start-up goes on; reading a job checks it again
+        app.logger.warning("dead export jobs not checked at start-up: %s", exc)
+        return 0
+    if dead:
+        app.logger.warning("marked %s export job(s) failed: their worker had stopped", dead)
+    return dead
+
+
 def start_export_job(session: Session, enrolment: Enrolment, *, actor: User,
                      config: Mapping[str, Any]) -> ExportJob:
     """Add a queued export job for the actor, within their limit of jobs at once.
