@@ -14,7 +14,14 @@ from portfolio.evidence.coverage import compute_coverage
 from portfolio.models import AuditEvent, Evidence, WitnessRequest
 from portfolio.witness import services
 from tests.conftest import Browserless, csrf_from
-from tests.factories import PASSWORD, ask_witness, criterion, make_world
+from tests.factories import (
+    PASSWORD,
+    ask_witness,
+    criterion,
+    make_evidence,
+    make_user,
+    make_world,
+)
 from tests.test_notify import _parse, _smtp_config, smtp_server  # noqa: F401 - fixture
 
 LINK = re.compile(r"http://localhost/w/([A-Za-z0-9_\-]+)")
@@ -330,3 +337,55 @@ def test_the_witness_page_names_the_centre(app, session):
     session.commit()
     page = app.test_client().get(f"/w/{token}").get_data(True)
     assert "This request comes from <strong>Main Centre</strong>" in page
+
+
+def test_an_address_that_later_became_a_centre_account_warns(app, session):
+    world = make_world(session)
+    request, token = ask_witness(session, world.enrolment, world.learner,
+                                 email="rachel.osei@work.example")
+    session.commit()
+    services.sign_testimony(session, token, services.TestimonyInput(
+        testimony_md="I watched the learner resolve a complaint on the phone.",
+        relationship="Line manager", related=False, no_customer_data=True,
+        typed_name="Rachel Osei"))
+    session.commit()
+    assert services.warnings_for(session, request, 17) == []
+    # Months later the same person is given an account at the centre (here: as a learner).
+    make_user(session, world.learner.centre, "learner", email="rachel.osei@work.example",
+              name="Rachel Osei")
+    session.commit()
+    warned = " ".join(services.warnings_for(session, request, 17))
+    assert "Main Centre" in warned and "another learner" in warned and "Rachel Osei" in warned
+    web = Browserless(app.test_client())
+    web.login(world.assessor.email, PASSWORD)
+    listing = web.client.get(f"/enrolments/{world.enrolment.id}/witnesses").get_data(True)
+    assert "independent of the centre" in listing
+
+
+def test_a_recorded_testimony_naming_the_learner_or_staff_as_contact_warns(app, session):
+    world = make_world(session)
+    details = {"witness_name": "Rachel Osei", "witness_role": "Team leader",
+               "relationship": "Line manager"}
+    own = make_evidence(session, world.enrolment, world.learner, "witness_testimony",
+                        title="Paper testimony one", maps=("2.9",), submit=True,
+                        details={**details, "witness_contact": " Learner@Example.org "})
+    staff = make_evidence(session, world.enrolment, world.learner, "witness_testimony",
+                          title="Paper testimony two", maps=("2.9",), submit=True,
+                          details={**details,
+                                   "witness_contact": "Phone 0161 496 0000 or IQA@example.org."})
+    outside = make_evidence(session, world.enrolment, world.learner, "witness_testimony",
+                            title="Paper testimony three", maps=("2.9",),
+                            submit=True,
+                            details={**details, "witness_contact": "rachel@acme.example"})
+    session.commit()
+    warned = {w.evidence_id: w.message
+              for w in services.recorded_testimony_warnings(session, world.enrolment)}
+    assert set(warned) == {own.id, staff.id}, warned
+    assert "learner's own email" in warned[own.id]
+    assert "Main Centre" in warned[staff.id] and "Ivy Iqa" in warned[staff.id]
+    assert outside.id not in warned
+    web = Browserless(app.test_client())
+    web.login(world.assessor.email, PASSWORD)
+    listing = web.client.get(f"/enrolments/{world.enrolment.id}/witnesses").get_data(True)
+    assert "Testimonies to check" in listing and "Paper testimony one" in listing
+    assert f"/evidence/{staff.id}" in listing and "Paper testimony three" not in listing

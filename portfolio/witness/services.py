@@ -7,6 +7,7 @@ A link works once, until it expires, and not after being cancelled, replaced or 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -390,6 +391,48 @@ def warnings_for(session: Session, request: WitnessRequest, unit_criteria: int) 
         if learners >= SAME_EMAIL_WARNING_AT:
             found.append(f"The same email address has signed testimonies for {learners} "
                          "learners.")
+    return found
+
+
+_EMAIL_IN_TEXT = re.compile(r"[^@\s<>(),;:\"']+@[^@\s<>(),;:\"']+\.[^@\s<>(),;:\"']+")
+
+
+@dataclass(frozen=True)
+class RecordedTestimonyWarning:
+    evidence_id: int
+    title: str
+    message: str
+
+
+def recorded_testimony_warnings(session: Session, enrolment: Enrolment
+                                ) -> list[RecordedTestimonyWarning]:
+    """Warn of testimonies added as evidence (paper, scanned) whose witness contact is the
+    learner's own email or an account's at the centre: nobody independent can confirm them."""
+    from portfolio.evidence.services import current_version
+    from portfolio.models import Evidence
+
+    learner = enrolment.learner
+    found = []
+    for evidence in session.scalars(select(Evidence).where(
+            Evidence.enrolment_id == enrolment.id, Evidence.kind == "witness_testimony",
+            Evidence.status != "withdrawn").order_by(Evidence.id)):
+        version = current_version(evidence)
+        contact = str((version.details or {}).get("witness_contact") or "")
+        for email in {e.strip(".").lower() for e in _EMAIL_IN_TEXT.findall(contact)}:
+            if email == learner.email.strip().lower():
+                why = ("gives the learner's own email as the witness's contact: the learner "
+                       "may have written or signed it themselves")
+            elif (account := _centre_account(session, enrolment, email)) is not None:
+                who = "another learner" if account.roles <= {Role.LEARNER} else "staff"
+                why = (f"gives the email of an account at {learner.centre.name} ({who}, "
+                       f"{account.full_name}) as the witness's contact: a witness must be "
+                       "independent of the centre")
+            else:
+                continue
+            found.append(RecordedTestimonyWarning(
+                evidence.id, version.title,
+                f"\u201c{version.title}\u201d {why}. Check who really wrote it before relying "
+                "on it."))
     return found
 
 
