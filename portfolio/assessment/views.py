@@ -34,7 +34,7 @@ from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.queries import get_evidence, list_evidence
 from portfolio.evidence.views import render_criterion, render_evidence
 from portfolio.models import Criterion, CriterionDecision, Role, User
-from portfolio.permissions import can_assess, can_view_audit
+from portfolio.permissions import can_assess, can_countersign, can_view_audit
 from portfolio.sampling.services import open_actions_for_owner
 from portfolio.security import client_address, roles_required
 
@@ -190,9 +190,13 @@ def countersign_queue() -> Any:
 
 def _countersign_page() -> Any:
     decisions = list_awaiting_countersignature(db.session(), current_user.centre_id)
+    # The page offers a form only where the same rule the service applies allows it.
+    signable = {d.id for d in decisions if can_countersign(
+        current_user, d.enrolment.learner.centre_id, d.decided_by_id, d.enrolment.learner_id,
+        current_user.assessor_status, d.enrolment.iqa_id)}
     return render_template("assessment/countersign.html", decisions=decisions,
                            can_sign=current_user.assessor_status == "qualified",
-                           sign_form=SignFields())
+                           signable=signable, sign_form=SignFields())
 
 
 @bp.route("/decisions/<int:decision_id>/countersign", methods=["POST"])
