@@ -38,3 +38,26 @@ class InvalidTransition(DomainError):
 class Throttled(DomainError):
     status = 429
     title = "Too many attempts"
+
+
+STORED_FILE_DAMAGED_DETAIL = (
+    "This file is damaged in the centre's file store: its bytes no longer match the "
+    "fingerprint (SHA-256) taken when it was uploaded, so it is not shown. The centre has been "
+    "told. Nothing else in the portfolio is affected.")
+
+
+class StoredFileDamaged(DomainError):
+    """A stored object's bytes no longer match its SHA-256 (or the object is gone).
+
+    Not a crash and not the requester's fault: a 409 that says the file is damaged in the
+    store, that the centre has been told, and that nothing else is affected.
+    """
+
+    status = 409
+    title = "This file is damaged in the store"
+
+    def __init__(self, sha256: str, message: str = STORED_FILE_DAMAGED_DETAIL, *,
+                 missing: bool = False) -> None:
+        super().__init__(message)
+        self.sha256 = sha256
+        self.missing = missing

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from portfolio.cli import cli
-from portfolio.evidence.integrity import StoredFileDamaged, forget_checks
+from portfolio.errors import DomainError, StoredFileDamaged
+from portfolio.evidence.integrity import forget_checks
 from portfolio.evidence.print_copy import ensure_print_copy, print_copy_path
 from portfolio.evidence.storage import FileStore, damaged_objects
 from portfolio.export.fetcher import RefusedURL, make_fetcher
@@ -144,7 +145,7 @@ def test_swapped_file_is_never_served_on_any_route(app, session, world, forged):
     # Recorded once in the audit trail, with the hash and route and nothing personal.
     events = damage_events(session, world.sha)
     assert len(events) == 1
-    assert events[0].subject_type == "stored_file" and events[0].detail["sha256"] == world.sha
+    assert events[0].subject_type == "file" and events[0].detail["sha256"] == world.sha
     assert set(events[0].detail) == {"sha256", "route"}
     assert events[0].actor_id is None and events[0].learner_id is None
     # Other files are unaffected.
@@ -171,6 +172,11 @@ def test_a_file_replaced_by_rename_is_refused_too(app, session, world):
     os.utime(temp, ns=(before.st_atime_ns, before.st_mtime_ns))
     os.replace(temp, path)
     refused(learner.get(f"/files/{world.signed_file_id}"), FORGED_SAME_SIZE)
+
+
+def test_damage_is_a_domain_error_not_a_crash():
+    assert issubclass(StoredFileDamaged, DomainError) and StoredFileDamaged.status == 409
+    assert "The centre has been told" in StoredFileDamaged("0" * 64).message
 
 
 def test_a_missing_file_is_a_clear_404(app, session, world):

@@ -17,29 +17,16 @@ import threading
 from pathlib import Path
 from typing import BinaryIO
 
-from portfolio.errors import DomainError
+from portfolio.errors import STORED_FILE_DAMAGED_DETAIL, StoredFileDamaged
+
+__all__ = ["DAMAGED_DETAIL", "StoredFileDamaged", "check_handle", "forget_checks", "hash_handle",
+           "open_verified", "read_verified", "report_damage", "verify_object"]
 
 CHUNK = 1024 * 1024
 
 log = logging.getLogger("portfolio.storage")
 
-DAMAGED_DETAIL = (
-    "This file is damaged in the centre's file store: its bytes no longer match the "
-    "fingerprint (SHA-256) taken when it was uploaded, so it is not shown. The centre has been "
-    "told. Nothing else in the portfolio is affected.")
-
-
-class StoredFileDamaged(DomainError):
-    """A stored object's bytes no longer match its SHA-256 (or the object is gone)."""
-
-    status = 409
-    title = "This file is damaged in the store"
-
-    def __init__(self, sha256: str, message: str = DAMAGED_DETAIL, *,
-                 missing: bool = False) -> None:
-        super().__init__(message)
-        self.sha256 = sha256
-        self.missing = missing
+DAMAGED_DETAIL = STORED_FILE_DAMAGED_DETAIL
 
 
 # A successful check, remembered per object path by what its inode looked like then:

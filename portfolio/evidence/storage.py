@@ -221,11 +221,11 @@ def record_file_damaged(session: Session, sha256: str, route: str) -> bool:
     from portfolio.audit import record_event
 
     seen = session.scalar(select(AuditEvent.seq).where(
-        AuditEvent.action == DAMAGED_ACTION, AuditEvent.subject_type == "stored_file",
+        AuditEvent.action == DAMAGED_ACTION, AuditEvent.subject_type == "file",
         AuditEvent.subject_id == sha256).limit(1))
     if seen is not None:
         return False
-    record_event(session, action=DAMAGED_ACTION, subject_type="stored_file",
+    record_event(session, action=DAMAGED_ACTION, subject_type="file",
                  subject_id=sha256, detail={"sha256": sha256, "route": route})
     return True
 
