@@ -299,7 +299,7 @@ def signatures_verify(learner_email: str | None) -> None:
         learner = _user(learner_email)
         enrolment_ids = list(s.scalars(select(Enrolment.id).where(
             Enrolment.learner_id == learner.id)))
-    verdicts = verify_all(s, enrolment_ids)
+    verdicts = verify_all(s, enrolment_ids, store=file_store())
     for verdict in verdicts:
         click.echo(str(verdict), err=verdict.state == "broken")
     counts = {state: sum(1 for v in verdicts if v.state == state)

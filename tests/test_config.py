@@ -107,8 +107,12 @@ def test_readme_documents_every_setting():
     assert missing == []
 
 
-def test_production_refuses_to_serve_a_centre_without_a_signing_key(make_app, tmp_path):
+def test_production_refuses_to_serve_a_centre_without_a_signing_key(make_app, tmp_path,
+                                                                      monkeypatch):
     from portfolio.db import get_database as database
+
+    # A private instance folder: the suite's shared one may hold an old single centre key.
+    monkeypatch.setenv("PORTFOLIO_INSTANCE_PATH", str(tmp_path))
     from portfolio.export.keys import init_centre_signing_key
     from tests.factories import make_centre
 

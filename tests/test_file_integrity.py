@@ -254,6 +254,13 @@ def test_export_job_fails_with_the_evidence_named(app, session, world, keys):
     job = session.get(ExportJob, job.id)
     assert job.status == "failed" and job.export_id is None
     assert f"E{world.signed.id}" in job.message and "damaged" in job.message
+    from sqlalchemy import select
+
+    from portfolio.models import AuditEvent
+
+    recorded = session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "file.damaged", AuditEvent.subject_id == world.sha)).all()
+    assert len(recorded) == 1 and recorded[0].detail.get("route") == "export job"
 
 
 def test_pdf_fetcher_refuses_swapped_evidence(app, world):

@@ -222,3 +222,27 @@ def test_a_pdf_out_in_the_world_still_catches_a_cut_tail(app, session, signed, d
     caught = runner.invoke(cli, ["audit", "verify", "--pdf", str(pdf)])
     assert caught.exit_code == 1
     assert "the newest events were deleted" in caught.output
+
+
+def test_signature_over_a_file_whose_bytes_were_swapped_is_broken(app, session):
+    from portfolio.evidence.storage import FileStore
+    from tests.factories import TINY_PDF, stage_bytes
+
+    world = make_world(session)
+    evidence = make_evidence(session, world.enrolment, world.learner, "work_product",
+                             title="Reply letter", body="", maps=("2.8",), submit=True,
+                             files=[stage_bytes(app.config["STORAGE_DIR"], TINY_PDF, "r.pdf")])
+    accept(session, evidence, world.assessor)
+    decision = decide(session, world.enrolment, world.assessor, "2.8", [evidence])
+    session.commit()
+    store = FileStore(Path(app.config["STORAGE_DIR"]))
+    signature = session.get(Signature, decision.signature_id)
+    assert verify_signature(session, signature, store=store).state == "valid"
+    sha = evidence.versions[0].files[0].sha256
+    path = store.path_for(sha)
+    path.chmod(0o640)
+    path.write_bytes(b"%PDF-1.4 swapped bytes")
+    verdict = verify_signature(session, signature, store=store)
+    assert verdict.state == "broken" and "file store" in verdict.reason
+    result = app.test_cli_runner().invoke(cli, ["signatures", "verify"])
+    assert result.exit_code == 1 and f"signature #{signature.id}: broken" in result.output

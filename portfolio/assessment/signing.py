@@ -171,8 +171,13 @@ def _evidence_items(content: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-def verify_signature(session: Session, signature: Signature, _depth: int = 0) -> Verdict:
-    """Recompute a signature's hashes from the stored content and judge it."""
+def verify_signature(session: Session, signature: Signature, _depth: int = 0, *,
+                     store: Any = None) -> Verdict:
+    """Recompute a signature's hashes from the stored content and judge it.
+
+    Given the file store, the files the signature covers are re-hashed too (streaming, cached
+    by inode and ctime), so bytes swapped in the store break it.
+    """
     recorded = recorded_event(session, signature)
     problem = _stored_parts_intact(signature, recorded, sealer_for(session))
     if problem:
@@ -184,6 +189,15 @@ def verify_signature(session: Session, signature: Signature, _depth: int = 0) ->
             return Verdict(signature.id, "broken",
                            f"evidence #{item['evidence_id']} version {item['version']} was "
                            "altered outside the app after it was signed")
+        if store is not None:
+            from portfolio.evidence.storage import damaged_objects
+
+            bad = damaged_objects(store, [f["sha256"] for f in item.get("files", [])])
+            if bad:
+                return Verdict(signature.id, "broken",
+                               f"a file of evidence #{item['evidence_id']} ({bad[0][:12]}…) no "
+                               "longer matches what was signed: its bytes were changed or "
+                               "removed in the file store")
         evidence = session.get(Evidence, item["evidence_id"])
         if evidence is not None and evidence.current_version != item["version"]:
             newer.append(f"evidence “{item['title']}” changed after signing "
@@ -206,12 +220,13 @@ def verify_signature(session: Session, signature: Signature, _depth: int = 0) ->
     return Verdict(signature.id, "valid", "")
 
 
-def verify_all(session: Session, enrolment_ids: list[int] | None = None) -> list[Verdict]:
-    """Verify every signature, or those of some enrolments."""
+def verify_all(session: Session, enrolment_ids: list[int] | None = None, *,
+               store: Any = None) -> list[Verdict]:
+    """Verify every signature, or those of some enrolments (re-hashing files, given the store)."""
     query = select(Signature).order_by(Signature.id)
     if enrolment_ids is not None:
         query = query.where(Signature.enrolment_id.in_(enrolment_ids))
-    return [verify_signature(session, s) for s in session.scalars(query)]
+    return [verify_signature(session, s, store=store) for s in session.scalars(query)]
 
 
 def decision_signature_ref(signature: Signature) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import DomainError, NotFound
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.queries import get_evidence, list_evidence
-from portfolio.evidence.views import render_criterion, render_evidence
+from portfolio.evidence.views import file_store, render_criterion, render_evidence
 from portfolio.models import Criterion, CriterionDecision, Role, User
 from portfolio.permissions import can_assess, can_countersign, can_view_audit
 from portfolio.sampling.services import open_actions_for_owner
@@ -237,7 +237,7 @@ def sign_off(enrolment_id: int) -> Any:
 def _sign_off_page(enrolment_id: int) -> Any:
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, current_user)
-    verdicts = {v.signature_id: v for v in verify_all(s, [enrolment.id])}
+    verdicts = {v.signature_id: v for v in verify_all(s, [enrolment.id], store=file_store())}
     from portfolio.models import Signature
 
     signatures = list(s.query(Signature).filter(Signature.enrolment_id == enrolment.id)

@@ -28,7 +28,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from portfolio import db
 from portfolio.db import get_database, utcnow
 from portfolio.enrolments.queries import get_enrolment
-from portfolio.errors import NotFound, ValidationFailed
+from portfolio.errors import NotFound, StoredFileDamaged, ValidationFailed
 from portfolio.export.jobs import (
     JobAbandoned,
     TooManyExports,
@@ -127,6 +127,11 @@ def _render_job(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
                 row = f.get(ExportJob, job_id)
                 row.status = "failed"
                 row.message = ("The export failed: " + str(exc))[:300]
+                damaged = getattr(exc, "sha256", None)
+                if isinstance(exc, StoredFileDamaged) and damaged:
+                    from portfolio.evidence.storage import record_file_damaged
+
+                    record_file_damaged(f, damaged, "export job")
                 f.commit()
             app.logger.warning("export job %s failed: %s", job_id, type(exc).__name__)
 
