@@ -264,3 +264,14 @@ def make_eqa_pack(session: Session, world: World, *, days: int = 30, start_in: i
         valid_to=today + timedelta(days=start_in + days)), actor=world.admin, today=today)
     session.flush()
     return pack
+
+
+def bypass_audit_guard(session: Session, db_kind: str) -> None:
+    """Act as someone with direct database access: drop the append-only triggers' protection."""
+    from sqlalchemy import text
+
+    if db_kind == "postgresql":
+        session.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+    else:
+        session.execute(text("DROP TRIGGER IF EXISTS audit_events_no_update"))
+        session.execute(text("DROP TRIGGER IF EXISTS audit_events_no_delete"))

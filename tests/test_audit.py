@@ -7,16 +7,7 @@ from sqlalchemy import text
 
 from portfolio.audit import GENESIS_HASH, chain_head, record_event, verify_chain
 from portfolio.cli import cli
-from tests.factories import make_centre, make_user
-
-
-def _disable_guard(session, db_kind: str) -> None:
-    # Simulates someone with direct database access bypassing the append-only triggers.
-    if db_kind == "postgresql":
-        session.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
-    else:
-        session.execute(text("DROP TRIGGER audit_events_no_update"))
-        session.execute(text("DROP TRIGGER audit_events_no_delete"))
+from tests.factories import bypass_audit_guard, make_centre, make_user
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +41,7 @@ def test_intact_chain_verifies(session, chain):
 
 
 def test_edited_event_is_named(session, chain, db_kind):
-    _disable_guard(session, db_kind)
+    bypass_audit_guard(session, db_kind)
     session.execute(text("UPDATE audit_events SET action = 'forged' WHERE seq = 3"))
     session.commit()
     _count, problems = verify_chain(session)
@@ -58,7 +49,7 @@ def test_edited_event_is_named(session, chain, db_kind):
 
 
 def test_deleted_event_is_named(session, chain, db_kind):
-    _disable_guard(session, db_kind)
+    bypass_audit_guard(session, db_kind)
     session.execute(text("DELETE FROM audit_events WHERE seq = 4"))
     session.commit()
     _count, problems = verify_chain(session)
@@ -67,7 +58,7 @@ def test_deleted_event_is_named(session, chain, db_kind):
 
 
 def test_reordered_events_are_named(session, chain, db_kind):
-    _disable_guard(session, db_kind)
+    bypass_audit_guard(session, db_kind)
     session.execute(text("UPDATE audit_events SET seq = -1 WHERE seq = 2"))
     session.execute(text("UPDATE audit_events SET seq = 2 WHERE seq = 3"))
     session.execute(text("UPDATE audit_events SET seq = 3 WHERE seq = -1"))
@@ -81,7 +72,7 @@ def test_cli_reports_intact_and_broken(app, session, chain, db_kind):
     runner = app.test_cli_runner()
     ok = runner.invoke(cli, ["audit", "verify"])
     assert ok.exit_code == 0 and "intact: 6 event(s)" in ok.output
-    _disable_guard(session, db_kind)
+    bypass_audit_guard(session, db_kind)
     session.execute(text("UPDATE audit_events SET detail = '{\"n\": 99}' WHERE seq = 2"))
     session.commit()
     broken = runner.invoke(cli, ["audit", "verify"])

@@ -27,18 +27,9 @@ from portfolio.cli import cli
 from portfolio.db import get_database
 from portfolio.models import AuditEvent, Signature
 from portfolio.seals import Sealer
-from tests.factories import accept, decide, make_evidence, make_world
+from tests.factories import accept, bypass_audit_guard, decide, make_evidence, make_world
 
 ATTACKER = Sealer.from_secret("an attacker's own key, long enough to be accepted")
-
-
-def _bypass_guard(session, db_kind: str) -> None:
-    """Act as someone with direct database access: the append-only triggers are no obstacle."""
-    if db_kind == "postgresql":
-        session.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
-    else:
-        session.execute(text("DROP TRIGGER IF EXISTS audit_events_no_update"))
-        session.execute(text("DROP TRIGGER IF EXISTS audit_events_no_delete"))
 
 
 @pytest.fixture(autouse=True)
@@ -123,7 +114,7 @@ def _reseal_chain_from(session, sealer_fn, start_seq: int) -> None:
 @pytest.mark.parametrize("rehash", ["unkeyed sha-256", "attacker key"])
 def test_edited_event_with_the_whole_chain_recomputed_is_caught(app, session, signed, db_kind,
                                                                  rehash):
-    _bypass_guard(session, db_kind)
+    bypass_audit_guard(session, db_kind)
     session.execute(text("UPDATE audit_events SET detail = :d WHERE seq = 3"),
                     {"d": json.dumps({"rewritten": True})})
     session.commit()
@@ -145,7 +136,7 @@ def test_chain_rewritten_with_the_key_itself_is_caught_by_a_checkpoint(app, sess
     sealer = get_database(app).sealer
     checkpoints, _ = load_checkpoints(sealer.checkpoint_dir)
     assert checkpoints, "commits that add events must leave a checkpoint"
-    _bypass_guard(session, db_kind)
+    bypass_audit_guard(session, db_kind)
     session.execute(text("UPDATE audit_events SET actor_role = 'admin' WHERE seq = 2"))
     session.commit()
     session.expire_all()
@@ -160,7 +151,7 @@ def test_chain_rewritten_with_the_key_itself_is_caught_by_a_checkpoint(app, sess
 
 def test_deleted_tail_is_caught_by_the_latest_checkpoint(app, session, signed, db_kind):
     head = session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1))
-    _bypass_guard(session, db_kind)
+    bypass_audit_guard(session, db_kind)
     session.execute(text("DELETE FROM audit_events WHERE seq > :keep"), {"keep": head - 2})
     session.commit()
     _count, alone = verify_chain(session)
@@ -213,7 +204,7 @@ def test_a_pdf_out_in_the_world_still_catches_a_cut_tail(app, session, signed, d
     exported_at = session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()))
     for name in get_database(app).sealer.checkpoint_dir.iterdir():
         name.unlink()
-    _bypass_guard(session, db_kind)
+    bypass_audit_guard(session, db_kind)
     session.execute(text("DELETE FROM audit_events WHERE seq >= :seq"),
                     {"seq": exported_at - 3})
     session.commit()
