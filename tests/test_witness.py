@@ -253,7 +253,10 @@ def _refused_addresses(world) -> list[tuple[str, str]]:
     return [(" Learner@Example.org ", "own email"), ("LEARNER@example.org", "own email"),
             ("assessor@example.org", "Main Centre"), (" IQA@Example.org", "Main Centre"),
             ("admin@example.org", "Main Centre"), ("Other@Example.ORG ", "Main Centre"),
-            ("trainee@example.org", "Main Centre")]
+            ("trainee@example.org", "Main Centre"),
+            # The same mailboxes by another name: a "+tag" is delivered to the same inbox.
+            ("learner+witness@example.org", "own email"),
+            (" Assessor+Rachel@EXAMPLE.org", "Main Centre")]
 
 
 def test_own_and_centre_addresses_are_refused_on_the_page(app, session):
@@ -389,3 +392,20 @@ def test_a_recorded_testimony_naming_the_learner_or_staff_as_contact_warns(app, 
     listing = web.client.get(f"/enrolments/{world.enrolment.id}/witnesses").get_data(True)
     assert "Testimonies to check" in listing and "Paper testimony one" in listing
     assert f"/evidence/{staff.id}" in listing and "Paper testimony three" not in listing
+
+
+def test_a_mailbox_is_compared_not_the_spelling_of_its_address(app, session):
+    assert services.mailbox_of(" Lee.Learner+W@Example.ORG ") == "lee.learner@example.org"
+    assert services.mailbox_of("l.e.e+x@GoogleMail.com") == "lee@gmail.com"
+    assert services.mailbox_of("rachel.osei@work.example") == "rachel.osei@work.example"
+    world = make_world(session)
+    make_user(session, world.learner.centre, "learner", email="sam.staff@gmail.com",
+              name="Sam Gmail")
+    session.commit()
+    with pytest.raises(services.ValidationFailed, match="Main Centre"):
+        ask_witness(session, world.enrolment, world.learner, email="SamStaff+w@googlemail.com")
+    session.rollback()
+    # An outside witness's own "+tag" or dotted address is fine.
+    ask_witness(session, world.enrolment, world.learner, email="rachel+cc@work.example")
+    ask_witness(session, world.enrolment, world.learner, email="sam.staff@outlook.example")
+    session.commit()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from portfolio.assessment.signing import sha256_of
@@ -116,12 +116,40 @@ def _check(session: Session, enrolment: Enrolment, data: RequestInput, today: da
     }
 
 
+_DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def mailbox_of(email: str) -> str:
+    """The mailbox an address delivers to: trimmed, lower-cased, without a "+tag" (most mail
+    services deliver name+anything@ to name@), and without dots for Gmail, which ignores them.
+    """
+    cleaned = (email or "").strip().lower()
+    local, at, domain = cleaned.rpartition("@")
+    if not at:
+        return cleaned
+    local = local.split("+", 1)[0]
+    if domain in _DOTLESS_DOMAINS:
+        local, domain = local.replace(".", ""), _DOTLESS_DOMAINS[domain]
+    return f"{local}@{domain}"
+
+
+def _is_learners(enrolment: Enrolment, email: str) -> bool:
+    return mailbox_of(email) == mailbox_of(enrolment.learner.email)
+
+
 def _centre_account(session: Session, enrolment: Enrolment, email: str) -> User | None:
-    """Return the account at the learner's centre (the learner too) that uses this email."""
+    """Return the account at the learner's centre (the learner too) whose mailbox this is."""
     learner = enrolment.learner
-    return session.scalar(select(User).where(
-        User.centre_id == learner.centre_id,
-        func.lower(func.trim(User.email)) == email.strip().lower()))
+    wanted = mailbox_of(email)
+    domain = wanted.rpartition("@")[2]
+    domains = [d for d, same in _DOTLESS_DOMAINS.items() if same == domain] or [domain]
+    for user in session.scalars(select(User).where(
+            User.centre_id == learner.centre_id,
+            or_(*(func.lower(func.trim(User.email)).like(f"%@{d}") for d in domains)))
+            .order_by(User.id)):
+        if mailbox_of(user.email) == wanted:
+            return user
+    return None
 
 
 def _check_independent(session: Session, enrolment: Enrolment, email: str) -> None:
@@ -132,7 +160,7 @@ def _check_independent(session: Session, enrolment: Enrolment, email: str) -> No
     another learner) is not an outside witness.
     """
     learner = enrolment.learner
-    if email == learner.email.strip().lower():
+    if _is_learners(enrolment, email):
         raise ValidationFailed(
             "This is the learner's own email address. A learner cannot be their own witness: "
             "enter the work email of the person who saw the activity.", field="witness_email")
@@ -375,7 +403,7 @@ def warnings_for(session: Session, request: WitnessRequest, unit_criteria: int) 
     if request.witness_email:
         email = request.witness_email.strip().lower()
         learner = request.enrolment.learner
-        if email == learner.email.strip().lower():
+        if _is_learners(request.enrolment, email):
             found.append("This request went to the learner's own email address: the learner "
                          "may have signed it themselves. This testimony cannot be relied on.")
         elif (account := _centre_account(session, request.enrolment, email)) is not None:
@@ -419,7 +447,7 @@ def recorded_testimony_warnings(session: Session, enrolment: Enrolment
         version = current_version(evidence)
         contact = str((version.details or {}).get("witness_contact") or "")
         for email in {e.strip(".").lower() for e in _EMAIL_IN_TEXT.findall(contact)}:
-            if email == learner.email.strip().lower():
+            if _is_learners(enrolment, email):
                 why = ("gives the learner's own email as the witness's contact: the learner "
                        "may have written or signed it themselves")
             elif (account := _centre_account(session, enrolment, email)) is not None:
