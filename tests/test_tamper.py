@@ -191,10 +191,15 @@ def test_rolled_back_events_leave_no_checkpoint(app, session, signed):
     assert verify_chain(session, load_checkpoints(folder)[0])[1] == []
 
 
-def test_a_pdf_out_in_the_world_still_catches_a_cut_tail(app, session, signed, db_kind,
-                                                          tmp_path):
+def test_a_pdf_out_in_the_world_still_catches_a_cut_tail(app, make_app, session, signed,
+                                                          db_kind, tmp_path, monkeypatch):
     """Checkpoints on the machine deleted too: the one sealed into an exported PDF remains."""
-    runner = app.test_cli_runner()
+    # Keys are made in a private instance folder (the suite's shared one holds other tests'
+    # signing key); the seal key stays the one the data was sealed with.
+    seal_key = (Path(app.instance_path) / "seal_key").read_text()
+    monkeypatch.setenv("PORTFOLIO_INSTANCE_PATH", str(tmp_path / "instance"))
+    other = make_app(SEAL_KEY=seal_key)
+    runner = other.test_cli_runner()
     assert runner.invoke(cli, ["keys", "init", "--if-missing"]).exit_code == 0
     pdf = tmp_path / "portfolio.pdf"
     made = runner.invoke(cli, ["export", "learner@example.org", "--unit", "R/506/2151",
@@ -202,8 +207,9 @@ def test_a_pdf_out_in_the_world_still_catches_a_cut_tail(app, session, signed, d
     assert made.exit_code == 0, made.output
     session.expire_all()
     exported_at = session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()))
-    for name in get_database(app).sealer.checkpoint_dir.iterdir():
-        name.unlink()
+    for each in (app, other):
+        for name in get_database(each).sealer.checkpoint_dir.iterdir():
+            name.unlink()
     bypass_audit_guard(session, db_kind)
     session.execute(text("DELETE FROM audit_events WHERE seq >= :seq"),
                     {"seq": exported_at - 3})
