@@ -90,6 +90,7 @@ def _register_blueprints(app: Flask) -> None:
     from portfolio.assessment.views import bp as assessment_bp
     from portfolio.auth.views import bp as auth_bp
     from portfolio.bundle.views import bp as bundle_bp
+    from portfolio.comments.views import bp as comments_bp
     from portfolio.criteria.views import bp as criteria_bp
     from portfolio.dashboard.views import bp as dashboard_bp
     from portfolio.enrolments.views import bp as enrolments_bp
@@ -97,12 +98,13 @@ def _register_blueprints(app: Flask) -> None:
     from portfolio.eqa.views import bp as eqa_bp
     from portfolio.evidence.views import bp as evidence_bp
     from portfolio.export.views import bp as export_bp
+    from portfolio.notifications.views import bp as notifications_bp
     from portfolio.outbox.views import bp as outbox_bp
     from portfolio.sampling.views import bp as sampling_bp
     from portfolio.witness.views import bp as witness_bp
 
     blueprints = (auth_bp, dashboard_bp, criteria_bp, enrolments_bp, evidence_bp,
                   assessment_bp, witness_bp, export_bp, outbox_bp, admin_bp, api_bp,
-                  eqa_bp, eqa_admin_bp, sampling_bp, bundle_bp)
+                  eqa_bp, eqa_admin_bp, sampling_bp, bundle_bp, notifications_bp, comments_bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

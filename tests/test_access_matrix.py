@@ -6,6 +6,7 @@ A new route fails `test_every_route_is_in_the_matrix` until it is added here wit
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from portfolio.auth.services import create_api_token
 from portfolio.auth.sessions import start_session
 from portfolio.export.signing import init_centre_key
 from portfolio.models import Export, ExportJob, LoginSession
+from tests import access_cases
 from tests.conftest import csrf_from
 from tests.factories import (
     PASSWORD,
@@ -477,6 +479,10 @@ CASES = [
          label="close"),
 ]
 
+# Each domain's own cases (tests/access_cases/*.py), so new routes join the matrix.
+for _module in access_cases.modules():
+    CASES += _module.cases(sys.modules[__name__])
+
 
 def _people(world: World) -> dict[str, object]:
     return {"learner": world.learner, "other_learner": world.other_learner,
@@ -538,6 +544,10 @@ def matrix(app, session):
     world.other_evidence_id = make_evidence(session, world.other_enrolment,
                                             world.other_learner).id
     world.learner_session_id = _other_browser(session, world.learner)
+    session.commit()
+    for module in access_cases.modules():
+        if hasattr(module, "setup"):
+            module.setup(app, session, world)
     session.commit()
     tokens = {}
     api_tokens = {}

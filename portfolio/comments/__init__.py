@@ -1,0 +1,1 @@
+"""Comments: see views.py and services.py."""

@@ -1,0 +1,1 @@
+"""Notifications: see views.py and services.py."""

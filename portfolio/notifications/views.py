@@ -1,0 +1,7 @@
+"""Notifications pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("notifications", __name__)
