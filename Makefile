@@ -1,6 +1,6 @@
 # `make run`  : set everything up, migrate, load units, seed the demo centre, serve on :5000.
 # `make test` : set everything up (Python packages, Chromium, PostgreSQL) and run the whole suite
-#               on SQLite and again on a PostgreSQL server the suite starts itself.
+#               on SQLite and, at the same time, on a PostgreSQL server the suite starts itself.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -40,8 +40,7 @@ run: install
 
 test: install-test system-deps
 	$(BIN)/ruff check portfolio tests
-	$(BIN)/pytest -q -p no:cacheprovider --db=sqlite
-	$(BIN)/pytest -q -p no:cacheprovider --db=postgresql
+	scripts/test-both-databases $(BIN)/pytest
 
 test-sqlite: install-test system-deps
 	$(BIN)/pytest -q --db=sqlite
