@@ -32,6 +32,19 @@ from portfolio.models import (
 # Problems that stop an item counting at all, and ones that only wait on the learner or assessor.
 HARD_PROBLEMS = ("simulated", "method_not_accepted", "out_of_date")
 
+# What one mapped item means for one criterion: the matrix cell, its legend and the gap list
+# all come from here. Only accepted evidence counts; a valid item the learner has yet to submit
+# (or must revise), or one waiting for the assessor's review, does not count yet.
+CELL_STATES: tuple[tuple[str, str, str], ...] = (
+    # (state, symbol, meaning)
+    ("counts", "✓", "accepted: counts towards the criterion"),
+    ("waiting", "…", "submitted: waiting for the assessor's review, counts once accepted"),
+    ("not_yet", "○", "draft or referred back: counts only once submitted and accepted"),
+    ("problem", "!", "mapped but can never count as it is (see the reasons above)"),
+)
+CELL_SYMBOLS = {state: symbol for state, symbol, _ in CELL_STATES}
+CELL_MEANINGS = {state: meaning for state, _, meaning in CELL_STATES}
+
 
 @dataclass(frozen=True)
 class Reason:
@@ -55,7 +68,18 @@ class MappedItem:
 
     @property
     def counts(self) -> bool:
+        """True when nothing about the item itself stops it counting (method, date, realism);
+        see `state` for whether it counts *now*."""
         return not any(p in HARD_PROBLEMS for p in self.problems)
+
+    @property
+    def state(self) -> str:
+        """One of CELL_STATES: what this item means for the criterion today."""
+        if not self.counts:
+            return "problem"
+        if self.status == "accepted":
+            return "counts"
+        return "waiting" if self.status == "submitted" else "not_yet"
 
 
 @dataclass(frozen=True)
@@ -108,7 +132,7 @@ class Coverage:
     criteria: list[CriterionCoverage]
     outcomes: list[OutcomeProgress]
     columns: list[EvidenceColumn]
-    # (criterion_id, evidence_id) -> "counts" or "problem"
+    # (criterion_id, evidence_id) -> a state of CELL_STATES
     cells: dict[tuple[int, int], str] = field(default_factory=dict)
 
     @property
@@ -182,7 +206,13 @@ def _reasons(items: list[MappedItem], required: int, accepted: set[str], preferr
     valid = [i for i in items if i.counts]
     ready = [i for i in valid if i.status in ("submitted", "accepted")]
     if len(ready) >= required:
-        waiting = Reason("awaiting_assessor", "Evidenced: waiting for the assessor's decision.")
+        unreviewed = [i for i in ready if i.status != "accepted"][:required]
+        if len(ready) - len(unreviewed) >= required or not unreviewed:
+            message = "Evidenced: waiting for the assessor's decision."
+        else:
+            message = ("Evidenced, not counting yet: the assessor has still to review "
+                       + ", ".join(f"“{i.title}”" for i in unreviewed) + ".")
+        waiting = Reason("awaiting_assessor", message)
         return "evidenced", len(ready), (waiting,)
     reasons: list[Reason] = []
     if not valid:
@@ -304,7 +334,7 @@ def compute_coverage(session: Session, enrolment: Enrolment, today: date) -> Cov
                           METHODS.get(method, method), row.status, row.activity_on,
                           row.rationale, row.location, problems)
         by_criterion[row.criterion_id].append(item)
-        cells[(row.criterion_id, row.id)] = "counts" if item.counts else "problem"
+        cells[(row.criterion_id, row.id)] = item.state
 
     criteria: list[CriterionCoverage] = []
     outcome_totals: dict[int, list] = {}

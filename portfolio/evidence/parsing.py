@@ -712,7 +712,14 @@ def _preview_xlsx(path: Path, sniffed: Sniffed) -> Preview:
     import openpyxl
 
     _check_zip(path, sniffed)
-    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    # openpyxl judges a *path* by its suffix and refuses anything not named .xlsx; an upload's
+    # temporary file has no suffix, so it is given an open handle instead (the zip itself was
+    # sniffed and checked above).
+    with open(path, "rb") as handle:
+        return _xlsx_table(openpyxl.load_workbook(handle, read_only=True, data_only=True))
+
+
+def _xlsx_table(workbook: Any) -> Preview:
     try:
         table: list[list[str]] | None = None
         truncated = False

@@ -27,7 +27,12 @@ from portfolio.criteria.queries import get_unit_view
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import DomainError, NotFound, ValidationFailed
 from portfolio.evidence import services
-from portfolio.evidence.coverage import compute_coverage
+from portfolio.evidence.coverage import (
+    CELL_MEANINGS,
+    CELL_STATES,
+    CELL_SYMBOLS,
+    compute_coverage,
+)
 from portfolio.evidence.forms import EvidenceForm, WithdrawForm, form_class
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
@@ -464,7 +469,9 @@ def coverage(enrolment_id: int) -> Any:
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, current_user)
     return render_template("evidence/coverage.html", enrolment=enrolment,
-                           coverage=compute_coverage(s, enrolment, _today()), kinds=KINDS)
+                           coverage=compute_coverage(s, enrolment, _today()), kinds=KINDS,
+                           cell_states=CELL_STATES, cell_symbols=CELL_SYMBOLS,
+                           cell_meanings=CELL_MEANINGS)
 
 
 @bp.route("/files/<int:file_id>")

@@ -1,0 +1,96 @@
+"""The evidence page and the assessor's review: Excel previews through a real upload, referral
+feedback at the top, a coverage matrix that agrees with its legend, one review form, and
+observations the assessor records and signs in one step."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import date
+from html import unescape
+
+import openpyxl
+import pytest
+from sqlalchemy import select
+
+from portfolio.evidence.coverage import CELL_STATES, compute_coverage
+from portfolio.evidence.parsing import Preview
+from portfolio.evidence.personal_data import find_personal_data
+from portfolio.models import EvidenceFile
+from tests.factories import PASSWORD, accept, criterion, make_evidence, make_world
+
+TODAY = date.today().isoformat()
+
+
+@pytest.fixture
+def world(app, session):
+    return make_world(session)
+
+
+def _as(web, user):
+    web.login(user.email, PASSWORD)
+    return web
+
+
+def _xlsx_bytes() -> bytes:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["Date", "Caller", "Contact", "Outcome"])
+    sheet.append(["05/03/2025", "Caller 1", "jo.bloggs@customer.example", "Refund agreed"])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+# --- defect 1: an Excel log gets its preview through a real upload -----------------------------
+
+def test_xlsx_upload_gets_a_table_preview_and_a_personal_data_scan(session, world, web):
+    _as(web, world.learner)
+    response = web.post(
+        f"/enrolments/{world.enrolment.id}/evidence/new/work_product",
+        {"title": "Call log", "activity_on": TODAY, "activity_place": "Contact centre",
+         "personal_data_confirmed": "y",
+         "files": [(io.BytesIO(_xlsx_bytes()), "call-log.xlsx")]},
+        content_type="multipart/form-data")
+    assert response.status_code == 302, response.get_data(True)
+    stored = session.scalar(select(EvidenceFile))
+    assert stored.preview["kind"] == "table", stored.preview
+    assert stored.preview["table"][1][3] == "Refund agreed"
+    page = web.client.get(response.headers["Location"].split("#")[0]).get_data(True)
+    assert "could not be read" not in page
+    assert "Refund agreed" in page
+    # The personal-data scan reads the table's text: the customer's address is found.
+    text = Preview.from_json(stored.preview).text
+    findings = find_personal_data(text, allow=[world.learner.email])
+    assert [f.excerpt for f in findings] == ["j***@customer.example"]
+
+
+# --- defect 6: the coverage matrix agrees with its legend and its gap list ----------------------
+
+def test_matrix_cells_follow_the_evidence_state(session, world, web):
+    learner, assessor = world.learner, world.assessor
+    draft = make_evidence(session, world.enrolment, learner, title="Draft", maps=("1.1",))
+    submitted = make_evidence(session, world.enrolment, learner, title="Sent", maps=("1.2",),
+                              submit=True)
+    accepted = make_evidence(session, world.enrolment, learner, title="Good", maps=("1.3",),
+                             submit=True)
+    accept(session, accepted, assessor)
+    session.commit()
+    coverage = compute_coverage(session, world.enrolment, date.today())
+    cell = {e.id: coverage.cells[(criterion(session, n).id, e.id)]
+            for e, n in ((draft, "1.1"), (submitted, "1.2"), (accepted, "1.3"))}
+    assert cell == {draft.id: "not_yet", submitted.id: "waiting", accepted.id: "counts"}
+    gaps = {c.number: c for c in coverage.gaps}
+    assert "1.1" in gaps and "1.3" not in gaps
+    by_number = {c.number: c for c in coverage.criteria}
+    assert "still to review “Sent”" in by_number["1.2"].reasons[0].message
+
+    page = _as(web, learner).client.get(f"/enrolments/{world.enrolment.id}/coverage")
+    html = page.get_data(True)
+    html = unescape(html)
+    rows = {n: row for n, row in re.findall(r'criteria/\d+">([\d.]+)</a></th>(.*?)</tr>', html,
+                                            re.S)}
+    assert "cell-counts" not in rows["1.1"] and "cell-not_yet" in rows["1.1"]
+    assert "cell-waiting" in rows["1.2"] and "cell-counts" in rows["1.3"]
+    for _state, _symbol, meaning in CELL_STATES:  # the legend names every state the cells use
+        assert meaning.capitalize() in html
