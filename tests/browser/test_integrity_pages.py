@@ -48,7 +48,9 @@ def test_a_job_whose_worker_dies_stops_polling_and_offers_try_again(make_app, ne
         world = make_world(s)
         job = ExportJob(enrolment_id=world.enrolment.id, requested_by_id=world.learner.id,
                         status="running", progress=20, message="Laying out the evidence",
-                        started_at=utcnow(), heartbeat_at=utcnow())
+                        started_at=utcnow(),
+                        # Alive until the test stops it, however slowly a loaded machine signs in.
+                        heartbeat_at=utcnow() + timedelta(minutes=10))
         s.add(job)
         s.commit()
         email, job_id = world.learner.email, job.id
