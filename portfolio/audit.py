@@ -88,6 +88,10 @@ def record_event(
     session.flush()
     # Written outside the database once the transaction commits (see `write_checkpoint`).
     session.info["audit_head"] = (event.seq, event.hash)
+    # People who must now act (or should know) are told, in the same transaction.
+    from portfolio.notifications.rules import on_event
+
+    on_event(session, event)
     return event
 
 

@@ -276,6 +276,10 @@ def serve(host: str, port: int) -> None:
     # Exports whose worker died with the last run would otherwise show "running" for ever.
     if dead := recover_dead_jobs(current_app._get_current_object()):  # type: ignore[attr-defined]
         click.echo(f"Marked {dead} export job(s) failed: their worker had stopped.")
+    from portfolio.notifications.sending import start_background_sender
+
+    # Notification emails go out from this thread, never inside a request.
+    start_background_sender(current_app._get_current_object())  # type: ignore[attr-defined]
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl+C to stop)")
     from werkzeug.serving import run_simple
 
@@ -553,10 +557,36 @@ def worker(burst: bool) -> None:
         s.commit()
     if dead:
         click.echo(f"Marked {dead} export job(s) failed: their worker had stopped.")
+    if not burst:
+        from portfolio.notifications.sending import start_background_sender
+
+        # Notification emails are sent from a thread of this process, between and during jobs.
+        start_background_sender(current_app._get_current_object())  # type: ignore[attr-defined]
     click.echo(f"Worker on queue '{QUEUE_NAME}'" + (" (burst)" if burst else "")
                + "; Ctrl+C to stop.")
     Worker([queue], connection=queue.connection,
            work_horse_killed_handler=horse_killed).work(burst=burst)
+
+
+@cli.group("notifications")
+def notifications_group() -> None:
+    """Email the notifications that are due."""
+
+
+@notifications_group.command("send")
+@with_appcontext
+def notifications_send() -> None:
+    """Send immediate emails, and the daily digests once the digest hour has passed (cron)."""
+    from portfolio.notifications.sending import run_once
+
+    try:
+        schema.ensure_up_to_date(current_app)
+    except schema.SchemaOutOfDate as exc:
+        _fail(str(exc))
+    result = run_once(current_app._get_current_object())  # type: ignore[attr-defined]
+    click.echo(f"Notifications: {result}.")
+    if result.failed:
+        sys.exit(1)
 
 
 @cli.group("audit")

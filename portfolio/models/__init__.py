@@ -2,6 +2,7 @@
 
 from portfolio.models.assessment import CriterionDecision, EvidenceReview, Signature
 from portfolio.models.audit import AuditEvent
+from portfolio.models.comments import CommentRead, EvidenceComment
 from portfolio.models.enrolments import Enrolment
 from portfolio.models.eqa import EqaAccessLog, EqaPack, EqaPackEnrolment
 from portfolio.models.evidence import (
@@ -12,6 +13,7 @@ from portfolio.models.evidence import (
     StoredFile,
 )
 from portfolio.models.exports import Export, ExportJob
+from portfolio.models.notifications import Notification
 from portfolio.models.qualifications import (
     Criterion,
     CriterionMethod,
@@ -49,6 +51,7 @@ __all__ = [
     "AuditEvent",
     "AuthThrottle",
     "Centre",
+    "CommentRead",
     "Criterion",
     "CriterionDecision",
     "CriterionMethod",
@@ -58,6 +61,7 @@ __all__ = [
     "EqaPack",
     "EqaPackEnrolment",
     "Evidence",
+    "EvidenceComment",
     "EvidenceFile",
     "EvidenceMapping",
     "EvidenceReview",
@@ -71,6 +75,7 @@ __all__ = [
     "LearningOutcome",
     "LoginAttempt",
     "LoginSession",
+    "Notification",
     "Qualification",
     "RateEvent",
     "Role",

@@ -94,6 +94,9 @@ class User(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Email about notifications: "immediate", "daily" (one digest a day) or "off".
+    email_notifications: Mapped[str] = mapped_column(String(10), default="daily",
+                                                     server_default="daily")
 
     centre: Mapped[Centre] = relationship(lazy="joined")
     role_rows: Mapped[list[UserRole]] = relationship(
