@@ -179,8 +179,11 @@ def test_relatives_cannot_be_asked(app, session):
 def test_warnings_for_the_assessor(app, session):
     world = make_world(session)
     every = tuple(f"1.{n}" for n in range(1, 9)) + tuple(f"2.{n}" for n in range(1, 10))
-    request, token = ask_witness(session, world.enrolment, world.learner, numbers=every,
+    request, token = ask_witness(session, world.enrolment, world.learner,
                                  draft="Lee dealt with the complaint calmly and fully.")
+    # A request made before knowledge criteria were refused to witnesses (defect 8) can still
+    # name every criterion: the assessor is warned.
+    request.criterion_ids = sorted(criterion(session, n).id for n in every)
     session.commit()
     services.sign_testimony(session, token, services.TestimonyInput(
         testimony_md="Lee dealt with the complaint calmly and fully.",
@@ -409,3 +412,40 @@ def test_a_mailbox_is_compared_not_the_spelling_of_its_address(app, session):
     ask_witness(session, world.enrolment, world.learner, email="rachel+cc@work.example")
     ask_witness(session, world.enrolment, world.learner, email="sam.staff@outlook.example")
     session.commit()
+
+
+def test_a_witness_is_not_offered_criteria_it_cannot_evidence(app, session):
+    """Defect 8: knowledge criteria (Unit 40 LO1) and 2.4/2.5 accept no witness testimony."""
+    from portfolio.errors import ValidationFailed
+    from portfolio.models import CriterionMethod
+    from tests.conftest import Browserless
+
+    world = make_world(session)
+    web = Browserless(app.test_client())
+    web.login(world.learner.email, PASSWORD)
+    path = f"/enrolments/{world.enrolment.id}/witnesses"
+    page = web.client.get(path).get_data(True)
+    knowledge, observed = criterion(session, "1.1"), criterion(session, "2.9")
+    box = re.compile(r'<input[^>]*value="(\d+)"[^>]*>')
+    disabled = {int(m.group(1)) for m in box.finditer(page) if "disabled" in m.group(0)}
+    assert knowledge.id in disabled and criterion(session, "2.4").id in disabled
+    assert observed.id not in disabled and criterion(session, "2.2").id not in disabled
+    assert "1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8 (knowledge): the unit asks for " \
+           "professional discussion or reflective account." in page
+    # Sent anyway (an old page, a hand-made request): refused on the field, nothing sent.
+    sent = web.post(path, _request_form(session, criterion_ids=[str(knowledge.id),
+                                                                str(observed.id)]))
+    html = sent.get_data(True)
+    assert sent.status_code == 422
+    assert 'id="criterion_ids-error"' in html
+    assert "A witness cannot evidence 1.1: for 1.1 the unit asks for professional " \
+           "discussion or reflective account." in html
+    assert session.scalar(select(func.count()).select_from(WitnessRequest)) == 0
+    with pytest.raises(ValidationFailed, match="cannot evidence 2.4 and 2.5"):
+        ask_witness(session, world.enrolment, world.learner, numbers=("2.4", "2.5", "2.9"))
+    session.rollback()
+    # The rule is the unit's data, not a list in the code: let 1.1 accept a witness, and it may.
+    session.add(CriterionMethod(criterion_id=knowledge.id, method="witness_testimony"))
+    session.commit()
+    assert web.post(path, _request_form(session, criterion_ids=[str(knowledge.id)])
+                    ).status_code == 302

@@ -28,7 +28,16 @@ from portfolio.evidence.services import (
     set_mappings,
     submit_evidence,
 )
-from portfolio.models import Criterion, Enrolment, RateEvent, Role, User, WitnessRequest
+from portfolio.models import (
+    Criterion,
+    CriterionMethod,
+    Enrolment,
+    LearningOutcome,
+    RateEvent,
+    Role,
+    User,
+    WitnessRequest,
+)
 from portfolio.permissions import can_add_evidence
 
 ADDED_BY = ("learner", "assessor")
@@ -76,6 +85,89 @@ def _clean(value: str, field: str, label: str, limit: int = 200, required: bool 
     return text
 
 
+WITNESS = "witness_testimony"
+EXPERT_WITNESS = "expert_witness_testimony"
+
+
+@dataclass(frozen=True)
+class NotForWitness:
+    """Why a criterion cannot be evidenced by this kind of witness, from the unit's methods."""
+
+    number: str
+    knowledge: bool
+    accepts: str  # the methods the unit names for it, in words
+    expert_only: bool = False  # an expert witness could; an ordinary one cannot
+
+    @property
+    def reason(self) -> str:
+        if self.expert_only:
+            return "Only an expert witness can evidence this criterion."
+        kind = "Knowledge: " if self.knowledge else ""
+        return f"{kind}the unit asks for {self.accepts}, not a witness."
+
+
+def _in_words(labels: list[str]) -> str:
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
+
+
+def not_for_witness(session: Session, criterion_ids: list[int], *,
+                    expert: bool = False) -> dict[int, NotForWitness]:
+    """The criteria (of those given) whose accepted methods leave out a witness testimony.
+
+    Read from the unit's own method list per criterion (CriterionMethod): a criterion with no
+    methods recorded accepts any. An expert witness may evidence what only an expert may.
+    """
+    from portfolio.criteria.files import METHODS
+
+    methods: dict[int, list[tuple[str, bool]]] = {}
+    for criterion_id, method, preferred in session.execute(
+        select(CriterionMethod.criterion_id, CriterionMethod.method, CriterionMethod.preferred)
+        .where(CriterionMethod.criterion_id.in_(criterion_ids or [-1]))
+        .order_by(CriterionMethod.criterion_id)
+    ):
+        methods.setdefault(criterion_id, []).append((method, preferred))
+    found: dict[int, NotForWitness] = {}
+    if not methods:
+        return found
+    rows = session.execute(
+        select(Criterion.id, Criterion.number, LearningOutcome.kind)
+        .join(LearningOutcome, LearningOutcome.id == Criterion.learning_outcome_id)
+        .where(Criterion.id.in_(list(methods))))
+    for criterion_id, number, kind in rows:
+        accepted = {m for m, _ in methods[criterion_id]}
+        if WITNESS in accepted or (expert and EXPERT_WITNESS in accepted):
+            continue
+        named = [m for m, p in methods[criterion_id] if p] or sorted(accepted)
+        order = list(METHODS)
+        named.sort(key=lambda m: order.index(m) if m in order else len(order))
+        found[criterion_id] = NotForWitness(
+            number=number, knowledge=kind == "knowledge",
+            accepts=_in_words([METHODS.get(m, m).lower().replace("rpl", "RPL")
+                               for m in named]),
+            expert_only=EXPERT_WITNESS in accepted)
+    return found
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _refuse_unsuitable(session: Session, criteria: list[Criterion], expert: bool) -> None:
+    unsuitable = not_for_witness(session, [c.id for c in criteria], expert=expert)
+    if not unsuitable:
+        return
+    ordered = [unsuitable[c.id] for c in criteria if c.id in unsuitable]
+    groups: dict[str, list[str]] = {}
+    for u in ordered:
+        why = "only an expert witness can" if u.expert_only else f"the unit asks for {u.accepts}"
+        groups.setdefault(why, []).append(u.number)
+    reasons = "; ".join(f"for {_and(numbers)} {why}" for why, numbers in groups.items())
+    raise ValidationFailed(
+        f"A witness cannot evidence {_and([u.number for u in ordered])}: {reasons}. "
+        f"Untick {'it' if len(ordered) == 1 else 'them'} and cover "
+        f"{'it' if len(ordered) == 1 else 'them'} another way.", field="criterion_ids")
+
+
 def _check(session: Session, enrolment: Enrolment, data: RequestInput, today: date) -> dict:
     from portfolio.auth.services import normalise_email
 
@@ -97,6 +189,8 @@ def _check(session: Session, enrolment: Enrolment, data: RequestInput, today: da
     if not criteria or len(criteria) != len(set(data.criterion_ids)):
         raise ValidationFailed("Choose the criteria the witness saw evidence of.",
                                field="criterion_ids")
+    criteria.sort(key=lambda c: c.position)
+    _refuse_unsuitable(session, criteria, bool(data.is_expert))
     if data.is_expert and not (data.expert_competence or "").strip():
         raise ValidationFailed("Say what makes the witness an expert witness.",
                                field="expert_competence")

@@ -42,6 +42,9 @@ def _criteria_choices(form: RequestForm, unit_id: int) -> list[Criterion]:
         Criterion.unit_id == unit_id, Criterion.is_retired.is_(False))
         .order_by(Criterion.position)))
     form.criterion_ids.choices = choices([(c.id, f"{c.number} {c.text}") for c in criteria])
+    # Criteria whose accepted methods leave out a witness: shown, but not offered (defect 8).
+    form.criterion_ids.not_for_witness = services.not_for_witness(  # type: ignore[attr-defined]
+        db.session(), [c.id for c in criteria])
     return criteria
 
 
