@@ -124,6 +124,7 @@ def test_seen_by_is_recorded_per_person(app, session, world):
     learner = _as(app, world.learner)
     mine = learner.client.get(f"/evidence/{world.item.id}").get_data(True)
     assert "Please add the customer" in mine and ">New</span>" in mine
+    assert "Seen by Lee Learner" in mine  # the reader is seeing it now
     session.expire_all()
     assert session.get(CommentRead, (world.learner.id, world.item.id)) is not None
     html = assessor.client.get(f"/evidence/{world.item.id}").get_data(True)

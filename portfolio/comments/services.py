@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from portfolio.audit import record_event
+from portfolio.db import utcnow
 from portfolio.errors import PermissionDenied, ValidationFailed
 from portfolio.models import CommentRead, Enrolment, Evidence, EvidenceComment, Role, User
 from portfolio.permissions import can_view_enrolment
@@ -179,6 +180,10 @@ def build_thread(session: Session, evidence: Evidence, viewer: User, *,
     enrolment = evidence.enrolment
     seen = last_seen(session, evidence.id)
     mine = seen.get(viewer.id)
+    if allow_post:
+        # The person reading the page is seeing every comment on it now (the page records it
+        # once drawn); the EQA's read-only view is not part of the conversation.
+        seen[viewer.id] = utcnow()
     shown = []
     for comment in list_comments(session, evidence.id):
         others = [p for p in participants(enrolment) if p.id != comment.author_id]
