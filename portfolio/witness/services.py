@@ -132,7 +132,7 @@ def not_for_witness(session: Session, criterion_ids: list[int], *,
     rows = session.execute(
         select(Criterion.id, Criterion.number, LearningOutcome.kind)
         .join(LearningOutcome, LearningOutcome.id == Criterion.learning_outcome_id)
-        .where(Criterion.id.in_(list(methods))))
+        .where(Criterion.id.in_(list(methods))).order_by(Criterion.position))
     for criterion_id, number, kind in rows:
         accepted = {m for m, _ in methods[criterion_id]}
         if WITNESS in accepted or (expert and EXPERT_WITNESS in accepted):
