@@ -70,6 +70,7 @@ def test_who_reads_and_who_posts(app, session, world, role, reads, posts):
     if reads == 200:
         assert "First <strong>note</strong>" in html
         assert ('name="comment-nonce"' in html) == (posts == 303)
+        assert ("only the people it is between" in html) == (posts != 303)
     else:
         assert "First" not in html
     sent = web.post(f"/evidence/{world.item.id}/comments",
@@ -87,7 +88,7 @@ def test_eqa_reads_inside_an_open_pack_only(app, session, world):
     page = eqa.client.get(path)
     html = page.get_data(True)
     assert page.status_code == 200 and "Is this enough?" in html
-    assert 'name="comment-nonce"' not in html and "only the learner" in html
+    assert 'name="comment-nonce"' not in html and "only the people it is between" in html
     # Evidence outside the pack stays unseen, and the EQA's view is not "seen by".
     other = make_evidence(session, world.other_enrolment, world.other_learner)
     session.commit()
