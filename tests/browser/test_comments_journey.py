@@ -1,7 +1,10 @@
-"""A conversation on an evidence item in a real browser: the assessor asks, the learner sees it
-on the evidence page and replies, the assessor sees who has read it (axe at both widths)."""
+"""A conversation on an evidence item in a real browser: the assessor asks, the learner is
+notified, reads it on the evidence page and replies, the assessor sees who has read it (axe at
+both widths)."""
 
 from __future__ import annotations
+
+import re
 
 from playwright.sync_api import expect
 
@@ -41,9 +44,12 @@ def test_assessor_and_learner_talk_about_the_evidence(browser, make_app) -> None
         expect(first).to_contain_text("Not seen yet by Lee Learner and Ivy Iqa")
         expect(thread.get_by_label("Add a comment")).to_have_value("")
 
+        # The learner is told (a notification made from the audit event) and follows it.
         phone = browser.new_context(viewport=PHONE).new_page()
         login(phone, base, learner)
-        phone.goto(base + path)
+        phone.goto(f"{base}/notifications")
+        phone.get_by_role("link", name=re.compile("^Asha Assessor commented on")).click()
+        assert re.search(rf"{path}#comment-\d+$", phone.url), phone.url
         mine = phone.locator("#comments")
         expect(mine.locator(".comment").first).to_contain_text("Asha Assessor")
         expect(mine.locator(".comment").first).to_contain_text("New")
