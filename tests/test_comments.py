@@ -155,6 +155,10 @@ def test_a_double_send_adds_one_comment(app, session, world):
     first = _post(learner, world.item.id, "I have added the letter.", nonce)
     second = _post(learner, world.item.id, "I have added the letter.", nonce)
     assert first.status_code == second.status_code == 303
+    # Without the session's CSRF token nothing is posted (as for every form).
+    forged = learner.client.post(f"/evidence/{world.item.id}/comments",
+                                 data={"comment-body": "Forged", "comment-nonce": "forged"})
+    assert forged.status_code == 400
     assert first.headers["Location"] == second.headers["Location"]
     # A stale page resent with a fresh form, same words, seconds later: still one.
     assert _post(learner, world.item.id, "I have added the letter.").status_code == 303
