@@ -3,7 +3,6 @@
 from portfolio.models.assessment import CriterionDecision, EvidenceReview, Signature
 from portfolio.models.audit import AuditEvent
 from portfolio.models.comments import CommentRead, EvidenceComment
-from portfolio.models.comments import CommentRead, EvidenceComment
 from portfolio.models.enrolments import Enrolment
 from portfolio.models.eqa import EqaAccessLog, EqaPack, EqaPackEnrolment
 from portfolio.models.evidence import (
@@ -53,7 +52,6 @@ __all__ = [
     "AuthThrottle",
     "Centre",
     "CommentRead",
-    "CommentRead",
     "Criterion",
     "CriterionDecision",
     "CriterionMethod",
@@ -63,7 +61,6 @@ __all__ = [
     "EqaPack",
     "EqaPackEnrolment",
     "Evidence",
-    "EvidenceComment",
     "EvidenceComment",
     "EvidenceFile",
     "EvidenceMapping",
