@@ -89,6 +89,11 @@ def test_eqa_reads_inside_an_open_pack_only(app, session, world):
     html = page.get_data(True)
     assert page.status_code == 200 and "Is this enough?" in html
     assert 'name="comment-nonce"' not in html and "only the people it is between" in html
+    # The pack's evidence page links to the thread, with its count.
+    item_page = eqa.client.get(f"/eqa/packs/{world.pack.id}/evidence/{world.item.id}")
+    assert item_page.status_code == 200
+    assert f'href="{path}"' in item_page.get_data(True)
+    assert "Read the 1 comment " in item_page.get_data(True)
     # Evidence outside the pack stays unseen, and the EQA's view is not "seen by".
     other = make_evidence(session, world.other_enrolment, world.other_learner)
     session.commit()

@@ -25,7 +25,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
 from portfolio import db
@@ -42,7 +42,7 @@ from portfolio.evidence.queries import list_evidence
 from portfolio.evidence.services import current_version
 from portfolio.evidence.storage import FileStore
 from portfolio.evidence.views import send_evidence_file
-from portfolio.models import EqaPack, Role, Signature
+from portfolio.models import EqaPack, EvidenceComment, Role, Signature
 from portfolio.security import login_manager, roles_required
 
 bp = Blueprint("eqa", __name__, url_prefix="/eqa")
@@ -162,7 +162,9 @@ def evidence(pack: EqaPack, evidence_id: int) -> Any:
         unit=get_unit_view(s, item.enrolment.unit_id),
         previews={f.id: Preview.from_json(f.preview) for f in version.files},
         inline_types=SAFE_INLINE_IMAGE_TYPES, reviews=list_reviews(s, item.id),
-        declarations=[(d, verify_signature(s, d)) for d in declarations])
+        declarations=[(d, verify_signature(s, d)) for d in declarations],
+        comment_count=s.scalar(select(func.count()).select_from(EvidenceComment)
+                               .where(EvidenceComment.evidence_id == item.id)))
 
 
 @bp.route("/packs/<int:pack_id>/files/<int:file_id>")
