@@ -62,7 +62,9 @@ def test_learner_writes_maps_and_sees_coverage_change(page: Page, live_server: s
     gap = page.locator(".gap", has=page.locator(".ac-number", has_text="2.3"))
     expect(gap).to_contain_text("does not accept")
     matrix_row = page.locator("table.matrix tr", has=page.locator("th", has_text="1.4"))
-    expect(matrix_row.locator(".cell-counts")).to_have_count(1)
+    # Submitted, not yet accepted: the cell says it is waiting, never that it counts.
+    expect(matrix_row.locator(".cell-waiting")).to_have_count(1)
+    expect(matrix_row.locator(".cell-counts")).to_have_count(0)
     expect(matrix_row.locator(".state-evidenced")).to_have_count(1)
 
 
