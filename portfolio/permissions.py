@@ -134,3 +134,12 @@ def is_independent_iqa(iqa_id: int, decided_by_id: int, countersigned_by_id: int
     """An IQA may plan or sample a decision only if they neither made nor countersigned it,
     and are not its learner."""
     return iqa_id not in (decided_by_id, countersigned_by_id, learner_id)
+
+
+def can_read_for_countersign(user: Person, status: str, centre_id: int, decided_by_id: int,
+                             learner_id: int, assessor_status: str | None,
+                             iqa_id: int | None = None) -> bool:
+    """A countersigner reads exactly the decisions they are asked to countersign (a trainee's
+    decision still waiting), with the evidence those decisions cite, and nothing else."""
+    return status == "awaiting_countersignature" and can_countersign(
+        user, centre_id, decided_by_id, learner_id, assessor_status, iqa_id)

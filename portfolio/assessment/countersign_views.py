@@ -1,5 +1,81 @@
-"""Routes on the assessment blueprint for countersign work (imported at the end of views.py)."""
+"""Routes on the assessment blueprint for countersign work (imported at the end of views.py).
+
+A countersigner is usually not the learner's assessor, so the portfolio's own pages are closed
+to them. These routes open exactly what they sign for: one decision waiting for them, and the
+versions of the evidence it cites (text, previews and files), nothing else of the learner's.
+"""
 
 from __future__ import annotations
 
-from portfolio.assessment.views import bp  # noqa: F401
+from typing import Any
+
+from flask import render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from portfolio import db
+from portfolio.assessment.forms import SignFields
+from portfolio.assessment.queries import list_reviews
+from portfolio.assessment.views import bp
+from portfolio.errors import NotFound
+from portfolio.evidence.kinds import KINDS
+from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
+from portfolio.evidence.views import send_evidence_file
+from portfolio.models import CriterionDecision, Evidence, EvidenceFile, EvidenceVersion, Role
+from portfolio.permissions import can_read_for_countersign
+from portfolio.security import roles_required
+
+
+def decision_for_countersigner(decision_id: int) -> CriterionDecision:
+    """The decision if the current user may read it to countersign it; 404 otherwise (a
+    decision already countersigned, or not theirs to sign, does not exist for them)."""
+    decision = db.session().get(CriterionDecision, decision_id)
+    if decision is None or not can_read_for_countersign(
+            current_user, decision.status, decision.enrolment.learner.centre_id,
+            decision.decided_by_id, decision.enrolment.learner_id,
+            current_user.assessor_status, decision.enrolment.iqa_id):
+        raise NotFound("No such decision waiting for your countersignature.")
+    return decision
+
+
+def cited_versions(decision: CriterionDecision) -> list[tuple[Evidence, EvidenceVersion]]:
+    """The evidence versions the decision relied on, in the order it cites them."""
+    s = db.session()
+    found = []
+    for ref in decision.evidence:
+        version = s.scalar(select(EvidenceVersion).where(
+            EvidenceVersion.evidence_id == ref["evidence_id"],
+            EvidenceVersion.version == ref["version"]))
+        evidence = s.get(Evidence, ref["evidence_id"])
+        if version is not None and evidence is not None \
+                and evidence.enrolment_id == decision.enrolment_id:
+            found.append((evidence, version))
+    return found
+
+
+@bp.route("/decisions/<int:decision_id>/review")
+@roles_required(Role.ASSESSOR)
+def countersign_review(decision_id: int) -> Any:
+    decision = decision_for_countersigner(decision_id)
+    items = cited_versions(decision)
+    s = db.session()
+    return render_template(
+        "assessment/countersign_review.html", d=decision, items=items, kinds=KINDS,
+        reviews={e.id: list_reviews(s, e.id) for e, _v in items},
+        previews={f.id: Preview.from_json(f.preview) for _e, v in items for f in v.files},
+        inline_types=SAFE_INLINE_IMAGE_TYPES, sign_form=SignFields(),
+        file_url=lambda f, download=False: url_for(
+            "assessment.countersign_file", decision_id=decision.id, file_id=f.id,
+            download=1 if download else None))
+
+
+@bp.route("/decisions/<int:decision_id>/files/<int:file_id>")
+@roles_required(Role.ASSESSOR)
+def countersign_file(decision_id: int, file_id: int) -> Any:
+    decision = decision_for_countersigner(decision_id)
+    item = db.session().get(EvidenceFile, file_id)
+    cited = {(ref["evidence_id"], ref["version"]) for ref in decision.evidence}
+    if item is None or (item.version.evidence_id, item.version.version) not in cited:
+        raise NotFound("No such file in the evidence this decision cites.")
+    return send_evidence_file(item, download=bool(request.args.get("download")),
+                              missing="The stored file is missing. Tell your centre admin.")
