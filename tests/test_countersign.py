@@ -86,3 +86,87 @@ def test_people_who_may_not_countersign_cannot_read(app, session, world):
         assert _as(app, person).client.get(link).status_code == 404
     queue = _as(app, other_trainee).client.get("/countersign").get_data(True)
     assert link not in queue  # no link offered to someone who cannot use it
+
+
+def _return(web, decision_id, comment, person):
+    return web.post(f"/decisions/{decision_id}/return", {"comment_md": comment, **_sign(person)})
+
+
+def test_a_trainee_decision_is_returned_corrected_and_countersigned(app, session, world):
+    """Defect: the only button was "Countersign"; a doubtful decision could not be declined."""
+    from portfolio.assessment.signing import verify_signature
+    from portfolio.models import AuditEvent, Notification, Signature
+
+    countersigner = _as(app, world.assessor)
+    review = countersigner.client.get(f"/decisions/{world.decision.id}/review").get_data(True)
+    assert f'action="/decisions/{world.decision.id}/return"' in review
+    # No comment: refused on the field, nothing changes.
+    empty = _return(countersigner, world.decision.id, "  ", world.assessor)
+    assert empty.status_code == 422
+    assert "comment is what they will work from" in empty.get_data(True)
+    # Wrong password: refused, nothing changes.
+    wrong = countersigner.post(f"/decisions/{world.decision.id}/return",
+                               {"comment_md": "Check the dates.",
+                                "typed_name": world.assessor.full_name, "password": "nope"})
+    assert wrong.status_code == 422
+    session.expire_all()
+    assert session.get(CriterionDecision, world.decision.id).status == "awaiting_countersignature"
+    assert not session.query(Signature).filter_by(purpose="decision_return").count()
+
+    done = _return(countersigner, world.decision.id, "The rota is **undated**: which week?",
+                   world.assessor)
+    assert done.status_code == 302
+    session.expire_all()
+    decision = session.get(CriterionDecision, world.decision.id)
+    assert decision.status == "returned"
+    signature = session.query(Signature).filter_by(purpose="decision_return").one()
+    assert signature.subject_id == decision.id and signature.signer_id == world.assessor.id
+    assert signature.content["comment_md"] == "The rota is **undated**: which week?"
+    assert verify_signature(session, signature).state == "valid"
+    assert session.query(AuditEvent).filter_by(action="signature.decision_return").count() == 1
+    told = session.query(Notification).filter_by(kind="decision_returned").one()
+    assert told.recipient_id == world.trainee.id
+    # A second click: the decision is no longer there to return, and nothing more is signed.
+    again = _return(countersigner, world.decision.id, "again", world.assessor)
+    assert again.status_code == 404
+    assert session.query(Signature).filter_by(purpose="decision_return").count() == 1
+
+    # The trainee sees it, with the comment, on their queue and on the criterion page.
+    trainee = _as(app, world.trainee)
+    queue = trainee.client.get("/countersign").get_data(True)
+    assert "Returned to you" in queue and "<strong>undated</strong>" in queue
+    page = trainee.client.get(f"/enrolments/{world.other_enrolment.id}/criteria/"
+                              f"{decision.criterion_id}").get_data(True)
+    assert "Returned with comments" in page and "Sign: 2.8 is met" in page
+
+    # The trainee decides again; it waits for a countersignature again, and is countersigned.
+    redo = decide(session, world.other_enrolment, world.trainee, "2.8", [world.cited])
+    session.commit()
+    assert redo.status == "awaiting_countersignature"
+    assert "Returned to you" not in trainee.client.get("/countersign").get_data(True)
+    assert countersigner.client.get(f"/decisions/{redo.id}/review").status_code == 200
+    signed = countersigner.post(f"/decisions/{redo.id}/countersign", _sign(world.assessor))
+    assert signed.status_code == 302
+    session.expire_all()
+    assert session.get(CriterionDecision, redo.id).status == "met"
+    assert session.get(CriterionDecision, world.decision.id).status == "returned"
+
+
+def test_return_and_countersign_cannot_both_win(app, session, world):
+    from portfolio.assessment import services
+    from portfolio.errors import InvalidTransition, PermissionDenied
+    from tests.factories import LIMITS, sign_as
+
+    services.countersign_decision(session, world.decision, actor=world.assessor,
+                                  confirmation=sign_as(world.assessor), **LIMITS)
+    session.commit()
+    with pytest.raises(InvalidTransition):
+        services.return_decision(session, world.decision, actor=world.assessor,
+                                 comment_md="Too late", confirmation=sign_as(world.assessor),
+                                 **LIMITS)
+    session.rollback()
+    # Nobody but a qualified countersigner may return one (the trainee who decided, here).
+    with pytest.raises(PermissionDenied):
+        services.return_decision(session, world.decision, actor=world.trainee,
+                                 comment_md="mine", confirmation=sign_as(world.trainee),
+                                 **LIMITS)

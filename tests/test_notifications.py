@@ -119,10 +119,11 @@ def test_comments_and_returned_decisions_and_unknown_actions(session, world):
                            ).first()
     assert note.link == f"/evidence/{evidence.id}#comment-7"
     assert note.title == "Asha Assessor commented on “Reply letter”"
-    record_event(session, action="decision.returned", subject_type="decision",
-                 subject_id=w.trainee_decision_id, actor=w.assessor,
+    record_event(session, action="signature.decision_return", subject_type="signature",
+                 subject_id=999, actor=w.assessor,
                  learner_id=w.other_learner.id, detail={"decision_id": w.trainee_decision_id})
-    assert _told(session, "decision.returned") == {"decision_returned": {"trainee@example.org"}}
+    assert _told(session, "signature.decision_return") == {
+        "decision_returned": {"trainee@example.org"}}
     before = session.query(Notification).count()
     record_event(session, action="login", subject_type="user", subject_id=w.learner.id,
                  actor=w.learner)

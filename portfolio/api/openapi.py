@@ -519,7 +519,8 @@ SCHEMAS.update({
             "id": {"type": "integer"},
             "purpose": {"type": "string", "enum": [
                 "evidence_declaration", "unit_declaration", "criterion_decision",
-                "countersignature", "unit_signoff", "unit_cosign"]},
+                "countersignature", "unit_signoff", "unit_cosign", "iqa_outcome",
+                "decision_return"]},
             "subject_type": {"type": "string"}, "subject_id": {"type": "integer"},
             "signer": {"type": "object", "required": ["id", "role", "typed_name"],
                        "additionalProperties": False,

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from portfolio import db
+from portfolio.assessment import services
 from portfolio.assessment.forms import SignFields
 from portfolio.assessment.queries import list_reviews
-from portfolio.assessment.views import bp
+from portfolio.assessment.views import _countersign_page, bp, confirmation_from, limits, run_signed
 from portfolio.errors import NotFound
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
@@ -56,14 +57,18 @@ def cited_versions(decision: CriterionDecision) -> list[tuple[Evidence, Evidence
 @bp.route("/decisions/<int:decision_id>/review")
 @roles_required(Role.ASSESSOR)
 def countersign_review(decision_id: int) -> Any:
-    decision = decision_for_countersigner(decision_id)
+    return _review_page(decision_for_countersigner(decision_id))
+
+
+def _review_page(decision: CriterionDecision, comment: str = "") -> Any:
     items = cited_versions(decision)
     s = db.session()
     return render_template(
         "assessment/countersign_review.html", d=decision, items=items, kinds=KINDS,
         reviews={e.id: list_reviews(s, e.id) for e, _v in items},
         previews={f.id: Preview.from_json(f.preview) for _e, v in items for f in v.files},
-        inline_types=SAFE_INLINE_IMAGE_TYPES, sign_form=SignFields(),
+        inline_types=SAFE_INLINE_IMAGE_TYPES, sign_form=SignFields(), comment=comment,
+        comment_limit=services.RETURN_COMMENT_LIMIT,
         file_url=lambda f, download=False: url_for(
             "assessment.countersign_file", decision_id=decision.id, file_id=f.id,
             download=1 if download else None))
@@ -79,3 +84,26 @@ def countersign_file(decision_id: int, file_id: int) -> Any:
         raise NotFound("No such file in the evidence this decision cites.")
     return send_evidence_file(item, download=bool(request.args.get("download")),
                               missing="The stored file is missing. Tell your centre admin.")
+
+
+@bp.route("/decisions/<int:decision_id>/return", methods=["POST"])
+@roles_required(Role.ASSESSOR)
+def return_to_trainee(decision_id: int) -> Any:
+    """Send a trainee's decision back with comments, signed; it then waits on the trainee."""
+    decision = decision_for_countersigner(decision_id)
+    comment = request.form.get("comment_md", "")[:services.RETURN_COMMENT_LIMIT + 1]
+
+    def again() -> Any:
+        db.session().refresh(decision)
+        if decision.status == "awaiting_countersignature":
+            return _review_page(decision, comment)
+        return _countersign_page()
+
+    refused, _ = run_signed(lambda: services.return_decision(
+        db.session(), decision, actor=current_user, comment_md=comment,
+        confirmation=confirmation_from(request.form), **limits()), again)
+    if refused:
+        return refused
+    flash(f"Returned: {decision.criterion.number} for {decision.enrolment.learner.full_name} "
+          f"goes back to {decision.decided_by.full_name} with your comments.", "success")
+    return redirect(url_for("assessment.countersign_queue"))

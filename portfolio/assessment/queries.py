@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from portfolio.db import UTCDateTime
 from portfolio.models import (
@@ -106,3 +106,19 @@ def list_decisions(session: Session, enrolment_id: int) -> list[CriterionDecisio
                  joinedload(CriterionDecision.decided_by),
                  joinedload(CriterionDecision.countersigned_by))
         .order_by(CriterionDecision.id)))
+
+
+def list_returned_to(session: Session, assessor_id: int) -> list[CriterionDecision]:
+    """Decisions this assessor made that a countersigner returned, and that nobody has decided
+    again since (oldest first): the trainee's own to-do."""
+    later = aliased(CriterionDecision)
+    return list(session.scalars(
+        select(CriterionDecision)
+        .where(CriterionDecision.status == "returned",
+               CriterionDecision.decided_by_id == assessor_id,
+               ~exists().where(later.enrolment_id == CriterionDecision.enrolment_id,
+                               later.criterion_id == CriterionDecision.criterion_id,
+                               later.id > CriterionDecision.id))
+        .options(joinedload(CriterionDecision.criterion),
+                 joinedload(CriterionDecision.enrolment).joinedload(Enrolment.learner))
+        .order_by(CriterionDecision.ended_at)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,8 @@ STATEMENTS = {
                           "{number} is met.",
     "countersignature": "As a qualified assessor I have reviewed this decision and the "
                         "evidence it relies on, and I countersign it.",
+    "decision_return": "As a qualified assessor I have reviewed this decision and the evidence "
+                       "it relies on, and I return it to the trainee assessor with my comments.",
     "unit_signoff": "I confirm that every assessment criterion of this unit is met, based on "
                     "the evidence and decisions listed, and I sign the unit off.",
     "unit_cosign": "I confirm that I have seen the assessor's decisions for this unit and "
@@ -269,6 +271,72 @@ def countersign_decision(session: Session, decision: CriterionDecision, *, actor
     session.flush()
     _audit_signature(session, signature, actor, enrolment, decision_id=decision.id)
     return signature
+
+
+RETURN_COMMENT_LIMIT = 5_000
+
+
+def return_decision(session: Session, decision: CriterionDecision, *, actor: User,
+                    comment_md: str, confirmation: SignerConfirmation, max_failures: int,
+                    lockout_minutes: int) -> Signature:
+    """A qualified assessor sends a trainee's decision back with comments (signed, audited).
+
+    The decision stops waiting and never counts; the trainee may decide the criterion again,
+    which asks for a countersignature again. Two people acting at once on one decision (or a
+    double click) cannot both succeed: the status moves only from "awaiting_countersignature".
+    """
+    enrolment = session.get(Enrolment, decision.enrolment_id)
+    if not can_countersign(actor, enrolment.learner.centre_id, decision.decided_by_id,
+                           enrolment.learner_id, actor.assessor_status, enrolment.iqa_id):
+        raise PermissionDenied("Only a qualified assessor of this centre, other than the one "
+                               "who decided and the learner's IQA, can return this decision.")
+    comment = (comment_md or "").strip()
+    if not comment:
+        raise ValidationFailed("Say what the trainee should look at again: the comment is "
+                               "what they will work from.", field="comment_md")
+    if len(comment) > RETURN_COMMENT_LIMIT:
+        raise ValidationFailed(f"Keep the comment under {RETURN_COMMENT_LIMIT:,} characters.",
+                               field="comment_md")
+    if decision.status != "awaiting_countersignature":
+        raise InvalidTransition("This decision is no longer waiting for a countersignature: "
+                                "someone has already countersigned or returned it.")
+    typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
+                           lockout_minutes=lockout_minutes)
+    decision_signature = session.get(Signature, decision.signature_id)
+    content = {"decision_id": decision.id, "criterion_id": decision.criterion_id,
+               "enrolment_id": enrolment.id, "comment_md": comment,
+               "signatures": [decision_signature_ref(decision_signature)]}
+    now = utcnow()
+    signature = make_signature(session, enrolment=enrolment, purpose="decision_return",
+                               subject_type="decision", subject_id=decision.id,
+                               signer_id=actor.id, signer_role=Role.ASSESSOR.value,
+                               typed_name=typed, statement=STATEMENTS["decision_return"],
+                               content=content, signed_at=now)
+    moved = session.execute(
+        update(CriterionDecision)
+        .where(CriterionDecision.id == decision.id,
+               CriterionDecision.status == "awaiting_countersignature")
+        .values(status="returned", ended_at=now,
+                ended_reason=f"Returned to the trainee by {actor.full_name}")
+        .execution_options(synchronize_session=False))
+    if moved.rowcount != 1:
+        raise InvalidTransition("This decision is no longer waiting for a countersignature: "
+                                "someone has already countersigned or returned it.")
+    session.add(signature)
+    session.flush()
+    session.refresh(decision)
+    _audit_signature(session, signature, actor, enrolment, decision_id=decision.id,
+                     criterion=decision.criterion.number)
+    return signature
+
+
+def returned_decision(session: Session, decision: CriterionDecision) -> Signature | None:
+    """The signed return of a decision (its comment is in the signature's content)."""
+    if decision.status != "returned":
+        return None
+    return session.scalar(select(Signature).where(
+        Signature.purpose == "decision_return", Signature.subject_type == "decision",
+        Signature.subject_id == decision.id).order_by(Signature.id.desc()).limit(1))
 
 
 # --- declarations and unit sign-off ---------------------------------------------------------

@@ -26,6 +26,7 @@ from portfolio.assessment.queries import (
     list_awaiting_countersignature,
     list_caseload,
     list_decisions,
+    list_returned_to,
 )
 from portfolio.assessment.signing import verify_all
 from portfolio.enrolments.queries import get_enrolment
@@ -194,7 +195,9 @@ def _countersign_page() -> Any:
     signable = {d.id for d in decisions if can_countersign(
         current_user, d.enrolment.learner.centre_id, d.decided_by_id, d.enrolment.learner_id,
         current_user.assessor_status, d.enrolment.iqa_id)}
-    return render_template("assessment/countersign.html", decisions=decisions,
+    returned = [(d, services.returned_decision(db.session(), d))
+                for d in list_returned_to(db.session(), current_user.id)]
+    return render_template("assessment/countersign.html", decisions=decisions, returned=returned,
                            can_sign=current_user.assessor_status == "qualified",
                            signable=signable, sign_form=SignFields())
 

@@ -435,7 +435,7 @@ def render_criterion(enrolment_id: int, criterion_id: int) -> str:
     """Render a criterion's page in a portfolio: coverage, evidence, guidance, decisions."""
     from portfolio.assessment.forms import SignFields
     from portfolio.assessment.queries import list_decisions
-    from portfolio.assessment.services import decision_evidence_state
+    from portfolio.assessment.services import decision_evidence_state, returned_decision
     from portfolio.assessment.signing import verify_signature
 
     s = db.session()
@@ -453,12 +453,14 @@ def render_criterion(enrolment_id: int, criterion_id: int) -> str:
     decisions = [d for d in list_decisions(s, enrolment.id) if d.criterion_id == criterion_id]
     live = next((d for d in decisions if d.status in ("met", "awaiting_countersignature")), None)
     usable = [i for i in entry.items if i.status == "accepted" and i.counts]
+    latest = max(decisions, key=lambda d: d.id, default=None)
+    returned = returned_decision(s, latest) if live is None and latest is not None else None
     return render_template(
         "evidence/criterion.html", enrolment=enrolment, entry=entry, spec=spec,
         candidates=candidates, kinds=KINDS,
         decisions=[(d, verify_signature(s, d.signature)) for d in decisions], live=live,
         can_decide=can_assess(current_user, enrolment) and live is None,
-        usable=usable,
+        usable=usable, returned=returned,
         expected_state=decision_evidence_state(s, enrolment, [i.evidence_id for i in usable]),
         sign_form=SignFields(formdata=None))
 

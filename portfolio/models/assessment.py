@@ -29,8 +29,11 @@ SIGNATURE_PURPOSES = (
     "unit_signoff",  # assessor signs the unit off
     "unit_cosign",  # learner co-signs the unit sign-off
     "iqa_outcome",  # IQA signs a sample's outcome (agree / with actions / disagree)
+    "decision_return",  # qualified assessor returns a trainee's decision, with comments
 )
-DECISION_STATUSES = ("awaiting_countersignature", "met", "invalidated", "reopened")
+# "returned": a countersigner sent a trainee's decision back with comments; it never counts,
+# and the trainee may decide the criterion again.
+DECISION_STATUSES = ("awaiting_countersignature", "met", "invalidated", "reopened", "returned")
 
 
 def _in(values: tuple[str, ...]) -> str:

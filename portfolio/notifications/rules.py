@@ -299,7 +299,7 @@ RULES: dict[str, Rule] = {
     "evidence.referred": evidence_reviewed,
     "signature.criterion_decision": criterion_decided,
     "signature.countersignature": countersigned,
-    "decision.returned": decision_returned,
+    "signature.decision_return": decision_returned,
     "signature.unit_signoff": unit_signed_off,
     "signature.unit_cosign": unit_cosigned,
     "witness.sign": witness_replied,

@@ -40,4 +40,8 @@ def cases(m) -> list:
                lambda w, t: f"/decisions/{w.cs_decision_id}/files/{w.file_id}",
                m.everyone(m.FORBIDDEN, assessor=m.MISSING, trainee=m.MISSING),
                label="another learner's file"),
+        # Returning: only the countersigner gets in (refused here for the empty form).
+        m.Case("assessment.return_to_trainee", "POST",
+               lambda w, t: f"/decisions/{w.cs_decision_id}/return",
+               m.everyone(m.FORBIDDEN, assessor=m.INVALID, trainee=m.MISSING)),
     ]
