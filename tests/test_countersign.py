@@ -135,6 +135,7 @@ def test_a_trainee_decision_is_returned_corrected_and_countersigned(app, session
     trainee = _as(app, world.trainee)
     queue = trainee.client.get("/countersign").get_data(True)
     assert "Returned to you" in queue and "<strong>undated</strong>" in queue
+    assert "1 decision returned to you with comments" in trainee.client.get("/").get_data(True)
     page = trainee.client.get(f"/enrolments/{world.other_enrolment.id}/criteria/"
                               f"{decision.criterion_id}").get_data(True)
     assert "Returned with comments" in page and "Sign: 2.8 is met" in page

@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from portfolio import db
+from portfolio.dashboard import todo
 from portfolio.enrolments.queries import list_units, list_visible_enrolments
 from portfolio.eqa.services import packs_of
 from portfolio.evidence.coverage import compute_coverage
@@ -55,5 +56,19 @@ def home() -> Any:
     if Role.ADMIN in roles:
         panels["admin"] = _admin_summary(current_user.centre_id)
     iqa_actions = open_actions_for_owner(s, current_user) if Role.ASSESSOR in roles else []
+    todos: list[todo.Todo] = []
+    if Role.LEARNER in roles:
+        todos += todo.learner_todo(s, current_user, [e for e, _c in panels["learner"]])
+    if Role.ASSESSOR in roles:
+        todos += todo.assessor_todo(s, current_user)
+    if Role.IQA in roles:
+        todos += todo.iqa_todo(s, current_user, date.today())
+    if Role.ADMIN in roles:
+        todos += todo.admin_todo(s, current_user)
+    todos.sort(key=lambda t: not t.urgent)  # stable: the roles' own order otherwise
+    completed = {e.id: todo.completion(s, e) for e, _c in panels.get("learner", [])
+                 if e.status == "completed"}
     return render_template("dashboard/home.html", panels=panels, units=list_units(s),
-                           iqa_actions=iqa_actions, today=date.today())
+                           iqa_actions=iqa_actions, today=date.today(), todos=todos,
+                           waited=todo.waited, completed=completed,
+                           show_todo=bool(set(roles) - {Role.EQA}))
