@@ -162,10 +162,23 @@ def decide_criterion(session: Session, enrolment: Enrolment, criterion: Criterio
 
     :raises InvalidTransition: already decided, or the evidence changed since the page loaded.
     """
+    items = _check_decision(session, enrolment, criterion, actor=actor,
+                            evidence_ids=evidence_ids, expected_state=expected_state)
+    typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
+                           lockout_minutes=lockout_minutes)
+    return _record_decision(session, enrolment, criterion, actor=actor, items=items,
+                            note_md=note_md, typed=typed)
+
+
+def _check_decision(session: Session, enrolment: Enrolment, criterion: Criterion, *,
+                    actor: User, evidence_ids: list[int], expected_state: str) -> list[Evidence]:
+    """Everything a decision must satisfy before anyone is asked to sign; the cited items."""
     if not can_assess(actor, enrolment):
         raise PermissionDenied("Only the learner's assessor decides their criteria.")
     if criterion.unit_id != enrolment.unit_id or criterion.is_retired:
         raise ValidationFailed("That criterion is not part of this unit.")
+    if any(d.criterion_id == criterion.id for d in live_decisions(session, enrolment.id)):
+        raise InvalidTransition(f"Criterion {criterion.number} has already been decided.")
     if not evidence_ids:
         raise ValidationFailed("Tick the evidence you relied on.", field="evidence_ids")
     items = list(session.scalars(select(Evidence).where(
@@ -191,10 +204,13 @@ def decide_criterion(session: Session, enrolment: Enrolment, criterion: Criterio
     if decision_evidence_state(session, enrolment, evidence_ids) != expected_state:
         raise InvalidTransition("The evidence changed since you opened this page, so nothing "
                                 "was signed. Reload the page, check it again and sign.")
-    if any(d.criterion_id == criterion.id for d in live_decisions(session, enrolment.id)):
-        raise InvalidTransition(f"Criterion {criterion.number} has already been decided.")
-    typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
-                           lockout_minutes=lockout_minutes)
+    return items
+
+
+def _record_decision(session: Session, enrolment: Enrolment, criterion: Criterion, *,
+                     actor: User, items: list[Evidence], note_md: str,
+                     typed: str) -> CriterionDecision:
+    """Write one checked decision and its own signature, bound to its own content."""
     now = utcnow()
     statement = STATEMENTS["criterion_decision"].format(number=criterion.number)
     content = {
@@ -234,6 +250,44 @@ def decide_criterion(session: Session, enrolment: Enrolment, criterion: Criterio
     _audit_signature(session, signature, actor, enrolment, criterion=criterion.number,
                      decision_id=decision.id, status=decision.status)
     return decision
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One criterion of a batch: the evidence to cite and the state the page was drawn from."""
+
+    criterion: Criterion
+    evidence_ids: list[int]
+    expected_state: str
+
+
+def decide_criteria(session: Session, enrolment: Enrolment, batch: list[BatchItem], *,
+                    actor: User, note_md: str, confirmation: SignerConfirmation,
+                    max_failures: int, lockout_minutes: int) -> list[CriterionDecision]:
+    """Sign several criteria in one ceremony: one password, one typed name.
+
+    Each criterion still gets its own decision and its own signature over its own content,
+    exactly as if decided one by one. All or nothing: every criterion is checked before the
+    password is asked for, and the decisions are written inside one savepoint, so a criterion
+    decided by a concurrent request undoes the whole batch and says which one.
+    """
+    if not batch:
+        raise ValidationFailed("Tick at least one criterion to sign.", field="criterion_ids")
+    checked = []
+    for entry in batch:
+        try:
+            checked.append((entry.criterion, _check_decision(
+                session, enrolment, entry.criterion, actor=actor,
+                evidence_ids=entry.evidence_ids, expected_state=entry.expected_state)))
+        except (InvalidTransition, ValidationFailed) as exc:
+            raise type(exc)(f"{entry.criterion.number}: {exc.message} Nothing was signed.",
+                            **({"field": "criterion_ids"}
+                               if isinstance(exc, ValidationFailed) else {})) from exc
+    typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
+                           lockout_minutes=lockout_minutes)
+    with session.begin_nested():
+        return [_record_decision(session, enrolment, criterion, actor=actor, items=items,
+                                 note_md=note_md, typed=typed) for criterion, items in checked]
 
 
 def countersign_decision(session: Session, decision: CriterionDecision, *, actor: User,

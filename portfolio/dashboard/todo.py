@@ -209,7 +209,7 @@ def assessor_todo(session: Session, assessor: User) -> list[Todo]:
         todos.append(Todo(
             "decide", f"{_plural(len(ready), 'criterion', 'criteria')} with accepted evidence "
             f"to decide ({_plural(learners, 'learner', 'learners')})",
-            url_for("assessment.sign_off", enrolment_id=first[1]),
+            url_for("assessment.batch_decide", enrolment_id=first[1]),
             count=len(ready), oldest=first[2]))
     if assessor.assessor_status == "qualified":
         asked = [d for d in list_awaiting_countersignature(session, assessor.centre_id)
