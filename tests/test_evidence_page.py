@@ -94,3 +94,21 @@ def test_matrix_cells_follow_the_evidence_state(session, world, web):
     assert "cell-waiting" in rows["1.2"] and "cell-counts" in rows["1.3"]
     for _state, _symbol, meaning in CELL_STATES:  # the legend names every state the cells use
         assert meaning.capitalize() in html
+
+
+def test_referral_feedback_leads_the_page(app, session, web, world):
+    """Defect: the assessor's referral feedback sat about 3,500 px down, under the criteria."""
+    from portfolio.assessment.services import review_evidence
+
+    item = make_evidence(session, world.enrolment, world.learner, title="Complaint log",
+                         maps=("1.1", "1.2", "1.3"), submit=True)
+    review_evidence(session, item, actor=world.assessor, outcome="referred",
+                    feedback_md="Add the **date** each complaint came in.", varcs={},
+                    expected_version=1)
+    session.commit()
+    _as(web, world.learner)
+    html = web.client.get(f"/evidence/{item.id}").get_data(True)
+    callout = html.index('id="referral"')
+    assert "<strong>date</strong>" in html[callout:html.index("</section>", callout)]
+    assert "What to do next" in html[callout:]
+    assert callout < html.index('id="mapping"') and callout < html.index('id="body-title"')
