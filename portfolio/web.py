@@ -8,6 +8,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from portfolio.display import FILTERS as DISPLAY_FILTERS
 from portfolio.errors import DomainError
 from portfolio.markdown import render_markdown
 from portfolio.models.users import ROLE_LABELS, Role
@@ -102,6 +103,7 @@ def init_app(app: Flask) -> None:
             checked["ok"] = True
 
     app.jinja_env.filters["markdown"] = render_markdown
+    app.jinja_env.filters.update(DISPLAY_FILTERS)
     app.jinja_env.globals.update(ROLE_LABELS=ROLE_LABELS, Role=Role)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
