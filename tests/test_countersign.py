@@ -136,6 +136,8 @@ def test_a_trainee_decision_is_returned_corrected_and_countersigned(app, session
     queue = trainee.client.get("/countersign").get_data(True)
     assert "Returned to you" in queue and "<strong>undated</strong>" in queue
     assert "1 decision returned to you with comments" in trainee.client.get("/").get_data(True)
+    signoff = trainee.client.get(f"/enrolments/{world.other_enrolment.id}/sign-off")
+    assert signoff.status_code == 200 and "Returned to the trainee" in signoff.get_data(True)
     page = trainee.client.get(f"/enrolments/{world.other_enrolment.id}/criteria/"
                               f"{decision.criterion_id}").get_data(True)
     assert "Returned with comments" in page and "Sign: 2.8 is met" in page
