@@ -36,7 +36,8 @@ run: install
 	PORTFOLIO_ENV=development $(BIN)/portfolio criteria load
 	PORTFOLIO_ENV=development $(BIN)/portfolio demo
 	PORTFOLIO_ENV=development $(BIN)/portfolio keys init --if-missing
-	PORTFOLIO_ENV=development $(BIN)/portfolio serve --host 127.0.0.1 --port $(PORT)
+	PORTFOLIO_ENV=development PORTFOLIO_PUBLIC_URL=$${PORTFOLIO_PUBLIC_URL:-http://127.0.0.1:$(PORT)} \
+		$(BIN)/portfolio serve --host 127.0.0.1 --port $(PORT)
 
 test: install-test system-deps
 	$(BIN)/ruff check portfolio tests

@@ -457,6 +457,13 @@ def test_download_is_a_zip_of_signed_pdfs_that_verify(web, world, session, app, 
     assert not list(stored.parent.glob(".partial-*"))
     assert session.scalar(select(func.count(Export.id))) == 2
     assert log_rows(session, pack.id)[-1].path == f"/eqa/packs/{pack.id}/download"
+    # The learner's Exports page says what made these PDFs (not "Command line").
+    from tests.conftest import Browserless
+
+    staff = signed_in(Browserless(app.test_client()), world.assessor)
+    listing = staff.client.get(f"/enrolments/{world.enrolment.id}/exports").get_data(True)
+    assert "EQA pack “Two learners”, downloaded by Eli Eqa" in listing
+    assert "Command line" not in listing
 
 
 def test_download_without_a_signing_key_says_what_to_do_and_keeps_nothing(web, world, session,

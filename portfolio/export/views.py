@@ -156,7 +156,29 @@ def index(enrolment_id: int) -> Any:
         return redirect(url_for("export.job", job_id=job.id))
     exports = list(s.scalars(select(Export).where(Export.enrolment_id == enrolment.id)
                              .order_by(Export.id.desc())))
-    return render_template("export/index.html", enrolment=enrolment, exports=exports)
+    return render_template("export/index.html", enrolment=enrolment, exports=exports,
+                           made_for=_made_for_eqa(s, enrolment, exports))
+
+
+def _made_for_eqa(s: Any, enrolment: Any, exports: list[Export]) -> dict[int, str]:
+    """Exports made without a person (no `created_by`) by an EQA pack download: which pack,
+    for whom, read from the download's audit event (it lists the exports it made)."""
+    from portfolio.models import AuditEvent, EqaPack
+
+    orphans = {e.id for e in exports if e.created_by_id is None}
+    if not orphans:
+        return {}
+    found: dict[int, str] = {}
+    for event in s.scalars(select(AuditEvent).where(
+            AuditEvent.action == "eqa.pack_download",
+            AuditEvent.centre_id == enrolment.learner.centre_id)):
+        ids = orphans.intersection((event.detail or {}).get("export_ids") or [])
+        if ids:
+            pack = s.get(EqaPack, event.subject_id)
+            label = (f"EQA pack “{pack.title}”, downloaded by {pack.eqa.full_name}"
+                     if pack else "An EQA pack download")
+            found.update(dict.fromkeys(ids, label))
+    return found
 
 
 def _job(job_id: int) -> ExportJob:
