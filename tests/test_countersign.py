@@ -173,3 +173,53 @@ def test_return_and_countersign_cannot_both_win(app, session, world):
         services.return_decision(session, world.decision, actor=world.trainee,
                                  comment_md="mine", confirmation=sign_as(world.trainee),
                                  **LIMITS)
+
+
+def test_several_decisions_countersigned_in_one_ceremony(app, session, world):
+    from portfolio.assessment.signing import verify_signature
+    from portfolio.models import Signature
+
+    second = make_evidence(session, world.other_enrolment, world.other_learner,
+                           "reflective_account", maps=("1.1",), submit=True)
+    accept(session, second, world.trainee)
+    other = decide(session, world.other_enrolment, world.trainee, "1.1", [second])
+    session.commit()
+    web = _as(app, world.assessor)
+    queue = web.client.get("/countersign").get_data(True)
+    ids = [world.decision.id, other.id]
+    for i in ids:
+        assert f'name="decision_ids" value="{i}"' in queue
+    # Nothing ticked, or a wrong password: nothing countersigned.
+    assert web.post("/countersign", _sign(world.assessor)).status_code == 422
+    wrong = web.post("/countersign", {"decision_ids": [str(i) for i in ids],
+                                      "typed_name": world.assessor.full_name,
+                                      "password": "nope"})
+    assert wrong.status_code == 422
+    session.expire_all()
+    assert not session.query(Signature).filter_by(purpose="countersignature").count()
+    # One already returned: the whole batch is refused, naming it.
+    from portfolio.assessment import services
+    from tests.factories import LIMITS, sign_as
+
+    services.return_decision(session, other, actor=world.assessor, comment_md="Dates?",
+                             confirmation=sign_as(world.assessor), **LIMITS)
+    session.commit()
+    stale = web.post("/countersign", {"decision_ids": [str(i) for i in ids],
+                                      **_sign(world.assessor)})
+    assert stale.status_code == 409 and "1.1 for Olu Other" in stale.get_data(True)
+    session.expire_all()
+    assert session.get(CriterionDecision, world.decision.id).status == "awaiting_countersignature"
+    assert not session.query(Signature).filter_by(purpose="countersignature").count()
+    # The one still waiting, ticked alone, is countersigned with its own signature.
+    done = web.post("/countersign", {"decision_ids": [str(world.decision.id)],
+                                     **_sign(world.assessor)})
+    assert done.status_code == 302
+    session.expire_all()
+    assert session.get(CriterionDecision, world.decision.id).status == "met"
+    sig = session.query(Signature).filter_by(purpose="countersignature").one()
+    assert sig.subject_id == world.decision.id
+    assert verify_signature(session, sig).state == "valid"
+    # A trainee cannot countersign (refused, nothing signed).
+    assert _as(app, world.trainee).post("/countersign", {
+        "decision_ids": [str(world.decision.id)], **_sign(world.trainee)}).status_code in (403,
+                                                                                       409)

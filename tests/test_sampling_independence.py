@@ -117,9 +117,9 @@ def test_the_iqa_cannot_countersign_on_the_page(app, session):
     web = Browserless(app.test_client())
     web.login(cast.dana.email, PASSWORD)
     queue = web.client.get("/countersign").get_data(True)
-    # The queue shows the decision but offers no form for it, and says why.
-    assert f'/decisions/{cast.waiting.id}/countersign"' not in queue
-    assert f'/decisions/{cast.elsewhere.id}/countersign"' in queue
+    # The queue shows the decision but offers no box to tick for it, and says why.
+    assert f'name="decision_ids" value="{cast.waiting.id}"' not in queue
+    assert f'name="decision_ids" value="{cast.elsewhere.id}"' in queue
     assert "internal quality assurer" in queue
     refused = web.post(f"/decisions/{cast.waiting.id}/countersign",
                        {"password": PASSWORD, "typed_name": "Dana Dual"})

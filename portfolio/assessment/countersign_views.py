@@ -107,3 +107,28 @@ def return_to_trainee(decision_id: int) -> Any:
     flash(f"Returned: {decision.criterion.number} for {decision.enrolment.learner.full_name} "
           f"goes back to {decision.decided_by.full_name} with your comments.", "success")
     return redirect(url_for("assessment.countersign_queue"))
+
+
+@bp.route("/countersign", methods=["POST"])
+@roles_required(Role.ASSESSOR)
+def countersign_batch() -> Any:
+    """Countersign the ticked decisions in one ceremony (one name, one password)."""
+    s = db.session()
+    ids = [int(v) for v in request.form.getlist("decision_ids")[:200]
+           if v.isascii() and v.isdigit() and len(v) < 12]
+    decisions = []
+    for decision_id in dict.fromkeys(ids):
+        decision = s.get(CriterionDecision, decision_id)
+        # Someone else's centre, or not there: as if it did not exist.
+        if decision is None or decision.enrolment.learner.centre_id != current_user.centre_id:
+            raise NotFound("No such decision.")
+        decisions.append(decision)
+    refused, signatures = run_signed(lambda: services.countersign_decisions(
+        s, decisions, actor=current_user, confirmation=confirmation_from(request.form),
+        **limits()), _countersign_page)
+    if refused:
+        return refused
+    flash(f"Countersigned {len(signatures)} decision{'s' if len(signatures) != 1 else ''}: "
+          + ", ".join(f"{d.criterion.number} for {d.enrolment.learner.full_name}"
+                      for d in decisions) + ". They are now met.", "success")
+    return redirect(url_for("assessment.countersign_queue"))

@@ -294,6 +294,38 @@ def countersign_decision(session: Session, decision: CriterionDecision, *, actor
                          confirmation: SignerConfirmation, max_failures: int,
                          lockout_minutes: int) -> Signature:
     """A qualified assessor of the same centre countersigns a trainee's decision."""
+    _check_countersign(session, decision, actor)
+    typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
+                           lockout_minutes=lockout_minutes)
+    with session.begin_nested():  # a lost race leaves no countersignature behind
+        return _record_countersignature(session, decision, actor, typed)
+
+
+def countersign_decisions(session: Session, decisions: list[CriterionDecision], *, actor: User,
+                          confirmation: SignerConfirmation, max_failures: int,
+                          lockout_minutes: int) -> list[Signature]:
+    """Countersign several decisions in one ceremony; each gets its own countersignature.
+
+    All are checked before the password is asked for, and written in one savepoint: if one was
+    countersigned or returned meanwhile, none is, and the message names it.
+    """
+    if not decisions:
+        raise ValidationFailed("Tick at least one decision to countersign.",
+                               field="decision_ids")
+    for decision in decisions:
+        try:
+            _check_countersign(session, decision, actor)
+        except (InvalidTransition, PermissionDenied) as exc:
+            raise type(exc)(f"{decision.criterion.number} for "
+                            f"{decision.enrolment.learner.full_name}: {exc.message} "
+                            "Nothing was countersigned.") from exc
+    typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
+                           lockout_minutes=lockout_minutes)
+    with session.begin_nested():
+        return [_record_countersignature(session, d, actor, typed) for d in decisions]
+
+
+def _check_countersign(session: Session, decision: CriterionDecision, actor: User) -> None:
     enrolment = session.get(Enrolment, decision.enrolment_id)
     if actor.id == enrolment.iqa_id:
         raise PermissionDenied("You are the internal quality assurer of this learner's "
@@ -306,8 +338,11 @@ def countersign_decision(session: Session, decision: CriterionDecision, *, actor
                                "who decided, can countersign.")
     if decision.status != "awaiting_countersignature":
         raise InvalidTransition("This decision is not waiting for a countersignature.")
-    typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
-                           lockout_minutes=lockout_minutes)
+
+
+def _record_countersignature(session: Session, decision: CriterionDecision, actor: User,
+                             typed: str) -> Signature:
+    enrolment = session.get(Enrolment, decision.enrolment_id)
     decision_signature = session.get(Signature, decision.signature_id)
     content = {"decision_id": decision.id, "criterion_id": decision.criterion_id,
                "enrolment_id": enrolment.id,
@@ -319,10 +354,18 @@ def countersign_decision(session: Session, decision: CriterionDecision, *, actor
                                content=content, signed_at=utcnow())
     session.add(signature)
     session.flush()
-    decision.status = "met"
-    decision.countersigned_by_id = actor.id
-    decision.countersignature_id = signature.id
-    session.flush()
+    # Only from "awaiting": a return (or another countersign) that won the race leaves this
+    # one with nothing to move, and it is refused.
+    moved = session.execute(
+        update(CriterionDecision)
+        .where(CriterionDecision.id == decision.id,
+               CriterionDecision.status == "awaiting_countersignature")
+        .values(status="met", countersigned_by_id=actor.id, countersignature_id=signature.id)
+        .execution_options(synchronize_session=False))
+    if moved.rowcount != 1:
+        raise InvalidTransition(f"{decision.criterion.number}: this decision is no longer "
+                                "waiting for a countersignature; nothing was countersigned.")
+    session.refresh(decision)
     _audit_signature(session, signature, actor, enrolment, decision_id=decision.id)
     return signature
 

@@ -40,6 +40,9 @@ def cases(m) -> list:
                lambda w, t: f"/decisions/{w.cs_decision_id}/files/{w.file_id}",
                m.everyone(m.FORBIDDEN, assessor=m.MISSING, trainee=m.MISSING),
                label="another learner's file"),
+        # Countersigning ticked decisions: assessors get in (the empty form is refused).
+        m.Case("assessment.countersign_batch", "POST", lambda w, t: "/countersign",
+               m.everyone(m.FORBIDDEN, assessor=m.INVALID, trainee=m.INVALID)),
         # Returning: only the countersigner gets in (refused here for the empty form).
         m.Case("assessment.return_to_trainee", "POST",
                lambda w, t: f"/decisions/{w.cs_decision_id}/return",
