@@ -136,3 +136,46 @@ def test_only_the_learners_assessor_decides(app, session, world, role):
                     {"criterion_ids": ["1"], "typed_name": "x", "password": PASSWORD})
     assert sent.status_code in (403, 404)
     assert _decisions(session) == 0
+
+
+def test_bulk_accept_and_refer_with_one_comment(app, session, world):
+    from portfolio.models import EvidenceReview
+
+    items = [make_evidence(session, world.enrolment, world.learner, title=f"Log {n}",
+                           maps=("1.1",), submit=True) for n in range(3)]
+    session.commit()
+    web = _as(app, world.assessor)
+    queue = web.client.get(f"/enrolments/{world.enrolment.id}/review").get_data(True)
+    for item in items:
+        assert f'name="evidence_ids" value="{item.id}"' in queue
+    base = {f"version-{i.id}": "1" for i in items}
+    # Referring back needs the comment; nothing is recorded without it.
+    bare = web.post(f"/enrolments/{world.enrolment.id}/review",
+                    {**base, "evidence_ids": [str(items[0].id)], "outcome": "referred"})
+    assert bare.status_code == 422 and "Say what the learner needs to change" in bare.get_data(True)
+    # A stale version refuses the whole lot, naming the item.
+    stale = web.post(f"/enrolments/{world.enrolment.id}/review",
+                     {**base, f"version-{items[1].id}": "7", "outcome": "accepted",
+                      "evidence_ids": [str(i.id) for i in items]})
+    assert stale.status_code == 409 and "“Log 1”" in stale.get_data(True)
+    mine = [i.id for i in items]
+    session.expire_all()
+    assert session.query(EvidenceReview).filter(EvidenceReview.evidence_id.in_(mine)).count() == 0
+    done = web.post(f"/enrolments/{world.enrolment.id}/review",
+                    {**base, "outcome": "referred", "feedback_md": "Add the dates.",
+                     "evidence_ids": [str(i.id) for i in items[:2]]})
+    assert done.status_code == 302
+    session.expire_all()
+    reviews = session.query(EvidenceReview).filter(EvidenceReview.evidence_id.in_(mine)).all()
+    assert len(reviews) == 2 and {r.feedback_md for r in reviews} == {"Add the dates."}
+    assert {session.get(type(items[0]), i.id).status for i in items} == {"referred", "submitted"}
+    assert session.query(AuditEvent).filter_by(action="evidence.referred").count() == 2
+    # Another learner's evidence id in the form is ignored, never reviewed.
+    theirs = make_evidence(session, world.other_enrolment, world.other_learner, maps=("1.1",),
+                           submit=True)
+    session.commit()
+    web.post(f"/enrolments/{world.enrolment.id}/review",
+             {"evidence_ids": [str(theirs.id)], f"version-{theirs.id}": "1",
+              "outcome": "accepted"})
+    session.expire_all()
+    assert session.get(type(theirs), theirs.id).status == "submitted"

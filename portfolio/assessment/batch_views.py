@@ -101,3 +101,36 @@ def batch_decide_sign(enrolment_id: int) -> Any:
           + (" They now wait for a qualified assessor's countersignature." if waiting else ""),
           "success")
     return redirect(url_for("assessment.sign_off", enrolment_id=enrolment.id))
+
+
+@bp.route("/enrolments/<int:enrolment_id>/review", methods=["POST"])
+@login_required
+def review_batch(enrolment_id: int) -> Any:
+    """Accept or refer back the ticked items of the review queue with one comment."""
+    from portfolio.assessment.views import render_queue
+    from portfolio.models import Evidence
+
+    enrolment = _assessed_enrolment(enrolment_id)
+    s = db.session()
+    items = []
+    for raw in request.form.getlist("evidence_ids")[:200]:
+        if not (raw.isascii() and raw.isdigit() and len(raw) < 12):
+            continue
+        evidence = s.get(Evidence, int(raw))
+        if evidence is None or evidence.enrolment_id != enrolment.id:
+            continue
+        version = request.form.get(f"version-{evidence.id}", "")
+        items.append((evidence, int(version) if version.isascii() and version.isdigit()
+                      and len(version) < 9 else 0))
+    outcome = request.form.get("outcome", "")
+    refused, reviews = run_signed(lambda: services.review_many(
+        s, items, actor=current_user, outcome=outcome,
+        feedback_md=request.form.get("feedback_md", "")[:20_000],
+        varcs={k: bool(request.form.get(k)) for k in services.VARCS}),
+        lambda: render_queue(enrolment))
+    if refused:
+        return refused
+    word = "Accepted" if outcome == "accepted" else "Referred back"
+    flash(f"{word}: {len(reviews)} item{'s' if len(reviews) != 1 else ''}. The learner is "
+          "notified.", "success")
+    return redirect(url_for("assessment.queue", enrolment_id=enrolment.id))

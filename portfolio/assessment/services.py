@@ -144,6 +144,25 @@ def review_evidence(session: Session, evidence: Evidence, *, actor: User, outcom
     return review
 
 
+def review_many(session: Session, items: list[tuple[Evidence, int]], *, actor: User,
+                outcome: str, feedback_md: str, varcs: dict[str, bool]) -> list[EvidenceReview]:
+    """Accept or refer back several items with one comment: each gets its own review and
+    audit event. All or nothing: an item changed meanwhile refuses the lot, named."""
+    if not items:
+        raise ValidationFailed("Tick at least one item.", field="evidence_ids")
+    reviews = []
+    with session.begin_nested():
+        for evidence, version in items:
+            try:
+                reviews.append(review_evidence(session, evidence, actor=actor, outcome=outcome,
+                                               feedback_md=feedback_md, varcs=varcs,
+                                               expected_version=version))
+            except (InvalidTransition, PermissionDenied) as exc:
+                title = current_version(evidence).title
+                raise type(exc)(f"“{title}”: {exc.message} Nothing was recorded.") from exc
+    return reviews
+
+
 # --- criterion decisions ---------------------------------------------------------------------
 
 def decision_evidence_state(session: Session, enrolment: Enrolment,

@@ -119,7 +119,10 @@ def _assessed_enrolment(enrolment_id: int) -> Any:
 @bp.route("/enrolments/<int:enrolment_id>/review")
 @login_required
 def queue(enrolment_id: int) -> Any:
-    enrolment = _assessed_enrolment(enrolment_id)
+    return render_queue(_assessed_enrolment(enrolment_id))
+
+
+def render_queue(enrolment: Any) -> Any:
     rows = list_evidence(db.session(), enrolment.id)
     waiting = sorted([r for r in rows if r.status == "submitted"], key=lambda r: r.id)
     return render_template("assessment/queue.html", enrolment=enrolment, waiting=waiting,
