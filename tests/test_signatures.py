@@ -385,3 +385,24 @@ def test_cli_learner_option_limits_the_check(app, session):
     everyone = verify_command(app)
     assert everyone.exit_code == 1
     assert session.scalar(select(func.count(Signature.id))) == len(mine | theirs)
+
+
+def test_a_wrong_password_never_submits_evidence_without_its_declaration(app, session):
+    """The submission and its declaration are one act: a refused signature (wrong password or
+    name) leaves the evidence a draft, with no submission recorded."""
+    from portfolio.models import AuditEvent, Evidence
+    from tests.conftest import Browserless
+    from tests.factories import PASSWORD, make_evidence, make_world
+
+    world = make_world(session)
+    item = make_evidence(session, world.enrolment, world.learner, maps=("1.1",))
+    session.commit()
+    web = Browserless(app.test_client())
+    web.login(world.learner.email, PASSWORD)
+    for form in ({"typed_name": world.learner.full_name, "password": "wrong"},
+                 {"typed_name": "Someone Else", "password": PASSWORD}):
+        refused = web.post(f"/evidence/{item.id}/submit", form)
+        assert refused.status_code == 422
+        session.expire_all()
+        assert session.get(Evidence, item.id).status == "draft"
+        assert not session.query(AuditEvent).filter_by(action="evidence.submit").count()

@@ -460,28 +460,41 @@ def returned_decision(session: Session, decision: CriterionDecision) -> Signatur
 def submit_with_declaration(session: Session, evidence: Evidence, *, actor: User,
                             confirmation: SignerConfirmation | None, max_failures: int,
                             lockout_minutes: int) -> Signature | None:
-    """Submit evidence; a learner signs the declaration of authenticity as they do."""
-    from portfolio.evidence.services import submit_evidence
+    """Submit evidence; a learner signs the declaration of authenticity as they do.
 
+    The signer is confirmed before anything changes: a wrong password or name (which is
+    recorded, for throttling) must never leave the evidence submitted without its declaration.
+    """
+    from portfolio.evidence.services import check_submittable, submit_evidence
+
+    check_submittable(evidence, actor=actor)
+    is_learner = actor.id == evidence.enrolment.learner_id
+    typed = ""
+    if is_learner:
+        if confirmation is None:
+            raise ValidationFailed("Enter your password and full name to sign the declaration.",
+                                   field="password")
+        typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
+                               lockout_minutes=lockout_minutes)
     submit_evidence(session, evidence, actor=actor)
-    if actor.id != evidence.enrolment.learner_id:
+    if not is_learner:
         return None  # an assessor's own record carries no learner declaration
-    if confirmation is None:
-        raise ValidationFailed("Enter your password and full name to sign the declaration.",
-                               field="password")
-    return sign_evidence_declaration(session, evidence, actor=actor, confirmation=confirmation,
-                                     max_failures=max_failures, lockout_minutes=lockout_minutes)
+    return _declare(session, evidence, actor, typed)
 
 
 def sign_evidence_declaration(session: Session, evidence: Evidence, *, actor: User,
                               confirmation: SignerConfirmation, max_failures: int,
                               lockout_minutes: int) -> Signature:
     """The learner declares a submission their own work (signed over that version)."""
-    enrolment = evidence.enrolment
-    if actor.id != enrolment.learner_id:
+    if actor.id != evidence.enrolment.learner_id:
         raise PermissionDenied("Only the learner signs the declaration for their own evidence.")
     typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
                            lockout_minutes=lockout_minutes)
+    return _declare(session, evidence, actor, typed)
+
+
+def _declare(session: Session, evidence: Evidence, actor: User, typed: str) -> Signature:
+    enrolment = evidence.enrolment
     version = current_version(evidence)
     signature = make_signature(session,
         enrolment=enrolment, purpose="evidence_declaration", subject_type="evidence",

@@ -221,15 +221,20 @@ def revise_evidence(session: Session, evidence: Evidence, *, actor: User, data: 
     return version
 
 
+def check_submittable(evidence: Evidence, *, actor: User) -> None:
+    """Refuse a submission that could not happen, before anyone is asked to sign for it."""
+    _check_editable(actor, evidence, None)
+    if not live_mappings(evidence, "learner") and not live_mappings(evidence, "assessor"):
+        raise InvalidTransition("Map this evidence to at least one criterion before you "
+                                "submit it.")
+
+
 def submit_evidence(session: Session, evidence: Evidence, *, actor: User) -> None:
     """Send a draft (or a revised referral) to the assessor.
 
     :raises InvalidTransition: already submitted, or not mapped to any criterion.
     """
-    _check_editable(actor, evidence, None)
-    if not live_mappings(evidence, "learner") and not live_mappings(evidence, "assessor"):
-        raise InvalidTransition("Map this evidence to at least one criterion before you "
-                                "submit it.")
+    check_submittable(evidence, actor=actor)
     evidence.status = "submitted"
     evidence.submitted_at = evidence.updated_at = utcnow()
     record_event(session, action="evidence.submit", subject_type="evidence",
