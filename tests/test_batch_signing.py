@@ -179,3 +179,40 @@ def test_bulk_accept_and_refer_with_one_comment(app, session, world):
               "outcome": "accepted"})
     session.expire_all()
     assert session.get(type(theirs), theirs.id).status == "submitted"
+
+
+def test_learner_submits_several_drafts_under_one_signing(app, session, world):
+    from portfolio.models import Evidence
+
+    drafts = [make_evidence(session, world.enrolment, world.learner, title=f"Draft {n}",
+                            maps=("1.1",)) for n in range(3)]
+    unmapped = make_evidence(session, world.enrolment, world.learner, title="Loose draft")
+    session.commit()
+    web = _as(app, world.learner)
+    listing = web.client.get(f"/enrolments/{world.enrolment.id}/evidence").get_data(True)
+    for d in drafts:
+        assert f'name="evidence_ids" value="{d.id}"' in listing
+    url = f"/enrolments/{world.enrolment.id}/evidence/submit"
+    ids = [str(d.id) for d in drafts]
+    wrong = web.post(url, {"evidence_ids": ids, "typed_name": world.learner.full_name,
+                           "password": "nope"})
+    assert wrong.status_code == 422
+    refused = web.post(url, {"evidence_ids": [*ids, str(unmapped.id)],
+                             "typed_name": world.learner.full_name, "password": PASSWORD})
+    assert refused.status_code == 409 and "“Loose draft”" in refused.get_data(True)
+    session.expire_all()
+    assert {session.get(Evidence, d.id).status for d in drafts} == {"draft"}
+    done = web.post(url, {"evidence_ids": ids, "typed_name": world.learner.full_name,
+                          "password": PASSWORD})
+    assert done.status_code == 302
+    session.expire_all()
+    assert {session.get(Evidence, d.id).status for d in drafts} == {"submitted"}
+    sigs = list(session.scalars(select(Signature).where(
+        Signature.purpose == "evidence_declaration",
+        Signature.subject_id.in_([d.id for d in drafts + [unmapped]]))))
+    assert sorted(s.subject_id for s in sigs) == sorted(d.id for d in drafts)
+    for sig in sigs:
+        assert verify_signature(session, sig).state == "valid"
+    # The assessor cannot submit on the learner's behalf this way.
+    assert _as(app, world.assessor).post(url, {"evidence_ids": [str(unmapped.id)]}
+                                         ).status_code == 403

@@ -134,3 +134,32 @@ def review_batch(enrolment_id: int) -> Any:
     flash(f"{word}: {len(reviews)} item{'s' if len(reviews) != 1 else ''}. The learner is "
           "notified.", "success")
     return redirect(url_for("assessment.queue", enrolment_id=enrolment.id))
+
+
+@bp.route("/enrolments/<int:enrolment_id>/evidence/submit", methods=["POST"])
+@login_required
+def submit_batch(enrolment_id: int) -> Any:
+    """The learner submits the ticked drafts under one signed declaration each, signed once."""
+    from portfolio.enrolments.queries import get_enrolment
+    from portfolio.errors import PermissionDenied
+    from portfolio.evidence.views import index as evidence_index
+    from portfolio.models import Evidence
+
+    s = db.session()
+    enrolment = get_enrolment(s, enrolment_id, current_user)
+    if current_user.id != enrolment.learner_id:
+        raise PermissionDenied("Only the learner submits their own evidence this way.")
+    items = []
+    for raw in dict.fromkeys(request.form.getlist("evidence_ids")[:200]):
+        if raw.isascii() and raw.isdigit() and len(raw) < 12:
+            evidence = s.get(Evidence, int(raw))
+            if evidence is not None and evidence.enrolment_id == enrolment.id:
+                items.append(evidence)
+    refused, signatures = run_signed(lambda: services.submit_many(
+        s, items, actor=current_user, confirmation=confirmation_from(request.form),
+        **limits()), lambda: evidence_index(enrolment.id))
+    if refused:
+        return refused
+    flash(f"Submitted {len(signatures)} item{'s' if len(signatures) != 1 else ''}, each with "
+          "your signed declaration. Your assessor can now review them.", "success")
+    return redirect(url_for("evidence.index", enrolment_id=enrolment.id))

@@ -482,6 +482,33 @@ def submit_with_declaration(session: Session, evidence: Evidence, *, actor: User
     return _declare(session, evidence, actor, typed)
 
 
+def submit_many(session: Session, items: list[Evidence], *, actor: User,
+                confirmation: SignerConfirmation, max_failures: int,
+                lockout_minutes: int) -> list[Signature]:
+    """A learner submits several items under one signing: one name, one password; each item
+    still gets its own declaration over its own version. All or nothing, the item named."""
+    from portfolio.evidence.services import check_submittable, submit_evidence
+
+    if not items:
+        raise ValidationFailed("Tick at least one draft to submit.", field="evidence_ids")
+    for evidence in items:
+        if actor.id != evidence.enrolment.learner_id:
+            raise PermissionDenied("Only the learner submits their own evidence this way.")
+        try:
+            check_submittable(evidence, actor=actor)
+        except (InvalidTransition, PermissionDenied) as exc:
+            title = current_version(evidence).title
+            raise type(exc)(f"“{title}”: {exc.message} Nothing was submitted.") from exc
+    typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
+                           lockout_minutes=lockout_minutes)
+    signatures = []
+    with session.begin_nested():
+        for evidence in items:
+            submit_evidence(session, evidence, actor=actor)
+            signatures.append(_declare(session, evidence, actor, typed))
+    return signatures
+
+
 def sign_evidence_declaration(session: Session, evidence: Evidence, *, actor: User,
                               confirmation: SignerConfirmation, max_failures: int,
                               lockout_minutes: int) -> Signature:

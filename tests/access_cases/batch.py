@@ -18,6 +18,11 @@ def cases(m) -> list:
                lambda w, t: f"/enrolments/{w.enrolment.id}/review",
                m.seen_by(m.VIEWERS) | {"assessor": m.INVALID, "learner": m.FORBIDDEN,
                                        "iqa": m.FORBIDDEN, "admin": m.FORBIDDEN}),
+        # The learner's own drafts only (refused here for the empty form).
+        m.Case("assessment.submit_batch", "POST",
+               lambda w, t: f"/enrolments/{w.enrolment.id}/evidence/submit",
+               m.seen_by(m.VIEWERS) | {"learner": m.INVALID, "assessor": m.FORBIDDEN,
+                                       "iqa": m.FORBIDDEN, "admin": m.FORBIDDEN}),
         m.Case("assessment.batch_decide", "GET",
                lambda w, t: f"/enrolments/{w.foreign_enrolment.id}/decide",
                m.seen_by(set()) | {"other_admin": m.FORBIDDEN},
