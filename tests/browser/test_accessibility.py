@@ -201,6 +201,18 @@ def page_for(shared_site: SharedSite, browser: Browser
         context.close()
 
 
+def assert_accessible(page: Page, width: int) -> None:
+    """axe-core finds nothing on the page, and below desktop width nothing needs sideways
+    scrolling (for the journeys, which check their own pages at both widths)."""
+    from tests.browser.conftest import DESKTOP
+
+    results = run_axe(page)
+    assert results["passes"], "axe ran no rules"
+    assert not results["violations"], axe_report(results["violations"])
+    if width < DESKTOP["width"]:
+        check_reflow(page, width)
+
+
 def run_axe(page: Page) -> dict:
     """Run axe-core on the page as it is now: its violations and the number of rules passed.
 

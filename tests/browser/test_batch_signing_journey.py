@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from portfolio.db import get_database
 from tests.browser.conftest import DESKTOP, PHONE, login, serve
-from tests.browser.test_accessibility import axe_report, check_reflow, run_axe
+from tests.browser.test_accessibility import assert_accessible
 from tests.factories import PASSWORD, accept, make_enrolment, make_evidence, make_user, make_world
 from tests.test_assessment import unit_numbers
 
@@ -40,14 +40,6 @@ def _ready_unit(s, enrolment, learner, assessor) -> None:
                                 maps=tuple(n for n in numbers if n.startswith("2.")),
                                 submit=True)
     accept(s, observation, assessor)
-
-
-def _accessible(page, width: int) -> None:
-    results = run_axe(page)
-    assert results["passes"], "axe ran no rules"
-    assert not results["violations"], axe_report(results["violations"])
-    if width < DESKTOP["width"]:
-        check_reflow(page, width)
 
 
 def test_a_whole_unit_costs_a_handful_of_actions(browser, make_app, tmp_path) -> None:
@@ -90,7 +82,7 @@ def test_a_whole_unit_costs_a_handful_of_actions(browser, make_app, tmp_path) ->
         expect(page).to_have_url(re.compile(rf"/enrolments/{batch_id}/decide$"))
         expect(page.locator("input[name=criterion_ids]:checked")).to_have_count(17)
         page.screenshot(path=str(tmp_path / "batch-desktop.png"), full_page=True)
-        _accessible(page, DESKTOP["width"])
+        assert_accessible(page, DESKTOP["width"])
         after.fill(page.get_by_label("Your full name"), name)
         after.fill(page.get_by_label("Your password"), PASSWORD)
         after.click(page.get_by_role("button", name="Sign the ticked criteria"))
@@ -120,4 +112,4 @@ def test_a_whole_unit_costs_a_handful_of_actions(browser, make_app, tmp_path) ->
         phone.goto(f"{base}/enrolments/{fresh_id}/decide")
         expect(phone.locator("input[name=criterion_ids]:checked")).to_have_count(17)
         phone.screenshot(path=str(tmp_path / "batch-phone.png"), full_page=True)
-        _accessible(phone, PHONE["width"])
+        assert_accessible(phone, PHONE["width"])

@@ -10,16 +10,8 @@ from playwright.sync_api import expect
 
 from portfolio.db import get_database
 from tests.browser.conftest import DESKTOP, PHONE, login, serve
-from tests.browser.test_accessibility import axe_report, check_reflow, run_axe
+from tests.browser.test_accessibility import assert_accessible
 from tests.factories import make_world
-
-
-def _accessible(page, width: int) -> None:
-    results = run_axe(page)
-    assert results["passes"], "axe ran no rules"
-    assert not results["violations"], axe_report(results["violations"])
-    if width < DESKTOP["width"]:
-        check_reflow(page, width)
 
 
 def test_assessor_and_learner_talk_about_the_evidence(browser, make_app) -> None:
@@ -53,7 +45,7 @@ def test_assessor_and_learner_talk_about_the_evidence(browser, make_app) -> None
         mine = phone.locator("#comments")
         expect(mine.locator(".comment").first).to_contain_text("Asha Assessor")
         expect(mine.locator(".comment").first).to_contain_text("New")
-        _accessible(phone, PHONE["width"])
+        assert_accessible(phone, PHONE["width"])
         mine.get_by_label("Add a comment").fill("Sent on 3 November, signed by my manager.")
         mine.get_by_role("button", name="Send comment").click()
         expect(phone.locator("#comments .comment")).to_have_count(2)
@@ -66,4 +58,4 @@ def test_assessor_and_learner_talk_about_the_evidence(browser, make_app) -> None
         expect(comments.first).to_contain_text("Seen by Lee Learner")
         expect(comments.last).to_contain_text("Sent on 3 November")
         expect(comments.last).to_contain_text("New")
-        _accessible(desk, DESKTOP["width"])
+        assert_accessible(desk, DESKTOP["width"])

@@ -10,17 +10,9 @@ from playwright.sync_api import expect
 
 from portfolio.db import get_database
 from tests.browser.conftest import DESKTOP, PHONE, login, serve
-from tests.browser.test_accessibility import axe_report, check_reflow, run_axe
+from tests.browser.test_accessibility import assert_accessible
 from tests.factories import PASSWORD, make_world
 from tests.sampling_setup import sign_off_whole_unit
-
-
-def _accessible(page, width: int) -> None:
-    results = run_axe(page)
-    assert results["passes"], "axe ran no rules"
-    assert not results["violations"], axe_report(results["violations"])
-    if width < DESKTOP["width"]:
-        check_reflow(page, width)
 
 
 def test_learner_cosigns_from_the_todo_list(browser, make_app, tmp_path) -> None:
@@ -40,7 +32,7 @@ def test_learner_cosigns_from_the_todo_list(browser, make_app, tmp_path) -> None
         todo = phone.locator("section.todo")
         expect(todo).to_contain_text("Co-sign Unit 40: your assessor has signed it off")
         phone.screenshot(path=str(tmp_path / "todo-phone.png"), full_page=True)
-        _accessible(phone, PHONE["width"])
+        assert_accessible(phone, PHONE["width"])
         todo.get_by_role("link", name=re.compile("^Co-sign Unit 40")).click()
         form = phone.locator("form", has=phone.get_by_role("button", name="Co-sign"))
         form.get_by_label("Your full name").fill(learner_name)
@@ -54,10 +46,10 @@ def test_learner_cosigns_from_the_todo_list(browser, make_app, tmp_path) -> None
         expect(card.get_by_role("link", name="Add evidence")).to_have_count(0)
         expect(phone.locator("section.todo")).to_contain_text("Nothing is waiting for you")
         phone.screenshot(path=str(tmp_path / "completed-phone.png"), full_page=True)
-        _accessible(phone, PHONE["width"])
+        assert_accessible(phone, PHONE["width"])
 
         desk = browser.new_context(viewport=DESKTOP).new_page()
         login(desk, base, assessor_email)
         expect(desk.locator("section.todo")).to_be_visible()
         desk.screenshot(path=str(tmp_path / "assessor-desktop.png"), full_page=True)
-        _accessible(desk, DESKTOP["width"])
+        assert_accessible(desk, DESKTOP["width"])

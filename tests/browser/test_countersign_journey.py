@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from portfolio.db import get_database
 from tests.browser.conftest import DESKTOP, PHONE, login, serve
-from tests.browser.test_accessibility import axe_report, check_reflow, run_axe
+from tests.browser.test_accessibility import assert_accessible
 from tests.factories import (
     PASSWORD,
     TINY_PDF,
@@ -20,14 +20,6 @@ from tests.factories import (
     make_world,
     stage_bytes,
 )
-
-
-def _accessible(page, width: int) -> None:
-    results = run_axe(page)
-    assert results["passes"], "axe ran no rules"
-    assert not results["violations"], axe_report(results["violations"])
-    if width < DESKTOP["width"]:
-        check_reflow(page, width)
 
 
 def _sign(form, name: str) -> None:
@@ -59,7 +51,7 @@ def test_returned_corrected_and_countersigned(browser, make_app, tmp_path) -> No
         expect(desk.locator(".cited")).to_contain_text("The rota I drew up for December.")
         expect(desk.locator(".cited")).to_contain_text("rota.pdf")
         desk.screenshot(path=str(tmp_path / "review-desktop.png"), full_page=True)
-        _accessible(desk, DESKTOP["width"])
+        assert_accessible(desk, DESKTOP["width"])
         desk.locator("summary", has_text="Return it to").click()
         box = desk.locator(".return-box form")
         box.get_by_label("What should they look at again?").fill(
@@ -77,7 +69,7 @@ def test_returned_corrected_and_countersigned(browser, make_app, tmp_path) -> No
         expect(callout).to_contain_text("Returned with comments")
         expect(callout.locator("strong", has_text="dates")).to_be_visible()
         phone.screenshot(path=str(tmp_path / "returned-phone.png"), full_page=True)
-        _accessible(phone, PHONE["width"])
+        assert_accessible(phone, PHONE["width"])
         form = phone.locator("form", has=phone.get_by_role("button", name="Sign: 2.8 is met"))
         form.get_by_label("Note (optional)").fill("Dates added: week of 1 December.")
         _sign(form, trainee_name)
@@ -93,5 +85,5 @@ def test_returned_corrected_and_countersigned(browser, make_app, tmp_path) -> No
         sign.get_by_role("button", name="Countersign 2.8").click()
         expect(desk.locator(".flash").last).to_contain_text("is now met")
         phone.goto(f"{base}/countersign")
-        _accessible(phone, PHONE["width"])
+        assert_accessible(phone, PHONE["width"])
         expect(phone.get_by_role("heading", name=re.compile("Returned to you"))).to_have_count(0)

@@ -9,16 +9,8 @@ from playwright.sync_api import expect
 
 from portfolio.db import get_database
 from tests.browser.conftest import DESKTOP, PHONE, login, serve
-from tests.browser.test_accessibility import axe_report, check_reflow, run_axe
+from tests.browser.test_accessibility import assert_accessible
 from tests.factories import make_world
-
-
-def _accessible(page, width: int) -> None:
-    results = run_axe(page)
-    assert results["passes"], "axe ran no rules"
-    assert not results["violations"], axe_report(results["violations"])
-    if width < DESKTOP["width"]:
-        check_reflow(page, width)
 
 
 def test_learner_follows_the_bell_and_chooses_email(browser, make_app) -> None:
@@ -35,7 +27,7 @@ def test_learner_follows_the_bell_and_chooses_email(browser, make_app) -> None:
         expect(bell).to_be_visible()
         bell.click()
         expect(desk.get_by_role("heading", level=1)).to_contain_text("Notifications")
-        _accessible(desk, DESKTOP["width"])
+        assert_accessible(desk, DESKTOP["width"])
         desk.get_by_role("link", name=re.compile("^You were enrolled on unit 40")).click()
         assert desk.url.endswith(f"/enrolments/{enrolment_id}")
         expect(desk.get_by_role("link", name="Notifications, none unread")).to_be_visible()
@@ -43,9 +35,9 @@ def test_learner_follows_the_bell_and_chooses_email(browser, make_app) -> None:
         phone = browser.new_context(viewport=PHONE, storage_state=desk.context.storage_state()
                                     ).new_page()
         phone.goto(f"{base}/notifications")
-        _accessible(phone, PHONE["width"])
+        assert_accessible(phone, PHONE["width"])
         phone.get_by_label("As it happens").check()
         phone.get_by_role("button", name="Save email setting").click()
         expect(phone.locator(".flash").last).to_contain_text("as it happens")
         expect(phone.get_by_label("As it happens")).to_be_checked()
-        _accessible(phone, PHONE["width"])
+        assert_accessible(phone, PHONE["width"])
