@@ -93,7 +93,9 @@ def test_review_refer_revise_and_sign_off(browser, live_server: str, demo) -> No
     learner.goto(f"{base}/enrolments/{enrolment}/evidence?status=referred")
     learner.get_by_role("link", name="Complaints procedure on the team board").click()
     expect(learner.locator(".review-referred")).to_contain_text("explaining")
-    learner.get_by_role("link", name="Revise").click()
+    # The feedback leads the page, with the way to act on it.
+    expect(learner.locator("#referral")).to_contain_text("explaining")
+    learner.locator("#referral").get_by_role("link", name="revise it").click()
     learner.get_by_label("What it shows").fill(
         "The procedure on our board. I use it with every complaint: I log it the same day, "
         "give a reference and refer anything above my authority to my team leader.")
