@@ -244,3 +244,36 @@ def test_names_in_any_script_print_with_fonts_that_have_them(app, session, keys,
     assert "CJK" in fonts, fonts  # Han characters come from a CJK font, not empty boxes
     text = PdfReader(str(out)).pages[0].extract_text()
     assert "王小明" in text and "Wójcik" in text
+
+
+def test_paper_testimonies_are_in_the_witness_status_list(app, session, keys, tmp_path):
+    """Defect 11: the PDF's witness list named only testimonies signed through a link."""
+    from portfolio.models import WitnessRequest
+
+    world = make_world(session, app.config["STORAGE_DIR"])
+    paper = make_evidence(session, world.enrolment, world.learner, "witness_testimony",
+                          title="Signed form from the shop floor", maps=("2.9",), submit=True,
+                          details={"witness_name": "Marguerite Okonkwo",
+                                   "witness_role": "Store manager",
+                                   "relationship": "Line manager",
+                                   "witness_contact": "m.okonkwo@shop.example"})
+    # A testimony signed through a link is evidence too, but it is listed once, as signed.
+    linked = make_evidence(session, world.enrolment, world.learner, "witness_testimony",
+                           title="Signed through the link", maps=("2.9",), submit=True,
+                           details={"witness_name": "Linus Linked", "witness_role": "Supervisor",
+                                    "relationship": "Colleague",
+                                    "witness_contact": "linus@shop.example"})
+    session.get(WitnessRequest, world.witness_request_id).evidence_id = linked.id
+    session.commit()
+    out = tmp_path / "portfolio.pdf"
+    with app.test_request_context():
+        export_portfolio(session, world.enrolment, actor=world.assessor, config=app.config,
+                         instance_path=Path(app.instance_path), static_dir=STATIC,
+                         store=FileStore(Path(app.config["STORAGE_DIR"])),
+                         verify_base="https://portfolio.example/verify", out=out)
+    reader = PdfReader(out)
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    listed = text[text.index("Witness status list"):text.index("Internal quality assurance")]
+    assert "Testimonies recorded on paper" in listed
+    assert "Marguerite Okonkwo" in listed and "Store manager" in listed
+    assert f"E{paper.id}" in listed and "Linus Linked" not in listed

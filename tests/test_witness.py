@@ -395,6 +395,9 @@ def test_a_recorded_testimony_naming_the_learner_or_staff_as_contact_warns(app, 
     listing = web.client.get(f"/enrolments/{world.enrolment.id}/witnesses").get_data(True)
     assert "Testimonies to check" in listing and "Paper testimony one" in listing
     assert f"/evidence/{staff.id}" in listing and "Paper testimony three" not in listing
+    # All three are in the status list, as testimonies recorded on paper.
+    paper = listing[listing.index("Recorded on paper"):listing.index("Testimonies to check")]
+    assert paper.count("Rachel Osei") == 3 and f"/evidence/{outside.id}" in paper
 
 
 def test_a_mailbox_is_compared_not_the_spelling_of_its_address(app, session):

@@ -26,6 +26,7 @@ from portfolio.models import (
     WitnessRequest,
 )
 from portfolio.sampling.services import sample_rows_for_export
+from portfolio.witness.services import paper_testimonies
 
 
 @dataclass
@@ -82,6 +83,9 @@ class PortfolioContent:
     manifest: dict[str, Any] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)  # IQA sample records
     audit_checkpoint: dict[str, Any] = field(default_factory=dict)  # sealed chain head
+    # Testimonies recorded on paper and added as evidence: the witness signed the form, not
+    # the app, so the list names them with the evidence item that holds the scan.
+    paper_witnesses: list[Any] = field(default_factory=list)
 
     @property
     def hash_rows(self) -> list[dict[str, str]]:
@@ -198,6 +202,7 @@ def gather(session: Session, enrolment: Enrolment, *, now: datetime, verify_url:
                     "countersigned_by": d.countersigned_by.full_name
                     if d.countersigned_by else None} for d in decisions],
         signatures=signatures, locations=locations, evidence=evidence, witnesses=witnesses,
+        paper_witnesses=paper_testimonies(session, enrolment),
         samples=sample_rows_for_export(session, enrolment.id),
         audit=audit, audit_head=head, verify_url=verify_url, audit_checkpoint=checkpoint)
     content.manifest = {

@@ -520,6 +520,39 @@ _EMAIL_IN_TEXT = re.compile(r"[^@\s<>(),;:\"']+@[^@\s<>(),;:\"']+\.[^@\s<>(),;:\
 
 
 @dataclass(frozen=True)
+class PaperTestimony:
+    """A testimony signed on a paper form and added as evidence, not signed through a link."""
+    evidence_id: int
+    status: str
+    name: str
+    role: str
+    relationship: str
+    expert: bool
+    witnessed_on: date | None
+
+
+def paper_testimonies(session: Session, enrolment: Enrolment) -> list[PaperTestimony]:
+    """Witness testimonies in the portfolio that no signed request produced, oldest first."""
+    from portfolio.evidence.services import current_version
+    from portfolio.models import Evidence
+
+    from_links = select(WitnessRequest.evidence_id).where(
+        WitnessRequest.enrolment_id == enrolment.id, WitnessRequest.evidence_id.is_not(None))
+    found = []
+    for evidence in session.scalars(select(Evidence).where(
+            Evidence.enrolment_id == enrolment.id, Evidence.kind == "witness_testimony",
+            Evidence.status != "withdrawn", Evidence.id.not_in(from_links))
+            .order_by(Evidence.id)):
+        version = current_version(evidence)
+        said = version.details or {}
+        found.append(PaperTestimony(
+            evidence.id, evidence.status, str(said.get("witness_name") or ""),
+            str(said.get("witness_role") or ""), str(said.get("relationship") or ""),
+            bool(said.get("is_expert")), version.activity_on))
+    return found
+
+
+@dataclass(frozen=True)
 class RecordedTestimonyWarning:
     evidence_id: int
     title: str

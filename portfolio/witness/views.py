@@ -94,6 +94,7 @@ def _list_page(enrolment: Any, form: RequestForm, status: int = 200) -> Any:
                                                       services.ADDED_BY),
         warnings={r.id: services.warnings_for(s, r, unit_criteria) for r in requests},
         recorded_warnings=services.recorded_testimony_warnings(s, enrolment),
+        paper=services.paper_testimonies(s, enrolment),
         signed=[r for r in requests if r.status == "signed"]), status
 
 
