@@ -143,7 +143,9 @@ def test_readiness_and_dashboard_list_open_actions(app, session, web):
     assert "Actions from your IQA" in home
     report = web.client.get(f"/enrolments/{world.enrolment.id}/readiness")
     assert report.status_code == 200
-    assert re.search(r"IQA action for Asha Assessor", report.get_data(True))
+    html = report.get_data(True)
+    assert "IQA action due" in html and "Asha Assessor (action owner)" in html
+    assert re.search(r'href="/iqa/samples/\d+">Acknowledge it, do it', html)
 
 
 def test_an_iqa_cannot_sample_a_decision_they_made_through_the_pages(app, session, web):

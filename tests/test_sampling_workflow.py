@@ -265,7 +265,7 @@ def test_agree_is_signed_over_the_snapshot_hash(session, scene):
         _outcome(session, scene, sample, "disagree")
 
 
-def test_disagree_reopens_the_criterion_and_raises_the_assessor_rate(session, scene):
+def test_disagree_reopens_the_criterion_and_raises_the_assessor_rate(app, session, scene):
     sample = _sample(session, scene)
     _outcome(session, scene, sample, "disagree", [_act()], rationale="Not sufficient for 1.2.")
     decision = session.get(CriterionDecision, scene.decision.id)
@@ -281,8 +281,11 @@ def test_disagree_reopens_the_criterion_and_raises_the_assessor_rate(session, sc
     decide(session, scene.enrolment, scene.assessor, "1.2", [scene.evidence])
     session.commit()
     # Open IQA actions appear in the readiness report.
-    report = readiness(session, scene.enrolment, TODAY)
-    assert any("Add a note" in line for line in report.iqa_actions)
+    with app.test_request_context():
+        report = readiness(session, scene.enrolment, TODAY)
+    # Named with who must act and how: the assessor owns it and responds on the sample page.
+    line = next(line for line in report.iqa_actions if "Add a note" in line.text)
+    assert line.actors == {scene.assessor.id} and f"/iqa/samples/{sample.id}" in line.url
     assert verify_chain(session)[1] == []
 
 
@@ -546,7 +549,7 @@ def test_unit_agree_is_signed_and_the_signoff_stands(session, scene):
     assert board.assessors[0].sampled == 0  # a unit sample is not counted as a decision
 
 
-def test_unit_disagree_ends_the_signoff_and_reopens_the_enrolment(session, scene):
+def test_unit_disagree_ends_the_signoff_and_reopens_the_enrolment(app, session, scene):
     from portfolio.assessment.services import unit_cosign, unit_signoff
 
     signoff = _signed_off(session, scene)
@@ -567,8 +570,9 @@ def test_unit_disagree_ends_the_signoff_and_reopens_the_enrolment(session, scene
         AuditEvent.action == "unit.signoff_reopened"))
     assert event.detail["enrolment_reopened"] is True and signoff.id in event.detail["signatures"]
     assert sampling.dashboard(session, scene.iqa, TODAY).assessors[0].disagreements == 1
-    report = readiness(session, scene.enrolment, TODAY)
-    assert any("Observe 2.3" in line for line in report.iqa_actions)
+    with app.test_request_context():
+        report = readiness(session, scene.enrolment, TODAY)
+    assert any("Observe 2.3" in line.text for line in report.iqa_actions)
     assert verify_chain(session)[1] == []
 
 
