@@ -112,3 +112,82 @@ def test_referral_feedback_leads_the_page(app, session, web, world):
     assert "<strong>date</strong>" in html[callout:html.index("</section>", callout)]
     assert "What to do next" in html[callout:]
     assert callout < html.index('id="mapping"') and callout < html.index('id="body-title"')
+
+
+def _review_fields(item_id: int, **extra) -> dict:
+    return {"outcome": "accepted", "expected_version": "1", "valid": "y", "authentic": "y",
+            **extra}
+
+
+def test_one_review_form_keeps_the_ticks_it_was_sent_with(app, session, web, world):
+    """Defect 7: the mapping form and the review form were separate, so a tick made before
+    clicking "Record review" was silently lost."""
+    from portfolio.models import Evidence
+
+    item = make_evidence(session, world.enrolment, world.learner, title="Shift notes",
+                         maps=("1.1",), submit=True)
+    c11, c13 = criterion(session, "1.1"), criterion(session, "1.3")
+    session.commit()
+    _as(web, world.assessor)
+    html = web.client.get(f"/evidence/{item.id}").get_data(True)
+    # The review's controls belong to the mapping form, and so does the button.
+    review = html[html.index('id="review"'):]
+    assert re.search(r'<button[^>]*form="map-form"[^>]*>Record review', review)
+    assert re.search(r'name="outcome"[^>]*form="map-form"|form="map-form"[^>]*name="outcome"',
+                     review)
+    done = web.post(f"/evidence/{item.id}/review", _review_fields(
+        item.id, mapping="1", criteria=[str(c11.id), str(c13.id)],
+        **{f"rationale-{c13.id}": "Paragraph on how I calmed the caller",
+           f"location-{c13.id}": "para 2"}))
+    assert done.status_code == 302
+    session.expire_all()
+    saved = session.get(Evidence, item.id)
+    assert saved.status == "accepted" and saved.assessor_mapped_at is not None
+    final = {m.criterion.number: m for m in saved.mappings
+             if m.removed_at is None and m.source == "assessor"}
+    assert set(final) == {"1.1", "1.3"} and final["1.3"].location == "para 2"
+    coverage = {c.number: c for c in compute_coverage(session, world.enrolment,
+                                                      date.today()).criteria}
+    assert any(i.evidence_id == item.id for i in coverage["1.3"].items)
+
+
+def test_a_refused_review_saves_neither_and_keeps_what_was_typed(app, session, web, world):
+    from portfolio.models import Evidence
+
+    item = make_evidence(session, world.enrolment, world.learner, title="Shift notes",
+                         maps=("1.1",), submit=True)
+    c13 = criterion(session, "1.3")
+    session.commit()
+    _as(web, world.assessor)
+    refused = web.post(f"/evidence/{item.id}/review", {
+        "outcome": "referred", "expected_version": "1", "feedback_md": "",
+        "sufficient": "y", "mapping": "1", "criteria": [str(c13.id)],
+        f"location-{c13.id}": "the second page"})
+    assert refused.status_code == 422
+    html = refused.get_data(True)
+    assert "Say what the learner needs to change" in html
+    assert re.search(rf'value="{c13.id}" id="map-{c13.id}" checked', html)
+    assert 'value="the second page"' in html
+    assert re.search(r'id="sufficient"[^>]*checked|checked[^>]*id="sufficient"', html)
+    session.expire_all()
+    saved = session.get(Evidence, item.id)
+    assert saved.status == "submitted" and saved.assessor_mapped_at is None
+    assert not [m for m in saved.mappings if m.source == "assessor"]
+
+
+def test_accepted_evidence_shows_the_mapping_that_counts(app, session, web, world):
+    """Defect 7: after acceptance the page said "Not mapped to any criterion" while the
+    learner's mapping counted."""
+    item = make_evidence(session, world.enrolment, world.learner, title="Shift notes",
+                         maps=("1.1", "1.2"), submit=True)
+    accept(session, item, world.assessor)
+    session.commit()
+    from tests.conftest import Browserless
+
+    for user in (world.assessor, world.learner, world.iqa):
+        html = _as(Browserless(app.test_client()), user).client.get(
+            f"/evidence/{item.id}").get_data(True)
+        mapping = html[html.index('id="mapping"'):html.index("</section>",
+                                                             html.index('id="mapping"'))]
+        assert "Not mapped to any criterion" not in mapping, user.email
+        assert "what counts" in mapping and ">1.1<" in mapping and ">1.2<" in mapping

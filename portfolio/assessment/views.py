@@ -137,12 +137,24 @@ def review(evidence_id: int) -> Any:
     form = ReviewForm()
     form.validate()
     target = url_for("evidence.detail", evidence_id=evidence.id)
-    refused, _ = run_signed(lambda: services.review_evidence(
-        s, evidence, actor=current_user, outcome=form.outcome.data or "",
-        feedback_md=form.feedback_md.data or "",
-        varcs={k: getattr(form, k).data for k in services.VARCS},
-        expected_version=int(form.expected_version.data or 0)),
-        lambda: render_evidence(evidence.id))
+    with_mapping = request.form.get("mapping") == "1"
+
+    def record() -> Any:
+        # The ticks and the review are one form: both are saved, or neither is.
+        with s.begin_nested():
+            if with_mapping:
+                from portfolio.evidence.services import set_mappings
+                from portfolio.evidence.views import mapping_inputs
+
+                set_mappings(s, evidence, actor=current_user,
+                             wanted=mapping_inputs(request.form))
+            return services.review_evidence(
+                s, evidence, actor=current_user, outcome=form.outcome.data or "",
+                feedback_md=form.feedback_md.data or "",
+                varcs={k: getattr(form, k).data for k in services.VARCS},
+                expected_version=int(form.expected_version.data or 0))
+
+    refused, _ = run_signed(record, lambda: render_evidence(evidence.id, posted=True))
     if refused:
         return refused
     learner = evidence.enrolment.learner

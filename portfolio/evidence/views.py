@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import date
 from pathlib import Path
@@ -211,7 +212,10 @@ def _version_or_404(evidence: Evidence, number: int) -> EvidenceVersion:
     raise NotFound("No such version.")
 
 
-def _detail_context(evidence: Evidence, version: EvidenceVersion) -> dict[str, Any]:
+def _detail_context(evidence: Evidence, version: EvidenceVersion, *, posted: bool = False
+                    ) -> dict[str, Any]:
+    """What the evidence page shows; `posted` re-shows a refused review with what was typed
+    and ticked, so nothing is lost."""
     enrolment = evidence.enrolment
     unit = get_unit_view(db.session(), enrolment.unit_id)
     texts = [version.body_md, *(str(v) for v in version.details.values() if isinstance(v, str))]
@@ -230,8 +234,14 @@ def _detail_context(evidence: Evidence, version: EvidenceVersion) -> dict[str, A
     declarations = list(s.scalars(select(Signature).where(
         Signature.subject_type == "evidence", Signature.subject_id == evidence.id)
         .order_by(Signature.id)))
-    review_form = ReviewForm(formdata=None)
-    review_form.expected_version.data = str(evidence.current_version)
+    review_form = ReviewForm() if posted else ReviewForm(formdata=None)
+    if not posted:
+        review_form.expected_version.data = str(evidence.current_version)
+    posted_map = None
+    if posted and request.form.get("mapping") == "1":
+        with contextlib.suppress(ValidationFailed):
+            posted_map = {m.criterion_id: m for m in mapping_inputs(request.form)}
+    effective_source = "assessor" if evidence.assessor_mapped_at is not None else "learner"
     # The assessor starts from the learner's ticks: confirming them is then one click.
     prefill = other if source == "assessor" and evidence.assessor_mapped_at is None else {}
     return {
@@ -248,7 +258,9 @@ def _detail_context(evidence: Evidence, version: EvidenceVersion) -> dict[str, A
         "evidence": evidence, "version": version, "enrolment": enrolment, "unit": unit,
         "kind": KINDS[evidence.kind], "previews": {f.id: Preview.from_json(f.preview)
                                                    for f in version.files},
-        "findings": findings, "live": live,
+        "findings": findings, "live": live, "posted_map": posted_map,
+        "effective": services.live_mappings(evidence, effective_source),
+        "effective_source": effective_source,
         "can_change": can_change_evidence(current_user, enrolment, evidence.created_by_id)
         and evidence.status in services.EDITABLE,
         "can_map": can_map_evidence(current_user, enrolment, evidence.created_by_id)
@@ -264,11 +276,12 @@ def detail(evidence_id: int) -> Any:
     return render_evidence(evidence_id)
 
 
-def render_evidence(evidence_id: int) -> str:
+def render_evidence(evidence_id: int, *, posted: bool = False) -> str:
     """Render an evidence item's page (also used to show a refused action on it)."""
     evidence = get_evidence(db.session(), evidence_id, current_user)
     version = services.current_version(evidence)
-    return render_template("evidence/detail.html", **_detail_context(evidence, version))
+    return render_template("evidence/detail.html",
+                           **_detail_context(evidence, version, posted=posted))
 
 
 @bp.route("/evidence/<int:evidence_id>/versions/<int:number>")
@@ -372,7 +385,7 @@ def withdraw(evidence_id: int) -> Any:
     return redirect(url_for("evidence.index", enrolment_id=evidence.enrolment_id))
 
 
-def _mapping_inputs(form: Any) -> list[services.MappingInput]:
+def mapping_inputs(form: Any) -> list[services.MappingInput]:
     wanted = []
     for raw in form.getlist("criteria"):
         if not raw.isdigit():
@@ -389,7 +402,7 @@ def mappings(evidence_id: int) -> Any:
     s = db.session()
     evidence = get_evidence(s, evidence_id, current_user)
     added, removed = services.set_mappings(s, evidence, actor=current_user,
-                                           wanted=_mapping_inputs(request.form))
+                                           wanted=mapping_inputs(request.form))
     s.commit()
     parts = []
     if added:
