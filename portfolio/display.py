@@ -20,6 +20,7 @@ SIGNATURE_PURPOSES = {
     "unit_cosign": "Learner's co-signature of the sign-off",
     "iqa_outcome": "IQA's sample outcome",
     "decision_return": "Decision returned to the trainee",
+    "assessor_record": "Assessor's signed record of evidence",
 }
 
 ACTIONS = {
@@ -34,6 +35,7 @@ ACTIONS = {
     "eqa.pack_download": "EQA pack downloaded",
     "eqa.pack_revoke": "EQA pack withdrawn",
     "evidence.accepted": "Evidence accepted",
+    "evidence.recorded": "Evidence recorded and signed by the assessor",
     "evidence.referred": "Evidence referred back",
     "evidence.create": "Evidence added",
     "evidence.mapping": "Evidence mapped to criteria",

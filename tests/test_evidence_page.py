@@ -11,7 +11,7 @@ from html import unescape
 
 import openpyxl
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portfolio.evidence.coverage import CELL_STATES, compute_coverage
 from portfolio.evidence.parsing import Preview
@@ -191,3 +191,126 @@ def test_accepted_evidence_shows_the_mapping_that_counts(app, session, web, worl
                                                              html.index('id="mapping"'))]
         assert "Not mapped to any criterion" not in mapping, user.email
         assert "what counts" in mapping and ">1.1<" in mapping and ">1.2<" in mapping
+
+
+def _observation(session, enrolment, **extra) -> dict:
+    numbers = extra.pop("numbers", ("2.1", "2.2"))
+    return {"title": "Observed: a billing complaint at the counter", "activity_on": TODAY,
+            "activity_place": "Shop floor", "observer": "Asha Assessor",
+            "body_md": "Listened, apologised, checked the account and agreed a refund.",
+            "personal_data_confirmed": "y",
+            "criteria": [str(criterion(session, n).id) for n in numbers], **extra}
+
+
+def _outbox(app) -> list:
+    from pathlib import Path
+
+    return sorted(Path(app.config["OUTBOX_DIR"]).glob("*.eml"))
+
+
+def test_an_observation_is_recorded_and_signed_in_one_step(app, session, web, world):
+    """Defect 12: an assessor's observation went through the learner's submit-and-review
+    round trip. Now one form: tick, sign, and it counts."""
+    from portfolio.assessment.signing import verify_signature
+    from portfolio.models import AuditEvent, Evidence, Notification, Signature
+
+    _as(web, world.assessor)
+    url = f"/enrolments/{world.enrolment.id}/evidence/new/observation"
+    page = web.client.get(url).get_data(True)
+    assert "Record and sign" in page and "Criteria it shows" in page
+    before = _outbox(app)
+    done = web.post(url, _observation(session, world.enrolment, record="1",
+                                      typed_name=world.assessor.full_name, password=PASSWORD))
+    assert done.status_code == 302, done.get_data(True)
+    item = session.scalar(select(Evidence).where(Evidence.kind == "observation"))
+    assert item.status == "accepted" and item.assessor_mapped_at is not None
+    mapped = sorted(m.criterion.number for m in item.mappings
+                    if m.removed_at is None and m.source == "assessor")
+    assert mapped == ["2.1", "2.2"]
+    signature = session.scalar(select(Signature).where(Signature.purpose == "assessor_record"))
+    assert signature.subject_id == item.id and signature.signer_id == world.assessor.id
+    assert verify_signature(session, signature).state == "valid"
+    coverage = {c.number: c for c in compute_coverage(session, world.enrolment,
+                                                      date.today()).criteria}
+    assert [i.state for i in coverage["2.1"].items] == ["counts"]
+    # Nobody is asked to review it, and nobody is emailed to; the learner is told in the app.
+    actions = set(session.scalars(select(AuditEvent.action)))
+    assert "evidence.recorded" in actions and "evidence.submit" not in actions
+    assert _outbox(app) == before
+    told = session.scalars(select(Notification).where(
+        Notification.kind == "assessor_recorded")).all()
+    assert [n.recipient_id for n in told] == [world.learner.id]
+    html = web.client.get(f"/evidence/{item.id}").get_data(True)
+    assert "Assessor&#39;s signed record of evidence" in html or \
+        "Assessor's signed record of evidence" in unescape(html)
+
+
+def test_a_wrong_password_records_nothing_and_counts(app, session, web, world):
+    from portfolio.models import AuthThrottle, Evidence, LoginAttempt
+
+    _as(web, world.assessor)
+    url = f"/enrolments/{world.enrolment.id}/evidence/new/observation"
+    attempts = session.scalar(select(func.count()).select_from(LoginAttempt))
+    refused = web.post(url, _observation(
+        session, world.enrolment, record="1", typed_name=world.assessor.full_name,
+        password="not it", files=[(io.BytesIO(b"RIFF....WAVEfmt "), "counter.wav")]),
+        content_type="multipart/form-data")
+    assert refused.status_code == 422
+    html = refused.get_data(True)
+    assert "not your password" in html
+    # What was typed and ticked is still there; nothing was written but the failed attempt.
+    assert "a billing complaint at the counter" in html
+    assert re.search(rf'value="{criterion(session, "2.2").id}" id="crit-\d+" checked', html)
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Evidence)
+                          .where(Evidence.kind == "observation")) == 0
+    assert session.scalar(select(func.count()).select_from(LoginAttempt)) == attempts + 1
+    assert session.scalar(select(func.count()).select_from(AuthThrottle)) >= 1
+    untouched = web.post(url, _observation(session, world.enrolment, numbers=(), record="1",
+                                           typed_name=world.assessor.full_name,
+                                           password=PASSWORD))
+    assert untouched.status_code == 422 and "Tick at least one criterion" in \
+        untouched.get_data(True)
+
+
+def test_a_trainee_is_not_emailed_about_their_own_observation(app, session, world):
+    """Defect 12: a trainee submitting their own observation was emailed "Evidence to review"."""
+    from tests.conftest import Browserless
+
+    web = _as(Browserless(app.test_client()), world.trainee)
+    item = make_evidence(session, world.other_enrolment, world.trainee, "observation",
+                         title="Observed at the counter", maps=("2.1",))
+    session.commit()
+    html = web.client.get(f"/evidence/{item.id}").get_data(True)
+    assert "Sign and record" in html and "Submit for assessment" not in html
+    before = _outbox(app)
+    done = web.post(f"/evidence/{item.id}/record", {"typed_name": world.trainee.full_name,
+                                                    "password": PASSWORD})
+    assert done.status_code == 302
+    session.expire_all()
+    assert session.get(type(item), item.id).status == "accepted"
+    assert _outbox(app) == before
+    # The old way (submit, then review your own record) no longer emails the submitter either.
+    other = make_evidence(session, world.other_enrolment, world.trainee, "observation",
+                          title="Second observation", maps=("2.2",))
+    session.commit()
+    assert web.post(f"/evidence/{other.id}/submit", {}).status_code == 302
+    assert _outbox(app) == before
+
+
+def test_only_the_assessor_who_made_it_signs_a_record(app, session, world):
+    from tests.conftest import Browserless
+
+    item = make_evidence(session, world.enrolment, world.assessor, "observation",
+                         title="Observed", maps=("2.1",))
+    learners_own = make_evidence(session, world.enrolment, world.learner, maps=("1.1",))
+    session.commit()
+    learner = _as(Browserless(app.test_client()), world.learner)
+    assert learner.post(f"/evidence/{item.id}/record", {
+        "typed_name": world.learner.full_name, "password": PASSWORD}).status_code == 403
+    assessor = _as(Browserless(app.test_client()), world.assessor)
+    assert assessor.post(f"/evidence/{learners_own.id}/record", {
+        "typed_name": world.assessor.full_name, "password": PASSWORD}).status_code == 403
+    other = _as(Browserless(app.test_client()), world.trainee)
+    assert other.post(f"/evidence/{item.id}/record", {
+        "typed_name": world.trainee.full_name, "password": PASSWORD}).status_code == 404

@@ -520,7 +520,7 @@ SCHEMAS.update({
             "purpose": {"type": "string", "enum": [
                 "evidence_declaration", "unit_declaration", "criterion_decision",
                 "countersignature", "unit_signoff", "unit_cosign", "iqa_outcome",
-                "decision_return"]},
+                "decision_return", "assessor_record"]},
             "subject_type": {"type": "string"}, "subject_id": {"type": "integer"},
             "signer": {"type": "object", "required": ["id", "role", "typed_name"],
                        "additionalProperties": False,

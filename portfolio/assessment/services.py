@@ -54,6 +54,8 @@ STATEMENTS = {
                     "the evidence and decisions listed, and I sign the unit off.",
     "unit_cosign": "I confirm that I have seen the assessor's decisions for this unit and "
                    "agree with the sign-off.",
+    "assessor_record": "I made this record myself, from what I observed or discussed with the "
+                       "learner. It is accurate, and it shows the criteria it is mapped to.",
 }
 
 
@@ -518,6 +520,85 @@ def sign_evidence_declaration(session: Session, evidence: Evidence, *, actor: Us
     typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
                            lockout_minutes=lockout_minutes)
     return _declare(session, evidence, actor, typed)
+
+
+def record_by_assessor(session: Session, evidence: Evidence, *, actor: User,
+                       confirmation: SignerConfirmation, max_failures: int,
+                       lockout_minutes: int, wanted: list[Any] | None = None) -> Signature:
+    """The assessor records their own evidence (an observation, a discussion) and signs it in
+    one step: it is accepted at once, mapped as they ticked (`wanted`, else their mapping so
+    far), with no submit-and-review round trip and nobody emailed to review it.
+
+    The signer is confirmed before anything changes; the rest is one savepoint.
+    """
+    check_recordable(evidence, actor=actor, wanted=wanted)
+    typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
+                           lockout_minutes=lockout_minutes)
+    return sign_assessor_record(session, evidence, actor=actor, typed=typed, wanted=wanted)
+
+
+def check_recordable(evidence: Evidence, *, actor: User, wanted: list[Any] | None) -> None:
+    """Refuse a record that could not be signed, before the assessor is asked to sign."""
+    from portfolio.evidence.kinds import KINDS
+    from portfolio.evidence.services import live_mappings
+
+    if not can_assess(actor, evidence.enrolment) or evidence.created_by_id != actor.id:
+        raise PermissionDenied("Only the assessor who made this record signs it.")
+    if "assessor" not in KINDS[evidence.kind].added_by:
+        raise InvalidTransition("This kind of evidence is the learner's to submit.")
+    if evidence.status not in ("draft", "referred"):
+        raise InvalidTransition(f"This record is {evidence.status}: it was signed already.")
+    if not (wanted if wanted is not None else (live_mappings(evidence, "assessor")
+                                               or live_mappings(evidence, "learner"))):
+        raise ValidationFailed("Tick at least one criterion the record shows.",
+                               field="criteria")
+
+
+def sign_assessor_record(session: Session, evidence: Evidence, *, actor: User, typed: str,
+                         wanted: list[Any] | None = None) -> Signature:
+    """Sign an assessor's record once `confirm_signer` has returned `typed`: map it, accept it
+    and sign it, all in one savepoint."""
+    from portfolio.evidence.services import live_mappings, set_mappings
+
+    check_recordable(evidence, actor=actor, wanted=wanted)
+    enrolment = evidence.enrolment
+    with session.begin_nested():
+        if wanted is None and evidence.assessor_mapped_at is None:
+            # The mapping so far becomes the assessor's final one.
+            wanted = [_as_input(m) for m in (live_mappings(evidence, "assessor")
+                                             or live_mappings(evidence, "learner")).values()]
+        if wanted is not None:
+            set_mappings(session, evidence, actor=actor, wanted=wanted)
+        version = current_version(evidence)
+        now = utcnow()
+        evidence.status = "accepted"
+        evidence.submitted_at = evidence.updated_at = now
+        session.add(EvidenceReview(
+            evidence_id=evidence.id, version=version.version, reviewer_id=actor.id,
+            outcome="accepted", feedback_md="",
+            # Seen first hand, now: valid, authentic, reliable and current by its nature;
+            # sufficiency is judged with the rest when each criterion is decided.
+            varcs={k: k != "sufficient" for k in VARCS}))
+        signature = make_signature(session,
+            enrolment=enrolment, purpose="assessor_record", subject_type="evidence",
+            subject_id=evidence.id, signer_id=actor.id, signer_role=Role.ASSESSOR.value,
+            typed_name=typed, statement=STATEMENTS["assessor_record"],
+            content=evidence_snapshot(session, evidence, version), signed_at=now)
+        session.add(signature)
+        session.flush()
+        record_event(session, action="evidence.recorded", subject_type="evidence",
+                     subject_id=evidence.id, actor=actor, actor_role=Role.ASSESSOR.value,
+                     learner_id=enrolment.learner_id,
+                     detail={"version": version.version, "signature_id": signature.id})
+        _audit_signature(session, signature, actor, enrolment, evidence_id=evidence.id,
+                         version=version.version)
+    return signature
+
+
+def _as_input(mapping: Any) -> Any:
+    from portfolio.evidence.services import MappingInput
+
+    return MappingInput(mapping.criterion_id, mapping.rationale, mapping.location)
 
 
 def _declare(session: Session, evidence: Evidence, actor: User, typed: str) -> Signature:

@@ -129,6 +129,24 @@ def render_queue(enrolment: Any) -> Any:
                            others=[r for r in rows if r.status != "submitted"], kinds=KINDS)
 
 
+@bp.route("/evidence/<int:evidence_id>/record", methods=["POST"])
+@login_required
+def record(evidence_id: int) -> Any:
+    """The assessor signs their own record (an observation): accepted and counted at once."""
+    from portfolio.evidence.views import mapping_inputs
+
+    s = db.session()
+    evidence = get_evidence(s, evidence_id, current_user)
+    refused, _ = run_signed(lambda: services.record_by_assessor(
+        s, evidence, actor=current_user, confirmation=confirmation_from(request.form),
+        wanted=mapping_inputs(request.form) if request.form.get("mapping") == "1" else None,
+        **limits()), lambda: render_evidence(evidence.id, posted=True))
+    if refused:
+        return refused
+    flash("Recorded and signed. It counts now, and the learner has been told.", "success")
+    return redirect(url_for("evidence.detail", evidence_id=evidence.id))
+
+
 @bp.route("/evidence/<int:evidence_id>/review", methods=["POST"])
 @login_required
 def review(evidence_id: int) -> Any:

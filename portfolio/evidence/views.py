@@ -183,26 +183,69 @@ def new(enrolment_id: int, kind: str) -> Any:
         abort(403)
     form = form_class(kind)()
     status = 200
+    # The assessor's own record (an observation) is ticked and signed on this one form.
+    can_record = can_assess(current_user, enrolment) and "assessor" in spec.added_by
+    recording = can_record and request.form.get("record") == "1"
     if form.validate_on_submit():
         try:
+            signed = _record_signer(s) if recording else None
             with file_store().batch() as batch:
                 for upload in _uploads():
                     batch.add(upload.stream, upload.filename, _max_bytes())
                 evidence = services.add_evidence(
                     s, actor=current_user, enrolment=enrolment, kind=kind,
                     data=_input_from(form, kind), files=batch.files, today=_today())
+                if signed is not None:
+                    from portfolio.assessment.services import sign_assessor_record
+
+                    sign_assessor_record(s, evidence, actor=current_user, typed=signed[0],
+                                         wanted=signed[1])
                 batch.commit(s)
-        except ValidationFailed as exc:
+        except DomainError as exc:
+            if exc.status not in (422, 429):
+                raise
             s.rollback()
             _show_error(form, exc)
-            status = 422
+            status = exc.status
         else:
+            if signed is not None:
+                flash("Recorded and signed. It counts now, and the learner has been told.",
+                      "success")
+                return redirect(url_for("evidence.detail", evidence_id=evidence.id))
             flash("Saved as a draft. Now tick the criteria it shows, then submit it.", "success")
             return redirect(url_for("evidence.detail", evidence_id=evidence.id) + "#mapping")
     elif form.is_submitted():
         status = 422
-    return render_template("evidence/form.html", enrolment=enrolment, kind=spec, form=form,
-                           evidence=None, version=None), status
+    return _form_page(enrolment, spec, form, can_record), status
+
+
+def _record_signer(s: Any) -> tuple[str, list[services.MappingInput]]:
+    """Check the ticks, then the signer, before anything is written. A wrong password is kept
+    (committed at once) so that it counts towards the throttle."""
+    from portfolio.assessment.services import confirm_signer
+    from portfolio.assessment.views import confirmation_from, limits
+
+    wanted = mapping_inputs(request.form)
+    if not wanted:
+        raise ValidationFailed("Tick at least one criterion the record shows.",
+                               field="criteria")
+    try:
+        typed = confirm_signer(s, current_user, confirmation_from(request.form), **limits())
+    except DomainError:
+        s.commit()
+        raise
+    return typed, wanted
+
+
+def _form_page(enrolment: Any, spec: Any, form: Any, can_record: bool) -> str:
+    from portfolio.assessment.services import STATEMENTS
+
+    return render_template(
+        "evidence/form.html", enrolment=enrolment, kind=spec, form=form, evidence=None,
+        version=None, can_record=can_record,
+        unit=get_unit_view(db.session(), enrolment.unit_id) if can_record else None,
+        ticked={int(v) for v in request.form.getlist("criteria") if v.isdigit()},
+        record_statement=STATEMENTS["assessor_record"])
 
 
 def _version_or_404(evidence: Evidence, number: int) -> EvidenceVersion:
@@ -227,6 +270,7 @@ def _detail_context(evidence: Evidence, version: EvidenceVersion, *, posted: boo
     other = services.live_mappings(evidence, "assessor" if source == "learner" else "learner")
     from portfolio.assessment.forms import ReviewForm, SignFields
     from portfolio.assessment.queries import list_reviews
+    from portfolio.assessment.services import STATEMENTS
     from portfolio.assessment.signing import verify_signature
     from portfolio.models import Signature
 
@@ -255,6 +299,12 @@ def _detail_context(evidence: Evidence, version: EvidenceVersion, *, posted: boo
         "declarations": [(d, verify_signature(s, d)) for d in declarations],
         "sign_form": SignFields(formdata=None),
         "is_learner": current_user.id == enrolment.learner_id,
+        "can_record": can_assess(current_user, enrolment)
+        and evidence.created_by_id == current_user.id
+        and "assessor" in KINDS[evidence.kind].added_by
+        and evidence.status in ("draft", "referred")
+        and version.version == evidence.current_version,
+        "record_statement": STATEMENTS["assessor_record"],
         "evidence": evidence, "version": version, "enrolment": enrolment, "unit": unit,
         "kind": KINDS[evidence.kind], "previews": {f.id: Preview.from_json(f.preview)
                                                    for f in version.files},
@@ -362,10 +412,11 @@ def submit(evidence_id: int) -> Any:
     assessor = evidence.enrolment.assessor
     title = services.current_version(evidence).title
     link = url_for("evidence.detail", evidence_id=evidence.id, _external=True)
-    notify.queue(notify.Message(
-        (assessor.email,), f"Evidence to review: {title}",
-        f"{evidence.enrolment.learner.full_name} submitted “{title}” "
-        f"(version {evidence.current_version}) for review.\n\n{link}\n"))
+    if assessor.id != current_user.id:  # nobody is emailed about what they did themselves
+        notify.queue(notify.Message(
+            (assessor.email,), f"Evidence to review: {title}",
+            f"{evidence.enrolment.learner.full_name} submitted “{title}” "
+            f"(version {evidence.current_version}) for review.\n\n{link}\n"))
     flash("Submitted" + (" with your signed declaration" if is_learner else "")
           + ". Your assessor can now review it.", "success")
     return redirect(url_for("evidence.detail", evidence_id=evidence.id))

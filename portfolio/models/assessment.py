@@ -30,6 +30,7 @@ SIGNATURE_PURPOSES = (
     "unit_cosign",  # learner co-signs the unit sign-off
     "iqa_outcome",  # IQA signs a sample's outcome (agree / with actions / disagree)
     "decision_return",  # qualified assessor returns a trainee's decision, with comments
+    "assessor_record",  # assessor records their own evidence (an observation) and signs it
 )
 # "returned": a countersigner sent a trainee's decision back with comments; it never counts,
 # and the trainee may decide the criterion again.

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portfolio.evidence.kinds import KINDS
 from portfolio.models import (
     AuditEvent,
     CriterionDecision,
@@ -124,6 +125,23 @@ def evidence_reviewed(session: Session, event: AuditEvent) -> list[Notice]:
         kind, text = ("evidence_referred",
                       f"Your evidence “{title}” was referred back: read what to change")
     return [Notice(enrolment.learner, kind, text, f"/evidence/{evidence.id}",
+                   _viewer(enrolment), enrolment)]
+
+
+def assessor_recorded(session: Session, event: AuditEvent) -> list[Notice]:
+    """The assessor recorded and signed evidence of the learner's (an observation): the
+    learner reads it; there is nothing to review."""
+    found = _signature(session, event)
+    if found is None:
+        return []
+    signature, enrolment = found
+    evidence = session.get(Evidence, signature.subject_id)
+    if evidence is None:
+        return []
+    kind = KINDS[evidence.kind].label.lower() if evidence.kind in KINDS else "record"
+    return [Notice(enrolment.learner, "assessor_recorded",
+                   f"{enrolment.assessor.full_name} recorded a {kind}: "
+                   f"“{_evidence_title(evidence)}”", f"/evidence/{evidence.id}",
                    _viewer(enrolment), enrolment)]
 
 
@@ -298,6 +316,7 @@ RULES: dict[str, Rule] = {
     "evidence.accepted": evidence_reviewed,
     "evidence.referred": evidence_reviewed,
     "signature.criterion_decision": criterion_decided,
+    "signature.assessor_record": assessor_recorded,
     "signature.countersignature": countersigned,
     "signature.decision_return": decision_returned,
     "signature.unit_signoff": unit_signed_off,
