@@ -108,13 +108,13 @@ LOG_ROWS = [
     ("25/03", "C-20470", "Phone", "Smart meter fault", "Device fault", "Engineer booked",
      "Meter replaced", "02/04"),
     ("02/04", "C-20488", "Email", "Tariff not applied", "System error", "Account re-rated",
-     "Credit applied; call back on 0113 496 0123", "04/04"),
+     "Credit applied; customer called back", "04/04"),
 ]
 
 
-def _eml(today: date) -> bytes:
+def _eml(today: date, sender: User) -> bytes:
     message = EmailMessage()
-    message["From"] = "Customer Relations <customer.relations@brightwater.example>"
+    message["From"] = f"{sender.full_name} <{sender.email}>"
     message["To"] = "Customer C-20417 <customer-c20417@redacted.invalid>"
     message["Subject"] = "Re: Your bill - reference C-20417"
     message["Date"] = format_datetime(datetime.combine(today - timedelta(days=40),
@@ -195,7 +195,7 @@ def seed_portfolio(session: Session, batch: UploadBatch, enrolment: Enrolment, l
               "2.3": ("How I showed I understood her worry", "paragraph 2")})
     add(learner, "email", "Email reply about an estimated bill", 40,
         "My reply to a customer who complained about an estimated bill.",
-        files=((_eml(today), "Re_ Your bill C-20417.eml"),),
+        files=((_eml(today, learner), "Re_ Your bill C-20417.eml"),),
         maps={"2.1": ("Nature and cause explained", "paragraphs 1-2"),
               "2.6": ("I promise to check and email again", "paragraph 3"),
               "2.8": ("Outcome recorded for the customer", "whole email")})

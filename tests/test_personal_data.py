@@ -70,7 +70,8 @@ def test_excerpts_are_masked() -> None:
         "**** **** **** 1111", "************1111",
     ]
     assert [text[f.position] for f in findings] == ["j", "+", "0", "S", "4", "4"]
-    assert findings[0] == Finding(kind="email address", excerpt="j***@example.com", position=0)
+    assert findings[0] == Finding(kind="email address", excerpt="j***@example.com", position=0,
+                                  end=14)
 
 
 def test_positions_are_in_order() -> None:
@@ -110,3 +111,35 @@ def test_findings_are_capped() -> None:
 def test_hostile_text_finishes(text: str) -> None:
     # Linear patterns: each of these finishes at once (a backtracking pattern would hang here).
     assert len(find_personal_data(text)) <= MAX_FINDINGS
+
+
+@pytest.mark.parametrize(("text", "excerpts"), [
+    # Defect 9: customer names in logs were never flagged.
+    ("Rang M. Patel back about the refund.", ["M. P****"]),
+    ("Mrs Jones wanted a callback; Mr. A. Khan did not.", ["Mrs J****", "Mr. A. K***"]),
+    ("Ms O'Brien and Dr McDonald-Smith", ["Ms O******", "Dr M*************"]),
+    ("Logged in Block A. The customer was calm.", []),
+    ("Dear Sir, thank you. I. Then left.", []),
+])
+def test_names_with_a_title_or_an_initial_are_found(text: str, excerpts: list[str]) -> None:
+    assert [f.excerpt for f in find_personal_data(text) if f.kind == "name"] == excerpts
+
+
+def test_the_learners_own_work_address_and_name_are_not_a_customers() -> None:
+    """Defect 9: the learner's own work address was flagged as customer data."""
+    workplace = "Acme Utilities, 4 Park Row, Leeds LS1 5HD, 0113 496 0000"
+    text = ("I work at 4 Park Row, Leeds LS1 5HD (0113 496 0000). Mrs Learner is me; "
+            "the customer, Mrs Jones of BD7 1DP, rang 0113 496 0999.")
+    found = find_personal_data(text, allow=[workplace, "Lee Learner", "lee@example.org"])
+    assert [(f.kind, f.excerpt) for f in found] == [
+        ("name", "Mrs J****"), ("postcode", "BD7 1**"), ("phone number", "01** *** *999")]
+
+
+def test_masking_replaces_each_finding_and_nothing_else() -> None:
+    from portfolio.evidence.personal_data import mask_personal_data
+
+    text = "Mrs Jones (jo@example.com, 07700 900123) at SW1A 1AA. Lee Learner helped."
+    masked, count = mask_personal_data(text, allow=["Lee Learner"])
+    assert masked == ("[name removed] ([email address removed], [phone number removed]) at "
+                      "[postcode removed]. Lee Learner helped.")
+    assert count == 4 and find_personal_data(masked) == []

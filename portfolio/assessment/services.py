@@ -548,6 +548,9 @@ def check_recordable(evidence: Evidence, *, actor: User, wanted: list[Any] | Non
         raise InvalidTransition("This kind of evidence is the learner's to submit.")
     if evidence.status not in ("draft", "referred"):
         raise InvalidTransition(f"This record is {evidence.status}: it was signed already.")
+    from portfolio.evidence.redaction import check_clean
+
+    check_clean(evidence)
     if not (wanted if wanted is not None else (live_mappings(evidence, "assessor")
                                                or live_mappings(evidence, "learner"))):
         raise ValidationFailed("Tick at least one criterion the record shows.",

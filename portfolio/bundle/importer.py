@@ -570,7 +570,11 @@ def _write_rows(session: Session, ix: _Index, plan: _Plan, users: dict[int, User
                 details=v["details"], is_simulated=v["is_simulated"],
                 personal_data_confirmed=v["personal_data_confirmed"],
                 change_note=v["change_note"], created_by_id=uid[v["created_by_id"]],
-                created_at=_dt(v["created_at"]))
+                created_at=_dt(v["created_at"]),
+                # Absent from bundles made before redaction existed.
+                assessor_only=v.get("assessor_only", False),
+                redacted_from=v.get("redacted_from"),
+                original_held_at=v.get("original_held_at"))
             for f in v["files"]:
                 sniffed, preview = sniffs[(f["sha256"], f["filename"])]
                 version.files.append(EvidenceFile(

@@ -1,8 +1,9 @@
 """Spot third-party personal data in evidence text: email addresses, UK phone numbers and
-postcodes, payment card numbers.
+postcodes, payment card numbers, and people named by a title or an initial ("Mrs Jones",
+"M. Patel").
 
-The findings are a prompt for the learner to redact, never a block: each one carries a partly
-masked excerpt, so the warning itself does not repeat the data. Every pattern is linear: bounded
+Each finding carries a partly masked excerpt, so the warning itself does not repeat the data,
+and its span, so `mask_personal_data` can take it out of a copy. Every pattern is linear: bounded
 quantifiers, no nested repetition, so a hostile text cannot make the scan slow.
 """
 
@@ -23,6 +24,7 @@ class Finding:
     kind: str
     excerpt: str
     position: int
+    end: int = 0
 
 
 _EMAIL = re.compile(
@@ -114,6 +116,8 @@ def _emails(text: str) -> Iterator[tuple[int, int, int, str, str]]:
         local = m.group(1)
         if local.startswith(".") or local.endswith(".") or ".." in local:
             continue
+        if m.group(2).lower().endswith(".invalid"):
+            continue  # nobody's address (RFC 2606): how a redacted address is often written
         yield m.start(), 0, m.end(), "email address", _mask_email(local, m.group(2))
 
 
@@ -153,28 +157,99 @@ def _postcodes(text: str) -> Iterator[tuple[int, int, int, str, str]]:
         yield m.start(), 3, m.end(), "postcode", f"{outward.upper()} {inward[0]}**"
 
 
-def find_personal_data(text: str, *, allow: Iterable[str] = ()) -> list[Finding]:
-    """Find likely personal data in a text, in order of position, at most 50 findings."""
-    if not text:
-        return []
+_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Lady|Lord)"
+# O'Brien, McDonald, Smith-Jones: bounded pieces, no nested repetition.
+_LOWER = r"[a-z\u00e0-\u00ff]"
+_SURNAME = (rf"[A-Z](?:['\u2019][A-Z])?{_LOWER}{{1,30}}(?:[A-Z]{_LOWER}{{1,30}})?"
+            rf"(?:[\-'\u2019][A-Z]?{_LOWER}{{1,30}})?")
+# "Mrs Jones", "Mr. A. Khan", "Dr J Smith": a title, optional initials, a capitalised surname.
+_TITLED = re.compile(rf"\b{_TITLE}\.? (?:[A-Z]\.? ?){{0,3}}(?P<surname>{_SURNAME})\b")
+# "M. Patel", "J.R. Smith": initials with full stops, then a surname.
+_INITIALLED = re.compile(rf"(?<![\w.])(?:[A-Z]\. ?){{1,3}}(?P<surname>{_SURNAME})\b")
+# Words that follow an initial at the end of a sentence ("... in Block A. The customer").
+_NOT_SURNAMES = frozenset((
+    "the", "this", "that", "then", "there", "these", "those", "they", "their", "when", "where",
+    "what", "which", "while", "with", "we", "he", "she", "it", "its", "his", "her", "our", "my",
+    "your", "you", "and", "but", "or", "so", "if", "as", "at", "in", "on", "of", "to", "for",
+    "from", "by", "after", "before", "during", "once", "also", "all", "any", "each", "every",
+    "no", "not", "one", "two", "three", "monday", "tuesday", "wednesday", "thursday", "friday",
+    "saturday", "sunday", "january", "february", "march", "april", "may", "june", "july",
+    "august", "september", "october", "november", "december",
+))
+
+
+def _names(text: str) -> Iterator[tuple[int, int, int, str, str]]:
+    found = sorted([(m.start(), m.end(), m.group(0), m.group("surname"))
+                    for pattern in (_TITLED, _INITIALLED) for m in pattern.finditer(text)])
+    for start, end, value, surname in found:
+        if surname.casefold() in _NOT_SURNAMES:
+            continue
+        head = value[:len(value) - len(surname)]
+        yield start, 4, end, "name", f"{head}{surname[0]}{'*' * (len(surname) - 1)}"
+
+
+_KINDS = ("email address", "phone number", "postcode", "card number")
+
+
+def _allowed(allow: Iterable[str]) -> dict[str, set[str]]:
+    """What never counts as a finding: each item whole, the data found inside it (a work
+    address's postcode and phone number), and the surnames of the people it names."""
     allowed: dict[str, set[str]] = {}
     for item in allow:
-        if item and item.strip():
-            for kind in ("email address", "phone number", "postcode", "card number"):
-                allowed.setdefault(kind, set()).add(_normal(kind, item))
+        if not item or not item.strip():
+            continue
+        for kind in _KINDS:
+            allowed.setdefault(kind, set()).add(_normal(kind, item))
+        for start, _priority, end, kind, _excerpt in heapq.merge(
+                _emails(item), _cards(item), _phones(item), _postcodes(item)):
+            allowed.setdefault(kind, set()).add(_normal(kind, item[start:end]))
+        words = item.split()
+        if len(words) >= 2 and "@" not in item:  # a person's name: allow their surname
+            allowed.setdefault("name", set()).add(words[-1].casefold())
+    return allowed
+
+
+def _is_allowed(kind: str, value: str, allowed: dict[str, set[str]]) -> bool:
+    if kind == "name":
+        return value.split()[-1].strip(".").casefold() in allowed.get("name", ())
+    return _normal(kind, value) in allowed.get(kind, ())
+
+
+def find_personal_data(text: str, *, allow: Iterable[str] = (),
+                       limit: int = MAX_FINDINGS) -> list[Finding]:
+    """Find likely personal data in a text, in order of position, at most 50 findings.
+
+    `allow` lists what is not a customer's: the learner's own email, name and work address.
+    """
+    if not text:
+        return []
+    allowed = _allowed(allow)
     # Each scanner yields in position order; merged, an earlier finding wins an overlap, and at
-    # the same position the more specific kind (email, card, phone, postcode) wins.
-    merged = heapq.merge(_emails(text), _cards(text), _phones(text), _postcodes(text))
+    # the same position the more specific kind (email, card, phone, postcode, name) wins.
+    merged = heapq.merge(_emails(text), _cards(text), _phones(text), _postcodes(text),
+                         _names(text))
     findings: list[Finding] = []
     covered_to = -1
     for start, _priority, end, kind, excerpt in merged:
         if start < covered_to:
             continue
-        if _normal(kind, text[start:end]) in allowed.get(kind, ()):
-            covered_to = end
-            continue
-        findings.append(Finding(kind=kind, excerpt=excerpt, position=start))
         covered_to = end
-        if len(findings) >= MAX_FINDINGS:
+        if _is_allowed(kind, text[start:end], allowed):
+            continue
+        findings.append(Finding(kind=kind, excerpt=excerpt, position=start, end=end))
+        if len(findings) >= limit:
             break
     return findings
+
+
+def mask_personal_data(text: str, *, allow: Iterable[str] = ()) -> tuple[str, int]:
+    """Return a copy of the text with every finding replaced by "[<kind> removed]", and how
+    many were replaced."""
+    findings = find_personal_data(text, allow=allow, limit=len(text) + 1)
+    out, last = [], 0
+    for f in findings:
+        out.append(text[last:f.position])
+        out.append(f"[{f.kind} removed]")
+        last = f.end
+    out.append(text[last:])
+    return "".join(out), len(findings)

@@ -40,15 +40,19 @@ def get_evidence(session: Session, evidence_id: int, user: User) -> Evidence:
 
 def get_file(session: Session, file_id: int, user: User) -> EvidenceFile:
     """Return an evidence file the user may download."""
+    from portfolio.evidence.redaction import may_open
+
     row = session.execute(
-        select(EvidenceFile, Enrolment)
+        select(EvidenceFile, EvidenceVersion, Enrolment)
         .join(EvidenceVersion, EvidenceVersion.id == EvidenceFile.version_id)
         .join(Evidence, Evidence.id == EvidenceVersion.evidence_id)
         .join(Enrolment, Enrolment.id == Evidence.enrolment_id)
         .options(joinedload(Enrolment.learner))
         .where(EvidenceFile.id == file_id)
     ).first()
-    if row is None or not can_view_enrolment(user, row.Enrolment):
+    if row is None or not can_view_enrolment(user, row.Enrolment) \
+            or not may_open(user, row.EvidenceVersion, row.Enrolment):
+        # An original replaced for its personal data opens for the learner's assessor alone.
         raise NotFound("No such file, or it is not one you can see.")
     return row.EvidenceFile
 

@@ -79,7 +79,8 @@ def _clean_details(kind: Kind, details: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def _check_input(kind: Kind, data: EvidenceInput, file_count: int, today: date) -> EvidenceInput:
+def _check_input(kind: Kind, data: EvidenceInput, file_count: int, today: date, *,
+                 held_at_work: bool = False) -> EvidenceInput:
     title = " ".join((data.title or "").split())
     if not title:
         raise ValidationFailed("Give the evidence a short title.", field="title")
@@ -95,7 +96,7 @@ def _check_input(kind: Kind, data: EvidenceInput, file_count: int, today: date) 
                                field="body_md")
     if kind.body_required and not body:
         raise ValidationFailed(f"Fill in “{kind.body_label}”.", field="body_md")
-    if kind.files == "required" and file_count == 0:
+    if kind.files == "required" and file_count == 0 and not held_at_work:
         raise ValidationFailed(f"Attach the file: {kind.file_hint}", field="files")
     if kind.files == "none" and file_count:
         raise ValidationFailed("This kind of evidence has no files: the original stays at the "
@@ -187,8 +188,9 @@ def _check_editable(actor: User, evidence: Evidence, expected_version: int | Non
 
 def revise_evidence(session: Session, evidence: Evidence, *, actor: User, data: EvidenceInput,
                     keep_file_ids: list[int], files: list[StagedFile], expected_version: int,
-                    today: date) -> EvidenceVersion:
-    """Save a new version; the earlier one is kept unchanged.
+                    today: date, held_at_work: bool = False) -> EvidenceVersion:
+    """Save a new version; the earlier one is kept unchanged. `held_at_work`: a descriptor,
+    whose original (the file a kind may need) is kept at the workplace.
 
     :raises InvalidTransition: not editable now, or changed since the form was loaded.
     """
@@ -196,9 +198,13 @@ def revise_evidence(session: Session, evidence: Evidence, *, actor: User, data: 
     spec = KINDS[evidence.kind]
     previous = current_version(evidence)
     kept = [f for f in previous.files if f.id in set(keep_file_ids)]
-    clean = _check_input(spec, data, len(kept) + len(files), today)
+    # A descriptor stays one: its original is still held at work in later versions.
+    held_at = previous.original_held_at
+    held_at_work = held_at_work or bool(held_at)
+    clean = _check_input(spec, data, len(kept) + len(files), today, held_at_work=held_at_work)
     version = EvidenceVersion(version=evidence.current_version + 1, created_by_id=actor.id,
                               **_version_fields(clean))
+    version.original_held_at = held_at
     for position, old in enumerate(kept):
         version.files.append(EvidenceFile(
             sha256=old.sha256, filename=old.filename, media_type=old.media_type,
@@ -227,6 +233,9 @@ def check_submittable(evidence: Evidence, *, actor: User) -> None:
     if not live_mappings(evidence, "learner") and not live_mappings(evidence, "assessor"):
         raise InvalidTransition("Map this evidence to at least one criterion before you "
                                 "submit it.")
+    from portfolio.evidence.redaction import check_clean
+
+    check_clean(evidence)
 
 
 def submit_evidence(session: Session, evidence: Evidence, *, actor: User) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from portfolio import db
 from portfolio.criteria.queries import get_unit_view
 from portfolio.enrolments.queries import get_enrolment
-from portfolio.errors import DomainError, NotFound, ValidationFailed
+from portfolio.errors import DomainError, InvalidTransition, NotFound, ValidationFailed
 from portfolio.evidence import services
 from portfolio.evidence.coverage import (
     CELL_MEANINGS,
@@ -37,7 +37,6 @@ from portfolio.evidence.coverage import (
 from portfolio.evidence.forms import EvidenceForm, WithdrawForm, form_class
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
-from portfolio.evidence.personal_data import find_personal_data
 from portfolio.evidence.queries import get_evidence, get_file, list_evidence
 from portfolio.evidence.storage import FileStore, StoredFileDamaged, record_file_damaged
 from portfolio.markdown import render_markdown
@@ -261,10 +260,9 @@ def _detail_context(evidence: Evidence, version: EvidenceVersion, *, posted: boo
     and ticked, so nothing is lost."""
     enrolment = evidence.enrolment
     unit = get_unit_view(db.session(), enrolment.unit_id)
-    texts = [version.body_md, *(str(v) for v in version.details.values() if isinstance(v, str))]
-    texts += [Preview.from_json(f.preview).text for f in version.files if f.preview]
-    allow = [enrolment.learner.email]
-    findings = find_personal_data("\n".join(texts), allow=allow)
+    from portfolio.evidence.redaction import findings_for
+
+    findings = findings_for(version, enrolment)
     source = services.mapping_source(current_user, evidence)
     live = services.live_mappings(evidence, source)
     other = services.live_mappings(evidence, "assessor" if source == "learner" else "learner")
@@ -299,6 +297,7 @@ def _detail_context(evidence: Evidence, version: EvidenceVersion, *, posted: boo
         "declarations": [(d, verify_signature(s, d)) for d in declarations],
         "sign_form": SignFields(formdata=None),
         "is_learner": current_user.id == enrolment.learner_id,
+        "is_assessor": can_assess(current_user, enrolment),
         "can_record": can_assess(current_user, enrolment)
         and evidence.created_by_id == current_user.id
         and "assessor" in KINDS[evidence.kind].added_by
@@ -337,8 +336,14 @@ def render_evidence(evidence_id: int, *, posted: bool = False) -> str:
 @bp.route("/evidence/<int:evidence_id>/versions/<int:number>")
 @login_required
 def version(evidence_id: int, number: int) -> Any:
+    from portfolio.evidence.redaction import may_open
+
     evidence = get_evidence(db.session(), evidence_id, current_user)
-    context = _detail_context(evidence, _version_or_404(evidence, number))
+    old = _version_or_404(evidence, number)
+    if not may_open(current_user, old, evidence.enrolment):
+        raise NotFound("That version held customers' personal data: only the assessor can "
+                       "open it now.")
+    context = _detail_context(evidence, old)
     context.update(can_change=False, can_map=False)
     return render_template("evidence/detail.html", **context)
 
@@ -390,6 +395,62 @@ def edit(evidence_id: int) -> Any:
         status = 422
     return render_template("evidence/form.html", enrolment=evidence.enrolment, kind=spec,
                            form=form, evidence=evidence, version=current), status
+
+
+def _expected_version() -> int:
+    raw = request.form.get("expected_version") or ""
+    return int(raw) if raw.isdigit() else 0
+
+
+def _refused_here(evidence: Evidence, exc: DomainError) -> Any:
+    """Show a refused change on the evidence page, with the right status; nothing was kept."""
+    db.session().rollback()
+    flash(exc.message, "error")
+    return render_evidence(evidence.id), exc.status
+
+
+@bp.route("/evidence/<int:evidence_id>/redact", methods=["POST"])
+@login_required
+def redact(evidence_id: int) -> Any:
+    """Mask the customers' personal data found, in a new version; the original is kept for
+    the assessor alone."""
+    from portfolio.evidence.redaction import redact as mask_version
+
+    s = db.session()
+    evidence = get_evidence(s, evidence_id, current_user)
+    store = file_store()
+    try:
+        with store.batch() as batch:
+            version = mask_version(s, evidence, actor=current_user, store=store, batch=batch,
+                                   max_bytes=_max_bytes(), today=_today(),
+                                   expected_version=_expected_version())
+            batch.commit(s)
+    except (InvalidTransition, ValidationFailed) as exc:
+        return _refused_here(evidence, exc)
+    flash(f"Saved as version {version.version}, with customers' details masked. The earlier "
+          "version is kept, and only your assessor can open it now.", "success")
+    return redirect(url_for("evidence.detail", evidence_id=evidence.id))
+
+
+@bp.route("/evidence/<int:evidence_id>/descriptor", methods=["POST"])
+@login_required
+def descriptor(evidence_id: int) -> Any:
+    """Replace the evidence with a descriptor: what it is, and where the original is held."""
+    from portfolio.evidence.redaction import use_descriptor
+
+    s = db.session()
+    evidence = get_evidence(s, evidence_id, current_user)
+    try:
+        version = use_descriptor(s, evidence, actor=current_user,
+                                 description=request.form.get("description", ""),
+                                 held_at=request.form.get("held_at", ""), today=_today(),
+                                 expected_version=_expected_version())
+        s.commit()
+    except (InvalidTransition, ValidationFailed) as exc:
+        return _refused_here(evidence, exc)
+    flash(f"Saved as version {version.version}: a descriptor, with the original held at work. "
+          "The earlier version is kept, and only your assessor can open it now.", "success")
+    return redirect(url_for("evidence.detail", evidence_id=evidence.id))
 
 
 @bp.route("/evidence/<int:evidence_id>/submit", methods=["POST"])

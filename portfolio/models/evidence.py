@@ -12,9 +12,11 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -108,6 +110,14 @@ class EvidenceVersion(Base):
     change_note: Mapped[str] = mapped_column(String(300), default="")
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # An original whose personal data a later version masked (or replaced with a descriptor):
+    # kept, and shown to the learner's assessor alone.
+    assessor_only: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                server_default=false())
+    # The version this one masked, when it is a redaction.
+    redacted_from: Mapped[int | None] = mapped_column(Integer)
+    # A descriptor's note of where the original is kept at work and who can show it.
+    original_held_at: Mapped[str | None] = mapped_column(String(300))
 
     evidence: Mapped[Evidence] = relationship(back_populates="versions")
     files: Mapped[list[EvidenceFile]] = relationship(
