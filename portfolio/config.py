@@ -77,6 +77,8 @@ DEFAULTS: dict[str, Any] = {
     "WITNESS_CONTACT_DAYS": 90,
     # Requests to witness link pages allowed per client address in ten minutes.
     "WITNESS_RATE_LIMIT": 30,
+    # The time zone times are shown in (an IANA name) unless a centre sets its own.
+    "DEFAULT_TIMEZONE": "Europe/London",
     # The address people reach this app at, used in links printed on exported PDFs.
     "PUBLIC_URL": "http://127.0.0.1:5000",
     # A centre's own PKCS#12 signing file and its passphrase; empty uses `portfolio keys init`.

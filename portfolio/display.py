@@ -3,6 +3,9 @@ decision states, file sizes. Registered as Jinja filters in `create_app`."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 DECISION_STATES = {
     "met": "Met",
     "awaiting_countersignature": "Awaiting countersignature",
@@ -26,6 +29,7 @@ SIGNATURE_PURPOSES = {
 ACTIONS = {
     "bundle.export": "Portfolio bundle exported",
     "bundle.import": "Portfolio bundle imported",
+    "centre.settings": "Centre settings changed",
     "centre.import": "Centre imported",
     "comment.added": "Comment added",
     "decision.reopened": "Decision reopened",
@@ -36,6 +40,7 @@ ACTIONS = {
     "eqa.pack_revoke": "EQA pack withdrawn",
     "evidence.accepted": "Evidence accepted",
     "evidence.recorded": "Evidence recorded and signed by the assessor",
+    "evidence.redacted": "Personal data masked in a new version",
     "evidence.referred": "Evidence referred back",
     "evidence.create": "Evidence added",
     "evidence.mapping": "Evidence mapped to criteria",
@@ -108,5 +113,68 @@ def filesize(size: int | None) -> str:
     return f"{n} GB"
 
 
+def valid_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def viewer_zone() -> ZoneInfo:
+    """The zone times are shown in: the signed-in person's centre's, else DEFAULT_TIMEZONE."""
+    from flask import current_app, has_app_context, has_request_context
+
+    name = None
+    if has_request_context():
+        from flask_login import current_user
+
+        centre = getattr(current_user, "centre", None) if current_user else None
+        name = getattr(centre, "timezone", None)
+    if not name and has_app_context():
+        name = current_app.config.get("DEFAULT_TIMEZONE")
+    try:
+        return ZoneInfo(name or "Europe/London")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _instant(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # stored times are UTC
+    return value.astimezone(viewer_zone())
+
+
+def when(value: datetime | str | None, seconds: bool = False, as_is: bool = False) -> str:
+    """'14 Mar 2025 10:05 GMT': a stored UTC time in the reader's time zone. `as_is` shows a
+    clock time that has no zone (a camera's) as it was recorded."""
+    if value in (None, ""):
+        return ""
+    try:
+        if as_is:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+            return moment.strftime(f"%d %b %Y %H:%M{':%S' if seconds else ''}")
+        local = _instant(value)
+    except ValueError:
+        return str(value)
+    return local.strftime(f"%d %b %Y %H:%M{':%S' if seconds else ''} %Z")
+
+
+def day(value: date | datetime | str | None) -> str:
+    """'14 Mar 2025', for a date, or for a time (on the reader's calendar)."""
+    if value in (None, ""):
+        return ""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value) if len(value) == 10 else _instant(value)
+        except ValueError:
+            return value
+    elif isinstance(value, datetime):
+        value = _instant(value)
+    return value.strftime("%d %b %Y")
+
+
 FILTERS = {"action_label": action_label, "purpose_label": purpose_label,
-           "decision_state": decision_state, "filesize": filesize}
+           "decision_state": decision_state, "filesize": filesize, "when": when, "day": day}

@@ -375,8 +375,8 @@ def test_xlsx_preview(tmp_path: Path) -> None:
     assert preview.kind == "table" and not preview.truncated
     assert preview.table == [
         ["Date", "Customer", "Amount", "Resolved"],
-        ["2024-03-05", "Jo Bloggs", "12.5", "TRUE"],
-        ["2024-03-06 14:30:00", "Sam Smith", "3", "FALSE"],
+        ["05 Mar 2024", "Jo Bloggs", "12.5", "TRUE"],
+        ["06 Mar 2024 14:30", "Sam Smith", "3", "FALSE"],
     ]
     assert "Jo Bloggs" in preview.text and "07700 900123" in preview.text  # every sheet
 

@@ -1,4 +1,4 @@
-"""Centre admin pages: people, roles and enrolments."""
+"""Centre admin pages: people, roles, enrolments and the centre's settings."""
 
 from __future__ import annotations
 
@@ -195,3 +195,37 @@ def edit_enrolment(enrolment_id: int) -> Any:
     elif form.is_submitted():
         status = 422
     return render_template("admin/enrolment_form.html", form=form, enrolment=enrolment), status
+
+
+@bp.route("/centre", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def centre() -> Any:
+    """The centre's own settings: the time zone its people read times in."""
+    from zoneinfo import available_timezones
+
+    from flask import request
+
+    from portfolio.audit import record_event
+    from portfolio.display import valid_timezone
+
+    s = db.session()
+    here = current_user.centre
+    default = current_app.config["DEFAULT_TIMEZONE"]
+    error = ""
+    if request.method == "POST":  # the app checks every form's CSRF token first
+        wanted = (request.form.get("timezone") or "").strip()
+        if wanted and not valid_timezone(wanted):
+            error = f"“{wanted[:64]}” is not a time zone we know. Choose one from the list."
+        if error:
+            return render_template("admin/centre.html", centre=here, zones=sorted(
+                available_timezones()), default=default, error=error), 422
+        before = here.timezone
+        here.timezone = wanted or None
+        if before != here.timezone:
+            record_event(s, action="centre.settings", subject_type="centre", subject_id=here.id,
+                         actor=current_user, detail={"timezone": here.timezone or default})
+        s.commit()
+        flash(f"Saved. Times now show in {here.timezone or default}.", "success")
+        return redirect(url_for("admin.centre"))
+    return render_template("admin/centre.html", centre=here, zones=sorted(available_timezones()),
+                           default=default, error=error)

@@ -657,10 +657,13 @@ def _cell_text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
+    # Dates the way every page shows them ("05 Mar 2024"), not as ISO text beside them.
     if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == time() else value.isoformat(sep=" ")
-    if isinstance(value, date | time):
-        return value.isoformat()
+        return value.strftime("%d %b %Y" if value.time() == time() else "%d %b %Y %H:%M")
+    if isinstance(value, date):
+        return value.strftime("%d %b %Y")
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     return str(value)[:MAX_CELL_CHARS]

@@ -67,6 +67,8 @@ class Centre(Base):
         Text, default=DEFAULT_EVIDENCE_DECLARATION, server_default=DEFAULT_EVIDENCE_DECLARATION)
     unit_declaration: Mapped[str] = mapped_column(
         Text, default=DEFAULT_UNIT_DECLARATION, server_default=DEFAULT_UNIT_DECLARATION)
+    # The IANA time zone people at the centre read times in; None: DEFAULT_TIMEZONE.
+    timezone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

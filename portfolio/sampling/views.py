@@ -23,18 +23,6 @@ bp = Blueprint("sampling", __name__, url_prefix="/iqa")
 MAX_TEXT = 20_000
 
 
-@bp.app_template_filter("isodate")
-def isodate(value: str | None, with_time: bool = False) -> str:
-    """Show a date or time stored in a snapshot as ISO text the way pages show dates."""
-    if not value:
-        return ""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    return parsed.strftime("%d %b %Y %H:%M" if with_time else "%d %b %Y")
-
-
 def _today() -> date:
     return date.today()
 
