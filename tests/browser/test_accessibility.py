@@ -121,6 +121,7 @@ CASES = [
     Case("eqa-packs", "eqa", "/eqa"),
     Case("eqa-pack-expired", "eqa", "/eqa/packs/{eqa_pack_expired}"),
     Case("eqa-admin-packs", "admin", "/admin/eqa-packs"),
+    Case("centre-settings", "admin", "/admin/centre"),
     Case("eqa-admin-new", "admin", "/admin/eqa-packs/new"),
     Case("eqa-admin-new-errors", "admin", "/admin/eqa-packs/new",
          lambda p: _submit(p, "Create the pack")),
