@@ -314,3 +314,18 @@ def test_only_the_assessor_who_made_it_signs_a_record(app, session, world):
     other = _as(Browserless(app.test_client()), world.trainee)
     assert other.post(f"/evidence/{item.id}/record", {
         "typed_name": world.trainee.full_name, "password": PASSWORD}).status_code == 404
+
+
+def test_referred_items_lead_the_evidence_list(app, session, web, world):
+    """Defect 5: nothing listed referred-back items first."""
+    from portfolio.assessment.services import review_evidence
+
+    referred = make_evidence(session, world.enrolment, world.learner, title="Oldest, referred",
+                             maps=("1.1",), submit=True, activity_on=date(2024, 1, 5))
+    review_evidence(session, referred, actor=world.assessor, outcome="referred",
+                    feedback_md="Say what you did next.", varcs={}, expected_version=1)
+    make_evidence(session, world.enrolment, world.learner, title="Newest draft")
+    session.commit()
+    html = _as(web, world.learner).client.get(
+        f"/enrolments/{world.enrolment.id}/evidence").get_data(True)
+    assert html.index("Oldest, referred") < html.index("Newest draft")

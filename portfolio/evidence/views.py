@@ -155,6 +155,8 @@ def index(enrolment_id: int) -> Any:
     kind = request.args.get("kind") if request.args.get("kind") in KINDS else None
     status = request.args.get("status") or None
     rows = list_evidence(s, enrolment.id, kind=kind, status=status)
+    # Referred-back items lead the list: they are what the learner must act on first.
+    rows.sort(key=lambda r: r.status != "referred")
     addable = [k for k in KINDS.values() if can_add_evidence(current_user, enrolment, k.added_by)]
     return render_template("evidence/index.html", enrolment=enrolment, rows=rows, kinds=KINDS,
                            addable=addable, kind=kind, status=status)
