@@ -167,8 +167,9 @@ def test_eqa_plays_recordings_and_reads_emails_through_the_pack(web, world, sess
     link going through the pack's own file route."""
     store = app.config["STORAGE_DIR"]
     wav = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(4000)
-    eml = (b"From: Jo Customer <jo@customer.example>\r\nTo: complaints@centre.example\r\n"
-           b"Cc: manager@centre.example\r\nSubject: Complaint C-1010\r\n"
+    # Addresses as a learner leaves them once customers' details are out (.invalid).
+    eml = (b"From: Customer C-1010 <c1010@redacted.invalid>\r\nTo: complaints@team.invalid\r\n"
+           b"Cc: manager@team.invalid\r\nSubject: Complaint C-1010\r\n"
            b"Date: Mon, 14 Sep 2026 10:42:00 +0100\r\n\r\nThe engineer did not come.\r\n")
     files = [stage_bytes(store, wav, "discussion.wav"), stage_bytes(store, eml, "complaint.eml")]
     discussion = make_evidence(session, world.enrolment, world.assessor,
@@ -183,7 +184,7 @@ def test_eqa_plays_recordings_and_reads_emails_through_the_pack(web, world, sess
     html = page.get_data(True)
     player = f'class="media" src="/eqa/packs/{world.pack_id}/files/{audio.id}"'
     assert "<audio controls" in html and player in html
-    assert "manager@centre.example" in html and "All headers" in html  # Cc and headers
+    assert "manager@team.invalid" in html and "All headers" in html  # Cc and headers
     assert f'href="/files/{audio.id}' not in html and f'src="/files/{audio.id}' not in html
     # Seeking in a recording asks for a byte range.
     part = web.client.get(f"/eqa/packs/{world.pack_id}/files/{audio.id}",
