@@ -146,3 +146,32 @@ def test_the_learners_own_work_address_is_not_flagged(app, session, world):
     learner = _client(app, world.learner)
     assert learner.post(f"/evidence/{item.id}/submit", {
         "typed_name": world.learner.full_name, "password": PASSWORD}).status_code == 302
+
+
+def test_an_excel_log_is_masked_cell_by_cell(app, session, world):
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Date", "Caller", "Outcome"])
+    sheet.append(["05/03/2025", "Mrs Jones (07700 900123)", "Refund agreed"])
+    raw = io.BytesIO()
+    book.save(raw)
+    item = make_evidence(session, world.enrolment, world.learner, "log", title="Log",
+                         body="My calls.", maps=("2.8",),
+                         files=[stage_bytes(app.config["STORAGE_DIR"], raw.getvalue(),
+                                            "calls.xlsx")])
+    session.commit()
+    learner = _client(app, world.learner)
+    assert learner.post(f"/evidence/{item.id}/redact",
+                        {"expected_version": "1"}).status_code == 302
+    session.expire_all()
+    new = current_version(session.get(Evidence, item.id))
+    stored = Path(app.config["STORAGE_DIR"])
+    data = next(stored.rglob(new.files[0].sha256)).read_bytes()
+    masked = openpyxl.load_workbook(io.BytesIO(data))
+    rows = [[c.value for c in r] for r in masked.active.iter_rows()]
+    assert rows[1] == ["05/03/2025", "[name removed] ([phone number removed])", "Refund agreed"]
+    assert findings_for(new, world.enrolment) == []

@@ -248,7 +248,10 @@ def mask_personal_data(text: str, *, allow: Iterable[str] = ()) -> tuple[str, in
     findings = find_personal_data(text, allow=allow, limit=len(text) + 1)
     out, last = [], 0
     for f in findings:
-        out.append(text[last:f.position])
+        start = f.position
+        if text[start] == "(" and ")" not in text[start:f.end]:
+            start += 1  # "(07700 900123)": the bracket belongs to the sentence
+        out.append(text[last:start])
         out.append(f"[{f.kind} removed]")
         last = f.end
     out.append(text[last:])

@@ -6,8 +6,8 @@ The learner's own email, name and work address, and their assessor's, are never 
 
 While a finding remains, the evidence cannot be submitted. Either:
 - `redact`: a new version with every finding masked ("[phone number removed]"); text files
-  (.csv, .txt) get masked copies, other files with findings are left out of it. The original
-  version is kept, and from then on only the learner's assessor may open it;
+  (.csv, .txt) and Excel workbooks get masked copies, other files with findings are left
+  out. The original version is kept, and from then on only the learner's assessor may open it;
 - `use_descriptor`: a new version that describes the evidence in place of it, saying where
   the original is held at work and who can show it; again the original is the assessor's alone.
 """
@@ -29,7 +29,8 @@ from portfolio.models import Enrolment, Evidence, EvidenceVersion, User
 # Details that name the people the evidence is meant to name (the witness, the observer).
 PEOPLE_FIELDS = frozenset({"witness_name", "witness_role", "witness_contact", "relationship",
                            "observer", "expert_competence"})
-MASKABLE_TYPES = frozenset({"text/csv", "text/plain"})
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MASKABLE_TYPES = frozenset({"text/csv", "text/plain", XLSX})
 
 
 def allow_list(enrolment: Enrolment) -> list[str]:
@@ -79,12 +80,35 @@ def _masked_file(store: Any, file: Any, allow: list[str]) -> tuple[bytes, int] |
         return None
     with store.open(file.sha256) as handle:
         raw = handle.read()
+    if file.media_type == XLSX:
+        return _masked_workbook(raw, allow)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return None
     masked, count = mask_personal_data(text, allow=allow)
     return masked.encode("utf-8"), count
+
+
+def _masked_workbook(raw: bytes, allow: list[str]) -> tuple[bytes, int] | None:
+    """An Excel log with every text cell's findings masked (values kept, formulas dropped)."""
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(raw), data_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable workbook is simply not maskable here
+        return None
+    count = 0
+    for sheet in workbook.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str):
+                    masked, found = mask_personal_data(cell.value, allow=allow)
+                    if found:
+                        cell.value, count = masked, count + found
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue(), count
 
 
 def redact(session: Session, evidence: Evidence, *, actor: User, store: Any, batch: Any,
