@@ -29,6 +29,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     _configure(app, test_config)
+    from portfolio.ids import IdConverter
+
+    # Every `<int:...>` in a route is an id the database can hold: larger numbers are a 404.
+    app.url_map.converters["int"] = IdConverter
 
     from portfolio import db, notify, security, web
 

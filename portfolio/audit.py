@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from portfolio.db import utcnow
@@ -289,11 +289,6 @@ def chain_head(session: Session) -> str:
     """Return the hash of the newest event (the genesis hash for an empty trail)."""
     head = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
     return head or GENESIS_HASH
-
-
-def count_events(session: Session) -> int:
-    """Return the number of audit events."""
-    return session.scalar(select(func.count(AuditEvent.id))) or 0
 
 
 def checkpoint_in_pdf(pdf: bytes, source: str) -> Checkpoint | str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -87,7 +87,12 @@ def init_app(app: Flask) -> None:
             403: "You do not have access to this page.",
             404: "There is nothing at this address, or it is not something you can see.",
         }.get(code, exc.description or "")
-        return _respond(code, titles.get(code, exc.name), detail)
+        response = make_response(_respond(code, titles.get(code, exc.name), detail))
+        # Keep what the exception says about itself: a 405 names the methods that are allowed.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(SchemaOutOfDate)
     def _schema_error(exc: SchemaOutOfDate) -> Any:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from portfolio import db
 from portfolio.api.evidence import evidence_json
+from portfolio.api.inputs import json_object, whole_number
 from portfolio.api.views import bp
 from portfolio.assessment import services
 from portfolio.assessment.queries import list_decisions
@@ -16,6 +17,7 @@ from portfolio.assessment.signing import verify_all, verify_signature
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import NotFound, ValidationFailed
 from portfolio.evidence.queries import get_evidence
+from portfolio.ids import parse_ids
 from portfolio.models import Criterion, CriterionDecision, Signature
 from portfolio.security import client_address
 
@@ -26,10 +28,7 @@ def _limits() -> dict[str, int]:
 
 
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationFailed("Send a JSON object.")
-    return body
+    return json_object()
 
 
 def _confirmation(body: dict[str, Any]) -> services.SignerConfirmation:
@@ -81,7 +80,9 @@ def evidence_review(evidence_id: int) -> Any:
         raise ValidationFailed("varcs is an object of true/false values.", field="varcs")
     services.review_evidence(s, evidence, actor=g.api_user, outcome=str(body.get("outcome", "")),
                              feedback_md=str(body.get("feedback_md", "")), varcs=varcs,
-                             expected_version=int(body.get("expected_version") or 0))
+                             expected_version=whole_number(
+                                 body.get("expected_version"), "expected_version",
+                                 "Send expected_version: the version you reviewed."))
     s.commit()
     return jsonify(evidence_json(evidence))
 
@@ -90,7 +91,7 @@ def evidence_review(evidence_id: int) -> Any:
 def evidence_declare_submit(evidence_id: int) -> Any:
     s = db.session()
     evidence = get_evidence(s, evidence_id, g.api_user)
-    body = request.get_json(silent=True) or {}
+    body = json_object(optional=True)
     _commit_then(s, lambda: services.submit_with_declaration(
         s, evidence, actor=g.api_user, confirmation=_confirmation(body), **_limits()))
     return jsonify(evidence_json(evidence))
@@ -130,7 +131,7 @@ def decision_state(enrolment_id: int) -> Any:
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, g.api_user)
     raw = request.args.get("evidence_ids", "")
-    ids = [int(v) for v in raw.split(",") if v.strip().isdigit()]
+    ids = parse_ids(raw.split(","))
     return jsonify({"expected_state": services.decision_evidence_state(s, enrolment, ids)})
 
 

@@ -9,24 +9,28 @@ from typing import Any
 from flask import current_app, g, jsonify, request, url_for
 
 from portfolio import db
+from portfolio.api.inputs import json_object, whole_number
 from portfolio.api.views import bp
 from portfolio.enrolments.queries import get_enrolment
-from portfolio.errors import NotFound, ValidationFailed
+from portfolio.errors import NotFound, PermissionDenied, ValidationFailed
 from portfolio.evidence import services
 from portfolio.evidence.coverage import Coverage, compute_coverage
 from portfolio.evidence.kinds import KINDS
-from portfolio.evidence.parsing import Preview
-from portfolio.evidence.personal_data import find_personal_data
 from portfolio.evidence.queries import get_evidence, get_file, list_evidence
+from portfolio.evidence.redaction import findings_for
 from portfolio.evidence.views import file_store, send_evidence_file
+from portfolio.ids import parse_id
 from portfolio.models import Evidence, EvidenceVersion
+from portfolio.permissions import can_change_evidence
 
 TRUE = {"1", "true", "yes", "on"}
 
 
-def _date(raw: str | None, field: str) -> date | None:
-    if not raw:
+def _date(raw: Any, field: str) -> date | None:
+    if raw is None or raw == "":
         return None
+    if not isinstance(raw, str):
+        raise ValidationFailed("Dates are YYYY-MM-DD text.", field=field)
     try:
         return date.fromisoformat(raw)
     except ValueError as exc:
@@ -98,8 +102,7 @@ def _version_json(version: EvidenceVersion) -> dict[str, Any]:
 def evidence_json(evidence: Evidence) -> dict[str, Any]:
     """Return the API representation of an evidence item (current version in full)."""
     version = services.current_version(evidence)
-    texts = [version.body_md] + [Preview.from_json(f.preview).text for f in version.files]
-    findings = find_personal_data("\n".join(texts), allow=[evidence.enrolment.learner.email])
+    findings = findings_for(version, evidence.enrolment)
     return {
         "id": evidence.id, "enrolment_id": evidence.enrolment_id, "kind": evidence.kind,
         "kind_label": KINDS[evidence.kind].label, "status": evidence.status,
@@ -177,20 +180,22 @@ def evidence_read(evidence_id: int) -> Any:
 def evidence_update(evidence_id: int) -> Any:
     s = db.session()
     evidence = get_evidence(s, evidence_id, g.api_user)
+    if not can_change_evidence(g.api_user, evidence.enrolment, evidence.created_by_id):
+        raise PermissionDenied("Only the person who added this evidence can change it.")
     data = _payload()
-    try:
-        expected = int(data.get("expected_version"))
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed("Send expected_version: the version you are changing.",
-                               field="expected_version") from exc
+    expected = whole_number(data.get("expected_version"), "expected_version",
+                            "Send expected_version: the version you are changing.")
     keep = data.get("keep_file_ids")
     if keep is None:
         keep = [f.id for f in services.current_version(evidence).files]
+    elif not isinstance(keep, list) or any(parse_id(k) is None for k in keep):
+        raise ValidationFailed("keep_file_ids is a list of file ids.", field="keep_file_ids")
+    keep = [parse_id(k) for k in keep]
     with file_store().batch() as batch:
         for upload in _uploads():
             batch.add(upload.stream, upload.filename, _max_bytes())
         services.revise_evidence(s, evidence, actor=g.api_user, data=_input(data),
-                                 keep_file_ids=[int(k) for k in keep],
+                                 keep_file_ids=keep,
                                  files=batch.files, expected_version=expected,
                                  today=date.today())
         batch.commit(s)
@@ -210,7 +215,7 @@ def evidence_submit(evidence_id: int) -> Any:
 def evidence_withdraw(evidence_id: int) -> Any:
     s = db.session()
     evidence = get_evidence(s, evidence_id, g.api_user)
-    body = request.get_json(silent=True) or {}
+    body = json_object(optional=True)
     services.withdraw_evidence(s, evidence, actor=g.api_user, reason=str(body.get("reason", "")))
     s.commit()
     return jsonify(evidence_json(evidence))

@@ -246,9 +246,10 @@ SCHEMAS.update({
                                        "personal_data_confirmed"],
         "properties": {
             "kind": {"type": "string", "enum": _KINDS}, **_EVIDENCE_FIELDS,
-            "details": {"type": "string",
-                        "description": "JSON object of the kind's own fields, e.g. "
-                                       "witness_name, relationship, held_where"},
+            "details": {"type": "object",
+                        "description": "The kind's own fields, e.g. witness_name, "
+                                       "relationship, held_where (in a multipart form, as JSON "
+                                       "text)"},
             "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
         },
     },
@@ -260,7 +261,9 @@ SCHEMAS.update({
                                  "description": "The version being changed; a newer one "
                                                 "makes the request fail with 409"},
             **_EVIDENCE_FIELDS,
-            "details": {"type": "string", "description": "JSON object"},
+            "details": {"type": "object",
+                        "description": "The kind's own fields (in a multipart form, as JSON "
+                                       "text)"},
             "keep_file_ids": {"type": "array", "items": {"type": "integer"},
                               "description": "Files of the current version to keep "
                                              "(default: all)"},
@@ -446,8 +449,9 @@ PATHS.update({
     "/files/{file_id}": {"get": {
         "operationId": "evidence_file", "summary": "Download an evidence file",
         "parameters": [_id_param("file_id")],
-        "responses": {"200": {"description": "The file, byte for byte",
-                              "content": {"application/octet-stream": {
+        "responses": {"200": {"description": "The file, byte for byte, with its own media "
+                                             "type (PDF, JPEG, audio ...)",
+                              "content": {"*/*": {
                                   "schema": {"type": "string", "format": "binary"}}}},
                       **_ERRORS, **_NOT_FOUND},
     }},
@@ -581,8 +585,9 @@ PATHS.update({
         "operationId": "decision_state",
         "summary": "The expected_state token for deciding on the given evidence",
         "parameters": [_id_param("enrolment_id"),
-                       {"name": "evidence_ids", "in": "query", "required": True,
-                        "schema": {"type": "string"}, "description": "Comma-separated ids"}],
+                       {"name": "evidence_ids", "in": "query", "required": False,
+                        "schema": {"type": "string"},
+                        "description": "Comma-separated ids; none means no evidence"}],
         "responses": {"200": {"description": "Token", "content": {"application/json": {
             "schema": {"type": "object", "required": ["expected_state"],
                        "properties": {"expected_state": {"type": "string"}}}}}},

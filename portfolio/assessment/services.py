@@ -95,10 +95,6 @@ def confirm_signer(session: Session, user: User, confirmation: SignerConfirmatio
     return typed
 
 
-def _role_in(user: User, enrolment: Enrolment) -> str:
-    return Role.LEARNER.value if user.id == enrolment.learner_id else Role.ASSESSOR.value
-
-
 def _audit_signature(session: Session, signature: Signature, actor: User,
                      enrolment: Enrolment, **detail: Any) -> None:
     record_event(session, action=f"signature.{signature.purpose}", subject_type="signature",
@@ -651,6 +647,9 @@ def sign_unit_declaration(session: Session, enrolment: Enrolment, *, actor: User
     """The learner declares all the unit's evidence their own work."""
     if actor.id != enrolment.learner_id:
         raise PermissionDenied("Only the learner signs their unit declaration.")
+    if unit_declaration(session, enrolment) is not None:
+        raise InvalidTransition("You have already declared this unit, and nothing has changed "
+                                "since. Nothing was signed.")
     items = list(session.scalars(select(Evidence).where(
         Evidence.enrolment_id == enrolment.id, Evidence.status != "withdrawn")
         .order_by(Evidence.id)))

@@ -34,6 +34,7 @@ from portfolio.errors import DomainError, NotFound
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.queries import get_evidence, list_evidence
 from portfolio.evidence.views import file_store, render_criterion, render_evidence
+from portfolio.ids import parse_ids
 from portfolio.models import Criterion, CriterionDecision, Role, User
 from portfolio.permissions import can_assess, can_countersign, can_view_audit
 from portfolio.sampling.services import open_actions_for_owner
@@ -199,7 +200,7 @@ def decide(enrolment_id: int, criterion_id: int) -> Any:
     if criterion is None or criterion.unit_id != enrolment.unit_id:
         raise NotFound("No such criterion in this unit.")
     target = url_for("evidence.criterion", enrolment_id=enrolment.id, criterion_id=criterion.id)
-    ids = [int(v) for v in request.form.getlist("evidence_ids") if v.isdigit()]
+    ids = parse_ids(request.form.getlist("evidence_ids"))
     refused, decision = run_signed(lambda: services.decide_criterion(
         s, enrolment, criterion, actor=current_user, evidence_ids=ids,
         note_md=request.form.get("note_md", "")[:20_000],

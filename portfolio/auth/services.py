@@ -17,7 +17,7 @@ from portfolio.audit import record_event
 from portfolio.auth.sessions import end_all_sessions
 from portfolio.auth.throttle import Limits, reserve_attempt, settle_attempt, wait_phrase
 from portfolio.db import utcnow
-from portfolio.errors import NotFound, PermissionDenied, ValidationFailed
+from portfolio.errors import PermissionDenied, ValidationFailed
 from portfolio.models import ApiToken, Centre, LoginAttempt, Role, User, UserRole
 from portfolio.models.users import ASSESSOR_STATUSES
 from portfolio.permissions import can_manage_token, can_manage_users
@@ -131,14 +131,6 @@ def verify_password(user: User, password: str) -> bool:
         return _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
-
-
-def get_user(session: Session, user_id: int) -> User:
-    """Return one user or raise NotFound."""
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound("No such person.")
-    return user
 
 
 def get_or_create_centre(session: Session, name: str) -> Centre:

@@ -50,6 +50,7 @@ from portfolio.bundle.schema import schema_problems
 from portfolio.errors import DomainError
 from portfolio.evidence.parsing import UnsupportedFile, build_preview, sniff
 from portfolio.evidence.storage import HEAD, FileStore, StagedFile, UploadBatch
+from portfolio.ids import parse_id
 from portfolio.models import (
     AuditEvent,
     Centre,
@@ -378,9 +379,9 @@ def _signature_events(m: dict[str, Any]) -> dict[int, dict[str, Any]]:
     found: dict[int, dict[str, Any]] = {}
     by_id = {s["id"]: s for s in m["signatures"]}
     for e in m["audit_events"]:
-        if e["subject_type"] != "signature" or not e["subject_id"].isdigit():
+        sid = parse_id(e["subject_id"])
+        if e["subject_type"] != "signature" or sid is None:
             continue
-        sid = int(e["subject_id"])
         signature = by_id.get(sid)
         if signature and e["action"] == f"signature.{signature['purpose']}" and sid not in found:
             found[sid] = e
@@ -659,8 +660,8 @@ def _reappend_events(session: Session, ix: _Index, plan: _Plan, users: dict[int,
                                     for name in SEALED_IDS}
         detail = {k: v for k, v in e["detail"].items() if k != "imported"}
         subject_id = e["subject_id"]
-        if e["subject_type"] == "user" and subject_id.isdigit() and int(subject_id) in users:
-            subject_id = str(users[int(subject_id)].id)
+        if e["subject_type"] == "user" and parse_id(subject_id) in users:
+            subject_id = str(users[parse_id(subject_id)].id)
         record_event(session, action=e["action"], subject_type=e["subject_type"],
                      subject_id=subject_id,
                      actor=users[e["actor_id"]] if e["actor_id"] is not None else None,

@@ -114,8 +114,3 @@ KINDS: dict[str, Kind] = {k.key: k for k in (
                       hint="For example: complaints database, case 2291, Leeds office."),
           DetailField("held_by", "Who can show it to the assessor", required=True))),
 )}
-
-
-def get_kind(key: str) -> Kind:
-    """Return the kind or raise KeyError."""
-    return KINDS[key]

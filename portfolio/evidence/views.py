@@ -39,6 +39,7 @@ from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
 from portfolio.evidence.queries import get_evidence, get_file, list_evidence
 from portfolio.evidence.storage import FileStore, StoredFileDamaged, record_file_damaged
+from portfolio.ids import parse_id, parse_ids
 from portfolio.markdown import render_markdown
 from portfolio.models import Evidence, EvidenceVersion
 from portfolio.permissions import (
@@ -245,7 +246,7 @@ def _form_page(enrolment: Any, spec: Any, form: Any, can_record: bool) -> str:
         "evidence/form.html", enrolment=enrolment, kind=spec, form=form, evidence=None,
         version=None, can_record=can_record,
         unit=get_unit_view(db.session(), enrolment.unit_id) if can_record else None,
-        ticked={int(v) for v in request.form.getlist("criteria") if v.isdigit()},
+        ticked=set(parse_ids(request.form.getlist("criteria"))),
         record_statement=STATEMENTS["assessor_record"])
 
 
@@ -370,7 +371,7 @@ def edit(evidence_id: int) -> Any:
         flash(f"This evidence is {evidence.status} and cannot be changed now.", "error")
         return redirect(url_for("evidence.detail", evidence_id=evidence.id))
     if form.validate_on_submit():
-        keep = [int(v) for v in request.form.getlist("keep_files") if v.isdigit()]
+        keep = parse_ids(request.form.getlist("keep_files"))
         try:
             expected = int(form.expected_version.data or 0)
             with file_store().batch() as batch:
@@ -401,7 +402,7 @@ def edit(evidence_id: int) -> Any:
 
 def _expected_version() -> int:
     raw = request.form.get("expected_version") or ""
-    return int(raw) if raw.isdigit() else 0
+    return parse_id(raw) or 0
 
 
 def _refused_here(evidence: Evidence, exc: DomainError) -> Any:
@@ -502,9 +503,9 @@ def withdraw(evidence_id: int) -> Any:
 def mapping_inputs(form: Any) -> list[services.MappingInput]:
     wanted = []
     for raw in form.getlist("criteria"):
-        if not raw.isdigit():
+        cid = parse_id(raw)
+        if cid is None:
             raise ValidationFailed("Tick criteria from the list.", field="criteria")
-        cid = int(raw)
         wanted.append(services.MappingInput(cid, form.get(f"rationale-{cid}", "")[:500],
                                             form.get(f"location-{cid}", "")[:120]))
     return wanted
@@ -542,9 +543,10 @@ def criterion(enrolment_id: int, criterion_id: int) -> Any:
     if not can_map_evidence(current_user, enrolment, current_user.id):
         abort(403)
     raw = request.form.get("evidence_id", "")
-    if not raw.isdigit():
+    chosen = parse_id(raw)
+    if chosen is None:
         raise ValidationFailed("Choose the evidence to map.")
-    evidence = get_evidence(s, int(raw), current_user)
+    evidence = get_evidence(s, chosen, current_user)
     if evidence.enrolment_id != enrolment.id:
         raise NotFound("No such evidence in this portfolio.")
     services.map_to_criterion(s, evidence, actor=current_user, mapping=services.MappingInput(

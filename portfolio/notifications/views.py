@@ -13,6 +13,7 @@ from flask_login import current_user, login_required
 
 from portfolio import db
 from portfolio.errors import ValidationFailed
+from portfolio.ids import parse_id
 from portfolio.models.notifications import EMAIL_FREQUENCIES
 from portfolio.notifications import services
 
@@ -37,7 +38,8 @@ def _bell() -> dict[str, Any]:
 
 def _page_number() -> int:
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 100000 else 1
+    number = parse_id(raw)
+    return number if number is not None and number < 100000 else 1
 
 
 @bp.route("/notifications")

@@ -144,7 +144,7 @@ def parse_rates(raw: dict[str, Any]) -> dict[str, int]:
     rates: dict[str, int] = {}
     for name in RATE_FIELDS:
         value = str(raw.get(name, "")).strip().removesuffix("%").strip()
-        if not value.isdigit() or not 0 <= int(value) <= 100:
+        if not re.fullmatch(r"[0-9]{1,3}", value) or not 0 <= int(value) <= 100:
             raise ValidationFailed(f"{RATE_LABELS[name]}: enter a whole percentage from 0 to "
                                    "100.", field=name)
         rates[name] = int(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from portfolio.assessment.services import unit_signoff
 from portfolio.assessment.views import confirmation_from, limits, refuse, run_signed
 from portfolio.criteria.files import METHODS
 from portfolio.errors import DomainError, NotFound, ValidationFailed
+from portfolio.ids import parse_id
 from portfolio.models import Enrolment, Role, Unit, User
 from portfolio.sampling import services
 from portfolio.security import roles_required
@@ -78,7 +80,7 @@ def _render_home(form: dict[str, str] | None = None) -> Any:
 def generate() -> Any:
     s = db.session()
     form = {k: _text(k, 40) for k in ("unit_id", "period_start", "period_end")}
-    unit_id = int(form["unit_id"]) if form["unit_id"].isdigit() else 0
+    unit_id = parse_id(form["unit_id"]) or 0
     units = {u.id: u for u in services.iqa_units(s, current_user)}
 
     def action() -> Any:
@@ -121,8 +123,7 @@ def strategy() -> Any:
 def _render_strategy(unit_id: int | None = None, form: dict[str, str] | None = None) -> Any:
     s = db.session()
     units = _strategy_units()
-    wanted = unit_id or (int(request.args["unit"]) if (request.args.get("unit") or "")
-                         .isdigit() else None)
+    wanted = unit_id or parse_id(request.args.get("unit") or "")
     unit = next((u for u in units if u.id == wanted), units[0] if units else None)
     if unit is None:
         raise NotFound("No unit is loaded yet.")
@@ -170,7 +171,7 @@ def save_assessor_rate(user_id: int) -> Any:
     raw = _text("override_pct", 5).strip().removesuffix("%").strip()
 
     def action() -> Any:
-        if raw and not raw.isdigit():
+        if raw and not re.fullmatch(r"[0-9]{1,3}", raw):
             raise ValidationFailed("The rate must be a whole percentage from 0 to 100, or "
                                    "empty to follow the strategy.", field="override_pct")
         return services.set_profile(s, actor=current_user, assessor=assessor, status=status,
@@ -179,7 +180,7 @@ def save_assessor_rate(user_id: int) -> Any:
 
     unit_id = _text("unit_id", 12)
     refused, _ = _handle(action, lambda: _render_strategy(
-        int(unit_id) if unit_id.isdigit() else None))
+        parse_id(unit_id)))
     if refused:
         return refused
     flash(f"Saved {assessor.full_name}'s sampling status and rate.", "success")
@@ -213,7 +214,7 @@ def add_item(plan_id: int) -> Any:
     the_plan = services.get_plan(s, plan_id, current_user)
     raw = _text("decision_id", 12)
     refused, _ = _handle(lambda: services.add_item(
-        s, the_plan, actor=current_user, decision_id=int(raw) if raw.isdigit() else 0,
+        s, the_plan, actor=current_user, decision_id=parse_id(raw) or 0,
         reason=_text("reason", 300)), lambda: _render_plan(plan_id))
     if refused:
         return refused

@@ -1,0 +1,43 @@
+"""Record ids read from URLs, forms and query strings.
+
+Ids are 64-bit integers in the database. A number the database cannot hold (above 2^63 - 1),
+or text that only looks like digits to Python ("²", "٣"), must read as "no such record", never
+as a server error.
+"""
+
+from __future__ import annotations
+
+import re
+
+from werkzeug.routing import IntegerConverter
+
+MAX_ID = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def parse_id(raw: object) -> int | None:
+    """The id an ASCII string of digits names, or None when it cannot be a record's id."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw if 0 < raw <= MAX_ID else None
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip()
+    if not _DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
+
+def parse_ids(values: list[str]) -> list[int]:
+    """The valid ids among many, in order; anything else is left out."""
+    return [n for n in (parse_id(v) for v in values) if n is not None]
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in routes: an id the database can hold, else the route does not match (404)."""
+
+    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002, ANN001, ANN002, ANN003
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)

@@ -1,0 +1,140 @@
+"""Input the API (and the pages) did not expect answered 500 (issue 15's fuzzing findings).
+Each now gets a clear 4xx, with nothing changed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from portfolio.auth.services import create_api_token
+from portfolio.models import Evidence, Signature
+from tests.conftest import Browserless
+from tests.factories import PASSWORD, accept, decide, make_evidence, make_world
+
+HUGE = "9" * 25  # above 2^63 - 1, the largest id the database holds
+
+
+@pytest.fixture
+def world(app, session):
+    world = make_world(session, app.config["STORAGE_DIR"])
+    world.learner_token = create_api_token(session, world.learner, "t")[1]
+    world.assessor_token = create_api_token(session, world.assessor, "t")[1]
+    session.commit()
+    return world
+
+
+def _api(app, token):
+    client = app.test_client()
+
+    def call(method, url, **kwargs):
+        return client.open(f"/api/v1{url}", method=method,
+                           headers={"Authorization": f"Bearer {token}"}, **kwargs)
+    return call
+
+
+@pytest.mark.parametrize("url", [f"/evidence/{HUGE}", f"/enrolments/{HUGE}/coverage",
+                                 f"/files/{HUGE}", "/evidence/9223372036854775808"])
+def test_an_id_too_large_for_the_database_is_not_found(app, world, url):
+    response = _api(app, world.learner_token)("GET", url)
+    assert response.status_code == 404 and response.mimetype == "application/problem+json"
+
+
+def test_pages_too(app, world):
+    web = Browserless(app.test_client())
+    web.login(world.learner.email, PASSWORD)
+    assert web.client.get(f"/evidence/{HUGE}").status_code == 404
+    assert web.client.get("/notifications?page=\u00b2").status_code == 200
+    web.login  # noqa: B018 - the same client stays signed in
+    assert web.post(f"/evidence/{world.evidence.id}/mappings",
+                    {"criteria": ["\u00b2"]}).status_code == 422
+
+
+def test_digits_python_accepts_but_int_does_not(app, world, session):
+    api = _api(app, world.assessor_token)
+    response = api("GET", f"/enrolments/{world.enrolment.id}/decision-state"
+                          "?evidence_ids=\u00b2,\u0663")
+    assert response.status_code == 200
+
+
+def test_patch_checks_permission_before_the_body(app, world, session):
+    """A non-integer keep_file_ids answered 500 before the permission check."""
+    body = {"expected_version": 1, "title": "x", "activity_on": "2025-01-01",
+            "keep_file_ids": ["x"]}
+    assessor = _api(app, world.assessor_token)
+    assert assessor("PATCH", f"/evidence/{world.evidence.id}", json=body).status_code == 403
+    learner = _api(app, world.learner_token)
+    refused = learner("PATCH", f"/evidence/{world.evidence.id}", json=body)
+    assert refused.status_code == 422 and "keep_file_ids" in refused.get_json()["detail"]
+    for bad in ({"expected_version": "one"}, {"expected_version": True},
+                {"expected_version": 1, "activity_on": 20250101}):
+        response = learner("PATCH", f"/evidence/{world.evidence.id}",
+                           json={"title": "x", "activity_on": "2025-01-01", **bad})
+        assert response.status_code == 422, bad
+    session.expire_all()
+    assert session.get(Evidence, world.evidence.id).current_version == 1
+
+
+@pytest.mark.parametrize("body", ["[1]", '"text"', "true", "3"])
+def test_a_json_body_that_is_not_an_object_is_refused(app, world, session, body):
+    learner = _api(app, world.learner_token)
+    for url in (f"/evidence/{world.evidence_to_withdraw.id}/withdraw",
+                f"/evidence/{world.evidence_to_submit.id}/declaration",
+                f"/enrolments/{world.enrolment.id}/declaration"):
+        response = learner("POST", url, data=body, content_type="application/json")
+        assert response.status_code == 422, (url, body)
+    session.expire_all()
+    assert session.get(Evidence, world.evidence_to_withdraw.id).status != "withdrawn"
+
+
+def test_review_needs_a_whole_expected_version(app, world, session):
+    item = make_evidence(session, world.enrolment, world.learner, maps=("1.1",), submit=True)
+    session.commit()
+    api = _api(app, world.assessor_token)
+    for version in ("abc", 1.5, None, [1]):
+        response = api("POST", f"/evidence/{item.id}/review",
+                       json={"outcome": "accepted", "expected_version": version})
+        assert response.status_code == 422, version
+    session.expire_all()
+    assert session.get(Evidence, item.id).status == "submitted"
+
+
+def test_a_405_says_which_methods_are_allowed(app, world):
+    response = _api(app, world.learner_token)("GET", f"/evidence/{world.evidence.id}/submit")
+    assert response.status_code == 405 and "POST" in response.headers["Allow"]
+    page = app.test_client().put("/login")
+    assert page.status_code == 405 and "POST" in page.headers["Allow"]
+
+
+def test_the_unit_declaration_is_signed_once(app, world, session):
+    """A learner could sign the unit declaration again and again (23 identical signatures)."""
+    item = make_evidence(session, world.enrolment, world.learner, maps=("1.1",), submit=True)
+    accept(session, item, world.assessor)
+    decide(session, world.enrolment, world.assessor, "1.1", [item])
+    session.commit()
+    api = _api(app, world.learner_token)
+    body = json.dumps({"typed_name": world.learner.full_name, "password": PASSWORD})
+    first = api("POST", f"/enrolments/{world.enrolment.id}/declaration", data=body,
+                content_type="application/json")
+    assert first.status_code == 201
+    again = api("POST", f"/enrolments/{world.enrolment.id}/declaration", data=body,
+                content_type="application/json")
+    assert again.status_code == 409 and "already declared" in again.get_json()["detail"]
+    assert session.scalar(select(func.count()).select_from(Signature).where(
+        Signature.purpose == "unit_declaration")) == 1
+
+
+def test_the_document_says_what_the_api_does(app, world):
+    """Four places where the OpenAPI document was wrong."""
+    from portfolio.models.assessment import SIGNATURE_PURPOSES
+
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    files = doc["paths"]["/files/{file_id}"]["get"]["responses"]["200"]["content"]
+    assert list(files) == ["*/*"]
+    purposes = doc["components"]["schemas"]["Signature"]["properties"]["purpose"]["enum"]
+    assert set(purposes) == set(SIGNATURE_PURPOSES)
+    params = doc["paths"]["/enrolments/{enrolment_id}/decision-state"]["get"]["parameters"]
+    assert next(p for p in params if p["name"] == "evidence_ids")["required"] is False
+    for name in ("EvidenceCreate", "EvidenceUpdate"):
+        assert doc["components"]["schemas"][name]["properties"]["details"]["type"] == "object"
