@@ -17,7 +17,7 @@ from portfolio.assessment.signing import verify_all, verify_signature
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import NotFound, ValidationFailed
 from portfolio.evidence.queries import get_evidence
-from portfolio.ids import parse_ids
+from portfolio.ids import parse_id, parse_ids
 from portfolio.models import Criterion, CriterionDecision, Signature
 from portfolio.security import client_address
 
@@ -109,13 +109,13 @@ def decisions_create(enrolment_id: int) -> Any:
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, g.api_user)
     body = _body()
-    criterion = s.get(Criterion, body.get("criterion_id")) if isinstance(
-        body.get("criterion_id"), int) else None
+    criterion_id = parse_id(body.get("criterion_id"))
+    criterion = s.get(Criterion, criterion_id) if criterion_id is not None else None
     if criterion is None or criterion.unit_id != enrolment.unit_id:
         raise ValidationFailed("Send the criterion_id of a criterion of this unit.",
                                field="criterion_id")
     ids = body.get("evidence_ids")
-    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+    if not isinstance(ids, list) or not all(isinstance(i, int) and parse_id(i) for i in ids):
         raise ValidationFailed("evidence_ids is a list of evidence ids.", field="evidence_ids")
     decision = _commit_then(s, lambda: services.decide_criterion(
         s, enrolment, criterion, actor=g.api_user, evidence_ids=ids,

@@ -226,7 +226,8 @@ def mapping_add(evidence_id: int) -> Any:
     s = db.session()
     evidence = get_evidence(s, evidence_id, g.api_user)
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("criterion_id"), int):
+    if not isinstance(body, dict) or not isinstance(body.get("criterion_id"), int) \
+            or parse_id(body["criterion_id"]) is None:
         raise ValidationFailed("Send JSON with criterion_id (and optional rationale, location).",
                                field="criterion_id")
     created = services.map_to_criterion(s, evidence, actor=g.api_user, mapping=(
