@@ -112,12 +112,13 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": "",
     # Number of trusted proxies in front of the app (for the client address used by throttling).
     "TRUSTED_PROXIES": 0,
-    # Notification emails: the local hour (in NOTIFY_TIMEZONE) after which each day's digest
+    # Notification emails: the local hour (in NOTIFY_TIMEZONE, or DEFAULT_TIMEZONE when it is
+    # empty) after which each day's digest
     # goes to people who chose "daily", and how often (seconds) the sender thread started by
     # `portfolio serve` and `portfolio worker` looks for due emails (0: only cron sends, with
     # `portfolio notifications send`).
     "NOTIFY_DIGEST_HOUR": 7,
-    "NOTIFY_TIMEZONE": "Europe/London",
+    "NOTIFY_TIMEZONE": "",
     "NOTIFY_SEND_INTERVAL": 60,
 }
 

@@ -58,3 +58,14 @@ def test_an_admin_sets_the_centre_time_zone_and_pages_follow(app, session):
     # Another centre's people still read their own default.
     other = session.get(Centre, world.other_admin.centre_id)
     assert other.timezone is None
+
+
+def test_notification_emails_read_in_the_recipients_zone(app, session):
+    from portfolio.notifications.sending import _day
+
+    world = make_world(session)
+    moment = datetime(2025, 1, 14, 10, 5, tzinfo=UTC)
+    assert _day(moment, app.config, world.learner) == "14 Jan 2025, 10:05 GMT"
+    session.get(Centre, world.learner.centre_id).timezone = "Asia/Tokyo"
+    session.flush()
+    assert _day(moment, app.config, world.learner) == "14 Jan 2025, 19:05 JST"

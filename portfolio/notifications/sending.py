@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
 from sqlalchemy import and_, or_, select, update
@@ -51,7 +51,8 @@ class SendResult:
 
 def digest_cutoff(now: datetime, config: Mapping[str, Any]) -> datetime:
     """The most recent digest moment at or before `now`: today's (or yesterday's) digest hour."""
-    zone = ZoneInfo(str(config.get("NOTIFY_TIMEZONE") or DEFAULT_TIMEZONE))
+    zone = ZoneInfo(str(config.get("NOTIFY_TIMEZONE") or config.get("DEFAULT_TIMEZONE")
+                        or DEFAULT_TIMEZONE))
     hour = int(config.get("NOTIFY_DIGEST_HOUR", DEFAULT_DIGEST_HOUR))
     local = now.astimezone(zone)
     moment = local.replace(hour=hour, minute=0, second=0, microsecond=0)
@@ -61,9 +62,15 @@ def digest_cutoff(now: datetime, config: Mapping[str, Any]) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _day(value: datetime, config: Mapping[str, Any]) -> str:
-    local = value.astimezone(ZoneInfo(str(config.get("NOTIFY_TIMEZONE") or DEFAULT_TIMEZONE)))
-    return f"{local.day} {local:%b %Y}, {local:%H:%M}"
+def _day(value: datetime, config: Mapping[str, Any], person: User | None = None) -> str:
+    """A time as the person reads it: in their centre's zone, else the installation's."""
+    name = getattr(getattr(person, "centre", None), "timezone", None)
+    try:
+        zone = ZoneInfo(str(name or config.get("DEFAULT_TIMEZONE") or DEFAULT_TIMEZONE))
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo(DEFAULT_TIMEZONE)
+    local = value.astimezone(zone)
+    return f"{local.day} {local:%b %Y}, {local:%H:%M} {local:%Z}"
 
 
 def _base(config: Mapping[str, Any]) -> str:
@@ -83,7 +90,7 @@ def _message(person: User, rows: list[Notification], config: Mapping[str, Any],
                    else f"{len(rows)} new notifications")
         lines = []
         for row in rows:
-            lines += [f"- {row.title} ({_day(row.created_at, config)})",
+            lines += [f"- {row.title} ({_day(row.created_at, config, person)})",
                       f"  {base}/notifications/{row.id}"]
     how = ("once a day, as this summary" if digest else "as soon as something happens")
     body = "\n".join([f"Hello {person.full_name},", "", *lines, "",

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from flask import current_app, has_app_context
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -90,9 +88,7 @@ def set_frequency(session: Session, user: User, frequency: str) -> None:
 
 
 def when(value: datetime) -> str:
-    """"14 Mar 2025, 09:30" in the installation's local time (NOTIFY_TIMEZONE)."""
-    zone = "Europe/London"
-    if has_app_context():
-        zone = current_app.config.get("NOTIFY_TIMEZONE") or zone
-    local = value.astimezone(ZoneInfo(zone))
-    return f"{local.day} {local:%b %Y, %H:%M}"
+    """"14 Mar 2025 09:30 GMT" in the reader's centre's time zone (see `portfolio.display`)."""
+    from portfolio.display import when as shown
+
+    return shown(value)
