@@ -1,0 +1,89 @@
+"""IQA actions: open, acknowledged, responded (by the owner), closed (by the IQA)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portfolio.audit import record_event
+from portfolio.db import utcnow
+from portfolio.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from portfolio.models import (
+    IqaAction,
+    Role,
+    User,
+)
+from portfolio.sampling.strategy import is_iqa
+
+# (status, step) -> (who may take it, the status after). Anything else is refused.
+ACTION_TRANSITIONS: dict[tuple[str, str], tuple[str, str]] = {
+    ("open", "acknowledge"): ("owner", "acknowledged"),
+    ("acknowledged", "respond"): ("owner", "responded"),
+    ("responded", "respond"): ("owner", "responded"),  # the owner may add to the response
+    ("responded", "close"): ("iqa", "closed"),
+}
+_REFUSALS = {
+    "acknowledge": "Only an open action can be acknowledged.",
+    "respond": "Acknowledge the action before responding, and respond before it is closed.",
+    "close": "An action can be closed only once its owner has responded.",
+}
+
+
+def get_action(session: Session, action_id: int, user: User) -> IqaAction:
+    """The action's owner and the IQA who set it see it."""
+    action = session.get(IqaAction, action_id)
+    if action is None or not user.is_active or user.id not in (action.owner_id,
+                                                               action.sample.iqa_id):
+        raise NotFound("No such action, or it is not one you can see.")
+    return action
+
+
+def advance_action(session: Session, action: IqaAction, *, actor: User, step: str,
+                   text_md: str = "") -> IqaAction:
+    """Take one step in an action's life; the transition table says who and from where."""
+    rule = ACTION_TRANSITIONS.get((action.status, step))
+    if step not in _REFUSALS:
+        raise ValidationFailed("Unknown step.")
+    who = rule[0] if rule else {"acknowledge": "owner", "respond": "owner",
+                                "close": "iqa"}[step]
+    if who == "owner" and actor.id != action.owner_id:
+        raise PermissionDenied("Only the action's owner can do that.")
+    if who == "iqa" and (actor.id != action.sample.iqa_id or not is_iqa(actor)):
+        raise PermissionDenied("Only the internal quality assurer who set the action closes "
+                               "it.")
+    if rule is None:
+        raise InvalidTransition(_REFUSALS[step] + f" This one is {action.status}.")
+    text_md = (text_md or "").strip()
+    if step == "respond" and not text_md:
+        raise ValidationFailed("Say what you have done about the action.", field="response_md")
+    now = utcnow()
+    before = action.status
+    if step == "acknowledge":
+        action.acknowledged_at = now
+    elif step == "respond":
+        action.response_md = text_md if not action.response_md else (
+            f"{action.response_md}\n\n{text_md}")
+        action.responded_at = now
+    else:
+        action.closed_at, action.closed_by_id = now, actor.id
+        action.closing_note = text_md
+    action.status = rule[1]
+    session.flush()
+    record_event(session, action=f"iqa.action_{step}", subject_type="iqa_action",
+                 subject_id=action.id, actor=actor,
+                 actor_role=Role.IQA.value if who == "iqa" else Role.ASSESSOR.value,
+                 learner_id=action.sample.enrolment.learner_id,
+                 detail={"from": before, "to": action.status})
+    return action
+
+
+def open_actions_for_owner(session: Session, user: User) -> list[IqaAction]:
+    return list(session.scalars(select(IqaAction).where(
+        IqaAction.owner_id == user.id, IqaAction.status != "closed")
+        .order_by(IqaAction.due_on, IqaAction.id)))
+
+
+def open_actions_for_enrolment(session: Session, enrolment_id: int) -> list[IqaAction]:
+    return list(session.scalars(select(IqaAction).where(
+        IqaAction.enrolment_id == enrolment_id, IqaAction.status != "closed")
+        .order_by(IqaAction.due_on, IqaAction.id)))
