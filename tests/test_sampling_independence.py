@@ -14,7 +14,7 @@ from sqlalchemy import select
 from portfolio.assessment.services import countersign_decision
 from portfolio.auth.services import create_api_token
 from portfolio.db import utcnow
-from portfolio.errors import PermissionDenied
+from portfolio.errors import PermissionDenied, ValidationFailed
 from portfolio.models import CriterionDecision, Enrolment, IqaSample, SamplingPlanItem, User
 from portfolio.permissions import can_countersign, is_independent_iqa
 from portfolio.sampling import plan as planner
@@ -171,7 +171,7 @@ def test_no_plan_holds_a_decision_the_iqa_countersigned(session):
     assert sampling.plan_coverage(session, plan).excluded == 2
     assert sampling.addable_decisions(session, plan) == []
     # Adding one by hand (a forged form) is refused and writes nothing.
-    with pytest.raises(sampling.ValidationFailed):
+    with pytest.raises(ValidationFailed):
         sampling.add_item(session, plan, actor=cast.dana, decision_id=cast.elsewhere.id,
                           reason="Looks interesting")
     session.rollback()
