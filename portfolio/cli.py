@@ -21,8 +21,8 @@ from portfolio.demo import PEOPLE, demo_password, seed_demo
 from portfolio.enrolments.services import enrol_learner
 from portfolio.errors import DomainError
 from portfolio.evidence.integrity import StoredFileDamaged
-from portfolio.evidence.views import file_store
 from portfolio.models import ApiToken, Enrolment, Role, Unit, User
+from portfolio.viewkit import file_store
 
 
 def main() -> None:
@@ -456,8 +456,8 @@ def _verify_base() -> str:
 @with_appcontext
 def export_command(learner_email: str, unit_ref: str, out: str | None) -> None:
     """Write a learner's portfolio for a unit as a signed PDF."""
-    from portfolio.evidence.views import file_store
     from portfolio.export.services import export_portfolio
+    from portfolio.viewkit import file_store
 
     s = db.session()
     learner = _user(learner_email)

@@ -351,8 +351,9 @@ CASES = [
     Case("api.evidence_read", "GET", lambda w, t: f"/api/v1/evidence/{w.evidence.id}",
          seen_by(VIEWERS, anonymous=UNAUTH), api=True),
     Case("api.evidence_update", "PATCH", lambda w, t: f"/api/v1/evidence/{w.evidence.id}",
-         seen_by(VIEWERS, anonymous=UNAUTH) | {"learner": INVALID, "assessor": INVALID,
-                                               "iqa": INVALID, "admin": INVALID},
+         # Permission first: only the learner who added it gets as far as the empty body.
+         seen_by(VIEWERS, anonymous=UNAUTH) | {"learner": INVALID, "assessor": FORBIDDEN,
+                                               "iqa": FORBIDDEN, "admin": FORBIDDEN},
          api=True),
     Case("api.evidence_update", "PATCH", lambda w, t: f"/api/v1/evidence/{w.evidence.id}",
          seen_by(VIEWERS, anonymous=UNAUTH) | {"assessor": FORBIDDEN, "iqa": FORBIDDEN,

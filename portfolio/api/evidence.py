@@ -18,10 +18,10 @@ from portfolio.evidence.coverage import Coverage, compute_coverage
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.queries import get_evidence, get_file, list_evidence
 from portfolio.evidence.redaction import findings_for
-from portfolio.evidence.views import file_store, send_evidence_file
 from portfolio.ids import parse_id
 from portfolio.models import Evidence, EvidenceVersion
 from portfolio.permissions import can_change_evidence
+from portfolio.viewkit import file_store, send_evidence_file
 
 TRUE = {"1", "true", "yes", "on"}
 

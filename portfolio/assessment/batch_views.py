@@ -18,15 +18,10 @@ from portfolio import db
 from portfolio.assessment import services
 from portfolio.assessment.forms import SignFields
 from portfolio.assessment.signing import live_decisions
-from portfolio.assessment.views import (
-    _assessed_enrolment,
-    bp,
-    confirmation_from,
-    limits,
-    run_signed,
-)
+from portfolio.assessment.views import _assessed_enrolment, bp
 from portfolio.evidence.coverage import MappedItem, compute_coverage
 from portfolio.models import Criterion, Enrolment
+from portfolio.viewkit import confirmation_from, limits, run_signed
 
 
 @dataclass(frozen=True)

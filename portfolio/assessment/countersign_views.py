@@ -17,14 +17,14 @@ from portfolio import db
 from portfolio.assessment import services
 from portfolio.assessment.forms import SignFields
 from portfolio.assessment.queries import list_reviews
-from portfolio.assessment.views import _countersign_page, bp, confirmation_from, limits, run_signed
+from portfolio.assessment.views import _countersign_page, bp
 from portfolio.errors import NotFound
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
-from portfolio.evidence.views import send_evidence_file
 from portfolio.models import CriterionDecision, Evidence, EvidenceFile, EvidenceVersion, Role
 from portfolio.permissions import can_read_for_countersign
 from portfolio.security import roles_required
+from portfolio.viewkit import confirmation_from, limits, run_signed, send_evidence_file
 
 
 def decision_for_countersigner(decision_id: int) -> CriterionDecision:

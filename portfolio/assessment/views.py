@@ -8,9 +8,7 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
@@ -30,52 +28,18 @@ from portfolio.assessment.queries import (
 )
 from portfolio.assessment.signing import verify_all
 from portfolio.enrolments.queries import get_enrolment
-from portfolio.errors import DomainError, NotFound
+from portfolio.errors import NotFound
 from portfolio.evidence.kinds import KINDS
+from portfolio.evidence.pages import render_criterion, render_evidence
 from portfolio.evidence.queries import get_evidence, list_evidence
-from portfolio.evidence.views import file_store, render_criterion, render_evidence
 from portfolio.ids import parse_ids
 from portfolio.models import Criterion, CriterionDecision, Role, User
 from portfolio.permissions import can_assess, can_countersign, can_view_audit
 from portfolio.sampling.services import open_actions_for_owner
-from portfolio.security import client_address, roles_required
+from portfolio.security import roles_required
+from portfolio.viewkit import confirmation_from, file_store, limits, refuse, run_signed  # noqa: F401
 
 bp = Blueprint("assessment", __name__)
-
-
-def limits() -> dict[str, int]:
-    """Return the password-throttling limits shared by sign-in and signing."""
-    return {"max_failures": int(current_app.config["LOGIN_MAX_FAILURES"]),
-            "lockout_minutes": int(current_app.config["LOGIN_LOCKOUT_MINUTES"])}
-
-
-def confirmation_from(form: Any) -> services.SignerConfirmation:
-    """Read the typed name and password a signing form carries."""
-    return services.SignerConfirmation(password=form.get("password", ""),
-                                       typed_name=form.get("typed_name", ""),
-                                       client=client_address())
-
-
-def refuse(exc: DomainError, render: Any) -> Any:
-    """Show a refused action's message on the page it came from, with the right status."""
-    flash(exc.message, "error")
-    response = make_response(render())
-    response.status_code = exc.status
-    return response
-
-
-def run_signed(action: Any, render: Any) -> Any:
-    """Run a signing service; commit; on refusal keep the attempt and re-show the page."""
-    s = db.session()
-    try:
-        result = action()
-    except DomainError as exc:
-        if exc.status not in (409, 422, 429):
-            raise
-        s.commit()  # a wrong password is recorded: it counts towards throttling
-        return refuse(exc, render), None
-    s.commit()
-    return None, result
 
 
 SORTS = {
@@ -134,7 +98,7 @@ def render_queue(enrolment: Any) -> Any:
 @login_required
 def record(evidence_id: int) -> Any:
     """The assessor signs their own record (an observation): accepted and counted at once."""
-    from portfolio.evidence.views import mapping_inputs
+    from portfolio.viewkit import mapping_inputs
 
     s = db.session()
     evidence = get_evidence(s, evidence_id, current_user)
@@ -163,7 +127,7 @@ def review(evidence_id: int) -> Any:
         with s.begin_nested():
             if with_mapping:
                 from portfolio.evidence.services import set_mappings
-                from portfolio.evidence.views import mapping_inputs
+                from portfolio.viewkit import mapping_inputs
 
                 set_mappings(s, evidence, actor=current_user,
                              wanted=mapping_inputs(request.form))

@@ -24,9 +24,9 @@ from portfolio import db
 from portfolio.bundle.export import export_bundle
 from portfolio.bundle.importer import BundleRefused, import_and_commit
 from portfolio.errors import DomainError, NotFound
-from portfolio.evidence.views import file_store
 from portfolio.models import Enrolment, Role
 from portfolio.security import roles_required
+from portfolio.viewkit import file_store
 
 bp = Blueprint("bundle", __name__, url_prefix="/admin")
 CHUNK = 1024 * 1024

@@ -95,7 +95,7 @@ def _back(evidence_id: int, comment_id: int | None = None) -> Any:
 @bp.route("/evidence/<int:evidence_id>/comments", methods=["POST"])
 @login_required
 def add(evidence_id: int) -> Any:
-    from portfolio.evidence.views import render_evidence
+    from portfolio.evidence.pages import render_evidence
 
     s = db.session()
     evidence = get_evidence(s, evidence_id, current_user)  # cannot see it: 404

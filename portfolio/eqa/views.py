@@ -41,9 +41,9 @@ from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
 from portfolio.evidence.queries import list_evidence
 from portfolio.evidence.services import current_version
 from portfolio.evidence.storage import FileStore
-from portfolio.evidence.views import send_evidence_file
 from portfolio.models import EqaPack, EvidenceComment, Role, Signature
 from portfolio.security import login_manager, roles_required
+from portfolio.viewkit import send_evidence_file
 
 bp = Blueprint("eqa", __name__, url_prefix="/eqa")
 

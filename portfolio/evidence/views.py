@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -17,11 +14,9 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from portfolio import db
 from portfolio.criteria.queries import get_unit_view
@@ -36,61 +31,27 @@ from portfolio.evidence.coverage import (
 )
 from portfolio.evidence.forms import EvidenceForm, WithdrawForm, form_class
 from portfolio.evidence.kinds import KINDS
-from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
+from portfolio.evidence.pages import (  # noqa: F401
+    _detail_context,
+    _version_or_404,
+    render_criterion,
+    render_evidence,
+)
 from portfolio.evidence.queries import get_evidence, get_file, list_evidence
-from portfolio.evidence.storage import FileStore, StoredFileDamaged, record_file_damaged
+from portfolio.evidence.storage import StoredFileDamaged, record_file_damaged
 from portfolio.ids import parse_id, parse_ids
 from portfolio.markdown import render_markdown
-from portfolio.models import Evidence, EvidenceVersion
+from portfolio.models import Evidence
 from portfolio.permissions import (
     can_add_evidence,
     can_assess,
     can_change_evidence,
     can_map_evidence,
 )
+from portfolio.viewkit import file_store, mapping_inputs, send_evidence_file  # noqa: F401
 from portfolio.web import problem, wants_problem_json
 
 bp = Blueprint("evidence", __name__)
-
-
-def file_store() -> FileStore:
-    """Return the app's content-addressed store."""
-    return FileStore(Path(current_app.config["STORAGE_DIR"]))
-
-
-def send_evidence_file(item: Any, *, download: bool, missing: str) -> Any:
-    """Answer with a stored evidence file whose access was already checked.
-
-    The bytes are re-hashed (streamed; a good check is remembered while the object's inode is
-    unchanged) before anything is sent, and sent from the very handle that was checked, so a
-    file swapped in the store is refused, never served; byte ranges and 304s come only after
-    the check too. Only safe image types are shown inline; everything else is an attachment,
-    and the response can never run script in our origin.
-
-    :raises StoredFileDamaged: the stored bytes no longer match (a 409 page or problem+json).
-    """
-    store = file_store()
-    try:
-        handle = store.open_verified(item.sha256, route=request.endpoint or "file")
-    except FileNotFoundError:
-        raise NotFound(missing) from None
-    inline = item.media_type in SAFE_INLINE_IMAGE_TYPES and not download
-    try:
-        size = os.fstat(handle.fileno()).st_size
-        response = send_file(handle, mimetype=item.media_type, as_attachment=not inline,
-                             download_name=item.filename, conditional=False,
-                             etag=item.sha256, max_age=0)
-        # send_file cannot know a handle's length: give it, so byte ranges work (recordings
-        # can be sought) and Content-Length is right.
-        response.content_length = size
-        response = response.make_conditional(request.environ, accept_ranges=True,
-                                             complete_length=size)
-    except BaseException:
-        handle.close()
-        raise
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 @bp.app_errorhandler(StoredFileDamaged)
@@ -225,7 +186,7 @@ def _record_signer(s: Any) -> tuple[str, list[services.MappingInput]]:
     """Check the ticks, then the signer, before anything is written. A wrong password is kept
     (committed at once) so that it counts towards the throttle."""
     from portfolio.assessment.services import confirm_signer
-    from portfolio.assessment.views import confirmation_from, limits
+    from portfolio.viewkit import confirmation_from, limits
 
     wanted = mapping_inputs(request.form)
     if not wanted:
@@ -250,76 +211,8 @@ def _form_page(enrolment: Any, spec: Any, form: Any, can_record: bool) -> str:
         record_statement=STATEMENTS["assessor_record"])
 
 
-def _version_or_404(evidence: Evidence, number: int) -> EvidenceVersion:
-    for version in evidence.versions:
-        if version.version == number:
-            return version
-    raise NotFound("No such version.")
 
 
-def _detail_context(evidence: Evidence, version: EvidenceVersion, *, posted: bool = False
-                    ) -> dict[str, Any]:
-    """What the evidence page shows; `posted` re-shows a refused review with what was typed
-    and ticked, so nothing is lost."""
-    enrolment = evidence.enrolment
-    unit = get_unit_view(db.session(), enrolment.unit_id)
-    from portfolio.evidence.redaction import findings_for
-
-    findings = findings_for(version, enrolment)
-    source = services.mapping_source(current_user, evidence)
-    live = services.live_mappings(evidence, source)
-    other = services.live_mappings(evidence, "assessor" if source == "learner" else "learner")
-    from portfolio.assessment.forms import ReviewForm, SignFields
-    from portfolio.assessment.queries import list_reviews
-    from portfolio.assessment.services import STATEMENTS
-    from portfolio.assessment.signing import verify_signature
-    from portfolio.models import Signature
-
-    s = db.session()
-    declarations = list(s.scalars(select(Signature).where(
-        Signature.subject_type == "evidence", Signature.subject_id == evidence.id)
-        .order_by(Signature.id)))
-    review_form = ReviewForm() if posted else ReviewForm(formdata=None)
-    if not posted:
-        review_form.expected_version.data = str(evidence.current_version)
-    posted_map = None
-    if posted and request.form.get("mapping") == "1":
-        with contextlib.suppress(ValidationFailed):
-            posted_map = {m.criterion_id: m for m in mapping_inputs(request.form)}
-    effective_source = "assessor" if evidence.assessor_mapped_at is not None else "learner"
-    # The assessor starts from the learner's ticks: confirming them is then one click.
-    prefill = other if source == "assessor" and evidence.assessor_mapped_at is None else {}
-    return {
-        "file_url": lambda f, download=False: url_for("evidence.file", file_id=f.id,
-                                                      download=1 if download else None),
-        "mapping_source": source, "other_mappings": other, "prefill": prefill,
-        "reviews": list_reviews(s, evidence.id), "review_form": review_form,
-        "can_review": can_assess(current_user, enrolment)
-        and evidence.status in ("submitted", "accepted")
-        and version.version == evidence.current_version,
-        "declarations": [(d, verify_signature(s, d)) for d in declarations],
-        "sign_form": SignFields(formdata=None),
-        "is_learner": current_user.id == enrolment.learner_id,
-        "is_assessor": can_assess(current_user, enrolment),
-        "can_record": can_assess(current_user, enrolment)
-        and evidence.created_by_id == current_user.id
-        and "assessor" in KINDS[evidence.kind].added_by
-        and evidence.status in ("draft", "referred")
-        and version.version == evidence.current_version,
-        "record_statement": STATEMENTS["assessor_record"],
-        "evidence": evidence, "version": version, "enrolment": enrolment, "unit": unit,
-        "kind": KINDS[evidence.kind], "previews": {f.id: Preview.from_json(f.preview)
-                                                   for f in version.files},
-        "findings": findings, "live": live, "posted_map": posted_map,
-        "effective": services.live_mappings(evidence, effective_source),
-        "effective_source": effective_source,
-        "can_change": can_change_evidence(current_user, enrolment, evidence.created_by_id)
-        and evidence.status in services.EDITABLE,
-        "can_map": can_map_evidence(current_user, enrolment, evidence.created_by_id)
-        and evidence.status not in ("withdrawn", "accepted"),
-        "history": [m for m in evidence.mappings if m.removed_at is not None],
-        "inline_types": SAFE_INLINE_IMAGE_TYPES, "withdraw_form": WithdrawForm(),
-    }
 
 
 @bp.route("/evidence/<int:evidence_id>")
@@ -328,12 +221,6 @@ def detail(evidence_id: int) -> Any:
     return render_evidence(evidence_id)
 
 
-def render_evidence(evidence_id: int, *, posted: bool = False) -> str:
-    """Render an evidence item's page (also used to show a refused action on it)."""
-    evidence = get_evidence(db.session(), evidence_id, current_user)
-    version = services.current_version(evidence)
-    return render_template("evidence/detail.html",
-                           **_detail_context(evidence, version, posted=posted))
 
 
 @bp.route("/evidence/<int:evidence_id>/versions/<int:number>")
@@ -460,7 +347,7 @@ def descriptor(evidence_id: int) -> Any:
 @login_required
 def submit(evidence_id: int) -> Any:
     from portfolio.assessment.services import submit_with_declaration
-    from portfolio.assessment.views import confirmation_from, limits, run_signed
+    from portfolio.viewkit import confirmation_from, limits, run_signed
 
     s = db.session()
     evidence = get_evidence(s, evidence_id, current_user)
@@ -498,17 +385,6 @@ def withdraw(evidence_id: int) -> Any:
     flash("Withdrawn. It stays in the history but no longer counts towards any criterion.",
           "success")
     return redirect(url_for("evidence.index", enrolment_id=evidence.enrolment_id))
-
-
-def mapping_inputs(form: Any) -> list[services.MappingInput]:
-    wanted = []
-    for raw in form.getlist("criteria"):
-        cid = parse_id(raw)
-        if cid is None:
-            raise ValidationFailed("Tick criteria from the list.", field="criteria")
-        wanted.append(services.MappingInput(cid, form.get(f"rationale-{cid}", "")[:500],
-                                            form.get(f"location-{cid}", "")[:120]))
-    return wanted
 
 
 @bp.route("/evidence/<int:evidence_id>/mappings", methods=["POST"])
@@ -560,38 +436,6 @@ def criterion(enrolment_id: int, criterion_id: int) -> Any:
 
 
 
-def render_criterion(enrolment_id: int, criterion_id: int) -> str:
-    """Render a criterion's page in a portfolio: coverage, evidence, guidance, decisions."""
-    from portfolio.assessment.forms import SignFields
-    from portfolio.assessment.queries import list_decisions
-    from portfolio.assessment.services import decision_evidence_state, returned_decision
-    from portfolio.assessment.signing import verify_signature
-
-    s = db.session()
-    enrolment = get_enrolment(s, enrolment_id, current_user)
-    coverage = compute_coverage(s, enrolment, _today())
-    entry = next((c for c in coverage.criteria if c.criterion_id == criterion_id), None)
-    if entry is None:
-        raise NotFound("No such criterion in this unit.")
-    unit = get_unit_view(s, enrolment.unit_id)
-    spec = next(c for lo in unit.outcomes for c in lo.criteria if c.id == criterion_id)
-    mapped_ids = {i.evidence_id for i in entry.items}
-    candidates = [r for r in list_evidence(s, enrolment.id)
-                  if r.id not in mapped_ids and r.status not in ("withdrawn", "accepted")
-                  and can_map_evidence(current_user, enrolment, r.created_by_id)]
-    decisions = [d for d in list_decisions(s, enrolment.id) if d.criterion_id == criterion_id]
-    live = next((d for d in decisions if d.status in ("met", "awaiting_countersignature")), None)
-    usable = [i for i in entry.items if i.status == "accepted" and i.counts]
-    latest = max(decisions, key=lambda d: d.id, default=None)
-    returned = returned_decision(s, latest) if live is None and latest is not None else None
-    return render_template(
-        "evidence/criterion.html", enrolment=enrolment, entry=entry, spec=spec,
-        candidates=candidates, kinds=KINDS,
-        decisions=[(d, verify_signature(s, d.signature)) for d in decisions], live=live,
-        can_decide=can_assess(current_user, enrolment) and live is None,
-        usable=usable, returned=returned,
-        expected_state=decision_evidence_state(s, enrolment, [i.evidence_id for i in usable]),
-        sign_form=SignFields(formdata=None))
 
 
 @bp.route("/enrolments/<int:enrolment_id>/coverage")

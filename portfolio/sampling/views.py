@@ -12,13 +12,13 @@ from sqlalchemy import select
 
 from portfolio import db, notify
 from portfolio.assessment.services import unit_signoff
-from portfolio.assessment.views import confirmation_from, limits, refuse, run_signed
 from portfolio.criteria.files import METHODS
 from portfolio.errors import DomainError, NotFound, ValidationFailed
 from portfolio.ids import parse_id
 from portfolio.models import Enrolment, Role, Unit, User
 from portfolio.sampling import services
 from portfolio.security import roles_required
+from portfolio.viewkit import confirmation_from, limits, refuse, run_signed
 
 bp = Blueprint("sampling", __name__, url_prefix="/iqa")
 

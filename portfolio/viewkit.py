@@ -1,0 +1,106 @@
+"""What views share: signing forms (throttle limits, the signer's confirmation, running a
+signing service and re-showing a refused page), the file store and serving a stored file, and
+the criteria ticked on a mapping form. Views import these from here, never from each other."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import current_app, flash, make_response, request, send_file
+
+from portfolio import db
+from portfolio.assessment.services import SignerConfirmation
+from portfolio.errors import DomainError, NotFound, ValidationFailed
+from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES
+from portfolio.evidence.services import MappingInput
+from portfolio.evidence.storage import FileStore
+from portfolio.ids import parse_id
+from portfolio.security import client_address
+
+
+def limits() -> dict[str, int]:
+    """Return the password-throttling limits shared by sign-in and signing."""
+    return {"max_failures": int(current_app.config["LOGIN_MAX_FAILURES"]),
+            "lockout_minutes": int(current_app.config["LOGIN_LOCKOUT_MINUTES"])}
+
+
+def confirmation_from(form: Any) -> SignerConfirmation:
+    """Read the typed name and password a signing form carries."""
+    return SignerConfirmation(password=form.get("password", ""),
+                                       typed_name=form.get("typed_name", ""),
+                                       client=client_address())
+
+
+def refuse(exc: DomainError, render: Any) -> Any:
+    """Show a refused action's message on the page it came from, with the right status."""
+    flash(exc.message, "error")
+    response = make_response(render())
+    response.status_code = exc.status
+    return response
+
+
+def run_signed(action: Any, render: Any) -> Any:
+    """Run a signing service; commit; on refusal keep the attempt and re-show the page."""
+    s = db.session()
+    try:
+        result = action()
+    except DomainError as exc:
+        if exc.status not in (409, 422, 429):
+            raise
+        s.commit()  # a wrong password is recorded: it counts towards throttling
+        return refuse(exc, render), None
+    s.commit()
+    return None, result
+
+
+def file_store() -> FileStore:
+    """Return the app's content-addressed store."""
+    return FileStore(Path(current_app.config["STORAGE_DIR"]))
+
+
+def send_evidence_file(item: Any, *, download: bool, missing: str) -> Any:
+    """Answer with a stored evidence file whose access was already checked.
+
+    The bytes are re-hashed (streamed; a good check is remembered while the object's inode is
+    unchanged) before anything is sent, and sent from the very handle that was checked, so a
+    file swapped in the store is refused, never served; byte ranges and 304s come only after
+    the check too. Only safe image types are shown inline; everything else is an attachment,
+    and the response can never run script in our origin.
+
+    :raises StoredFileDamaged: the stored bytes no longer match (a 409 page or problem+json).
+    """
+    store = file_store()
+    try:
+        handle = store.open_verified(item.sha256, route=request.endpoint or "file")
+    except FileNotFoundError:
+        raise NotFound(missing) from None
+    inline = item.media_type in SAFE_INLINE_IMAGE_TYPES and not download
+    try:
+        size = os.fstat(handle.fileno()).st_size
+        response = send_file(handle, mimetype=item.media_type, as_attachment=not inline,
+                             download_name=item.filename, conditional=False,
+                             etag=item.sha256, max_age=0)
+        # send_file cannot know a handle's length: give it, so byte ranges work (recordings
+        # can be sought) and Content-Length is right.
+        response.content_length = size
+        response = response.make_conditional(request.environ, accept_ranges=True,
+                                             complete_length=size)
+    except BaseException:
+        handle.close()
+        raise
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def mapping_inputs(form: Any) -> list[MappingInput]:
+    wanted = []
+    for raw in form.getlist("criteria"):
+        cid = parse_id(raw)
+        if cid is None:
+            raise ValidationFailed("Tick criteria from the list.", field="criteria")
+        wanted.append(MappingInput(cid, form.get(f"rationale-{cid}", "")[:500],
+                                            form.get(f"location-{cid}", "")[:120]))
+    return wanted
