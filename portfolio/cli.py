@@ -15,8 +15,8 @@ from portfolio import create_app, db, schema
 from portfolio.assessment.signing import verify_all
 from portfolio.audit import verify_chain
 from portfolio.auth import services as accounts
-from portfolio.criteria.files import UnitFileInvalid, check_file
 from portfolio.criteria.services import load_paths, unit_files_in
+from portfolio.criteria.unitfile import UnitFileInvalid, check_file
 from portfolio.demo import PEOPLE, demo_password, seed_demo
 from portfolio.enrolments.services import enrol_learner
 from portfolio.errors import DomainError

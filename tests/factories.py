@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portfolio.auth.services import create_user, get_or_create_centre
-from portfolio.criteria.files import UnitFile, parse_file
 from portfolio.criteria.services import load_unit_file
+from portfolio.criteria.unitfile import UnitFile, parse_file
 from portfolio.enrolments.services import enrol_learner
 from portfolio.evidence.services import EvidenceInput, MappingInput, add_evidence, set_mappings
 from portfolio.evidence.storage import FileStore, StagedFile

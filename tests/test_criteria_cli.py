@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from portfolio import db
 from portfolio.cli import cli
-from portfolio.criteria.files import check_file
+from portfolio.criteria.unitfile import check_file
 from portfolio.models import AuditEvent, Criterion, Unit
 
 CRITERIA_DIR = Path(__file__).resolve().parent.parent / "criteria"

@@ -1,4 +1,4 @@
-"""The unit file parser/validator (portfolio/criteria/files.py) and the shipped Unit 40 file.
+"""The unit file parser/validator (portfolio/criteria/unitfile/) and the shipped Unit 40 file.
 
 No database: these tests only read TOML files. Broken files are written into tmp_path by
 editing a copy of the good file's text (each edit must match exactly once, so a change to the
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from portfolio.criteria.files import (
+from portfolio.criteria.unitfile import (
     GUIDANCE_KINDS,
     METHODS,
     Problem,

@@ -14,7 +14,6 @@ from sqlalchemy import Column, ForeignKey, Integer, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from portfolio.criteria import services
-from portfolio.criteria.files import UnitFileInvalid, check_file, parse_file
 from portfolio.criteria.services import (
     LoadReport,
     content_hash,
@@ -22,6 +21,7 @@ from portfolio.criteria.services import (
     load_paths,
     load_unit_file,
 )
+from portfolio.criteria.unitfile import UnitFileInvalid, check_file, parse_file
 from portfolio.db import Base
 from portfolio.models import (
     AuditEvent,

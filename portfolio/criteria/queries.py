@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from portfolio.criteria.files import GUIDANCE_KINDS, METHODS
+from portfolio.criteria.unitfile import GUIDANCE_KINDS, METHODS
 from portfolio.errors import NotFound
 from portfolio.models import Criterion, GuidanceNote, LearningOutcome, Unit
 

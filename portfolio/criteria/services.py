@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from portfolio.audit import record_event
-from portfolio.criteria.files import CriterionSpec, UnitFile, parse_file
+from portfolio.criteria.unitfile import CriterionSpec, UnitFile, parse_file
 from portfolio.db import Base, utcnow
 from portfolio.models import (
     Criterion,

@@ -8,8 +8,8 @@ from flask import Blueprint, abort, render_template
 from flask_login import current_user, login_required
 
 from portfolio import db
-from portfolio.criteria.files import METHODS
 from portfolio.criteria.queries import get_unit_view
+from portfolio.criteria.unitfile import METHODS
 from portfolio.enrolments.queries import list_units
 from portfolio.permissions import can_view_unit
 

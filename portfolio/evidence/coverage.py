@@ -14,7 +14,7 @@ from datetime import date
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from portfolio.criteria.files import METHODS
+from portfolio.criteria.unitfile import METHODS
 from portfolio.evidence.kinds import KINDS
 from portfolio.models import (
     Criterion,

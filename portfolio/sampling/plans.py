@@ -14,7 +14,7 @@ from portfolio.assessment.signing import (
     sha256_of,
 )
 from portfolio.audit import record_event
-from portfolio.criteria.files import METHODS
+from portfolio.criteria.unitfile import METHODS
 from portfolio.db import utcnow
 from portfolio.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from portfolio.evidence.kinds import KINDS

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from portfolio import db, notify
 from portfolio.assessment.services import unit_signoff
-from portfolio.criteria.files import METHODS
+from portfolio.criteria.unitfile import METHODS
 from portfolio.errors import DomainError, NotFound, ValidationFailed
 from portfolio.ids import parse_id
 from portfolio.models import Enrolment, Role, Unit, User

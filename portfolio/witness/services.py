@@ -117,7 +117,7 @@ def not_for_witness(session: Session, criterion_ids: list[int], *,
     Read from the unit's own method list per criterion (CriterionMethod): a criterion with no
     methods recorded accepts any. An expert witness may evidence what only an expert may.
     """
-    from portfolio.criteria.files import METHODS
+    from portfolio.criteria.unitfile import METHODS
 
     methods: dict[int, list[tuple[str, bool]]] = {}
     for criterion_id, method, preferred in session.execute(
