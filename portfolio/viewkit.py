@@ -41,18 +41,29 @@ def refuse(exc: DomainError, render: Any) -> Any:
     return response
 
 
-def run_signed(action: Any, render: Any) -> Any:
-    """Run a signing service; commit; on refusal keep the attempt and re-show the page."""
+def run_action(action: Any, render: Any, *, keep_attempt: bool = False) -> tuple[Any, Any]:
+    """Run one service call and commit; on a refusal (409, 422, 429) re-show the page with the
+    message and status instead. What the refused call began is rolled back, except with
+    `keep_attempt`, for signing: a wrong password is recorded, and counts towards the throttle.
+    Returns (the refusal's response or None, the service's result or None)."""
     s = db.session()
     try:
         result = action()
     except DomainError as exc:
         if exc.status not in (409, 422, 429):
             raise
-        s.commit()  # a wrong password is recorded: it counts towards throttling
+        if keep_attempt:
+            s.commit()  # signing services confirm the signer before they write anything else
+        else:
+            s.rollback()
         return refuse(exc, render), None
     s.commit()
     return None, result
+
+
+def run_signed(action: Any, render: Any) -> Any:
+    """Run a signing service: `run_action`, keeping a wrong-password attempt."""
+    return run_action(action, render, keep_attempt=True)
 
 
 def file_store() -> FileStore:

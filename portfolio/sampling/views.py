@@ -13,12 +13,12 @@ from sqlalchemy import select
 from portfolio import db, notify
 from portfolio.assessment.services import unit_signoff
 from portfolio.criteria.unitfile import METHODS
-from portfolio.errors import DomainError, NotFound, ValidationFailed
+from portfolio.errors import NotFound, ValidationFailed
 from portfolio.ids import parse_id
 from portfolio.models import Enrolment, Role, Unit, User
 from portfolio.sampling import services
 from portfolio.security import roles_required
-from portfolio.viewkit import confirmation_from, limits, refuse, run_signed
+from portfolio.viewkit import confirmation_from, limits, run_action, run_signed
 
 bp = Blueprint("sampling", __name__, url_prefix="/iqa")
 
@@ -38,20 +38,6 @@ def _date(value: str | None) -> date | None:
         return datetime.strptime((value or "").strip(), "%Y-%m-%d").date()
     except ValueError:
         return None
-
-
-def _handle(action: Any, render: Any) -> tuple[Any, Any]:
-    """Run a service; commit; on a refusal re-show the page with the message and status."""
-    s = db.session()
-    try:
-        result = action()
-    except DomainError as exc:
-        if exc.status not in (409, 422):
-            raise
-        s.rollback()
-        return refuse(exc, render), None
-    s.commit()
-    return None, result
 
 
 # --- dashboard --------------------------------------------------------------------------------
@@ -94,7 +80,7 @@ def generate() -> Any:
                                    field="period_start")
         return services.generate_plan(s, iqa=current_user, unit=unit, start=start, end=end)
 
-    refused, plan = _handle(action, lambda: _render_home(form))
+    refused, plan = run_action(action, lambda: _render_home(form))
     if refused:
         return refused
     count = len(services.live_items(plan))
@@ -149,7 +135,7 @@ def save_strategy(unit_id: int) -> Any:
     if unit is None:
         raise NotFound("No such unit.")
     form = {k: _text(k, 10) for k in services.RATE_FIELDS}
-    refused, _ = _handle(lambda: services.set_strategy(
+    refused, _ = run_action(lambda: services.set_strategy(
         s, actor=current_user, unit=unit, rates=services.parse_rates(form),
         reason=_text("reason", 2000)), lambda: _render_strategy(unit.id, form))
     if refused:
@@ -179,7 +165,7 @@ def save_assessor_rate(user_id: int) -> Any:
                                     reason=_text("reason", 2000))
 
     unit_id = _text("unit_id", 12)
-    refused, _ = _handle(action, lambda: _render_strategy(
+    refused, _ = run_action(action, lambda: _render_strategy(
         parse_id(unit_id)))
     if refused:
         return refused
@@ -213,7 +199,7 @@ def add_item(plan_id: int) -> Any:
     s = db.session()
     the_plan = services.get_plan(s, plan_id, current_user)
     raw = _text("decision_id", 12)
-    refused, _ = _handle(lambda: services.add_item(
+    refused, _ = run_action(lambda: services.add_item(
         s, the_plan, actor=current_user, decision_id=parse_id(raw) or 0,
         reason=_text("reason", 300)), lambda: _render_plan(plan_id))
     if refused:
@@ -227,7 +213,7 @@ def add_item(plan_id: int) -> Any:
 def remove_item(item_id: int) -> Any:
     s = db.session()
     item = services.get_item(s, item_id, current_user)
-    refused, _ = _handle(lambda: services.remove_item(
+    refused, _ = run_action(lambda: services.remove_item(
         s, item, actor=current_user, reason=_text("reason", 300)),
         lambda: _render_plan(item.plan_id))
     if refused:
@@ -243,7 +229,7 @@ def start(item_id: int) -> Any:
     item = services.get_item(s, item_id, current_user)
     if item.sample is not None and item.sample.iqa_id == current_user.id:
         return redirect(url_for("sampling.sample", sample_id=item.sample.id))
-    refused, sample = _handle(lambda: services.start_sample(s, item, actor=current_user),
+    refused, sample = run_action(lambda: services.start_sample(s, item, actor=current_user),
                               lambda: _render_plan(item.plan_id))
     if refused:
         return refused
@@ -263,7 +249,7 @@ def start_unit(enrolment_id: int) -> Any:
     existing = services.unit_sample_of(s, signoff.id) if signoff else None
     if existing is not None and existing.iqa_id == current_user.id:
         return redirect(url_for("sampling.sample", sample_id=existing.id))
-    refused, sample = _handle(lambda: services.start_unit_sample(s, enrolment,
+    refused, sample = run_action(lambda: services.start_unit_sample(s, enrolment,
                                                                  actor=current_user),
                               _render_home)
     if refused:
@@ -362,7 +348,7 @@ def advance(action_id: int, step: str) -> Any:
     s = db.session()
     action = services.get_action(s, action_id, current_user)
     sample_id = action.sample_id
-    refused, _ = _handle(lambda: services.advance_action(
+    refused, _ = run_action(lambda: services.advance_action(
         s, action, actor=current_user, step=step, text_md=_text("text_md")),
         lambda: _render_sample(sample_id))
     if refused:
