@@ -115,3 +115,12 @@ def mapping_inputs(form: Any) -> list[MappingInput]:
         wanted.append(MappingInput(cid, form.get(f"rationale-{cid}", "")[:500],
                                             form.get(f"location-{cid}", "")[:120]))
     return wanted
+
+
+def show_error(form: Any, exc: DomainError) -> None:
+    """Put a refused action's message on the form field it names, or above the form."""
+    field = getattr(form, exc.field, None) if getattr(exc, "field", None) else None
+    if field is not None:
+        field.errors = [*field.errors, exc.message]
+    else:
+        form.form_errors.append(exc.message)

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
-from wtforms import Form
 
 from portfolio import db
 from portfolio.admin.forms import EnrolmentForm, PersonForm, choices
@@ -16,16 +15,9 @@ from portfolio.enrolments.queries import list_centre_enrolments, list_units
 from portfolio.errors import NotFound, ValidationFailed
 from portfolio.models import Enrolment, Role, Unit, User
 from portfolio.security import roles_required
+from portfolio.viewkit import show_error
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-def _show_error(form: Form, exc: ValidationFailed) -> None:
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        form.form_errors.append(exc.message)
 
 
 def _person_in_centre(user_id: int) -> User:
@@ -59,7 +51,7 @@ def new_person() -> Any:
                 min_password_length=current_app.config["PASSWORD_MIN_LENGTH"], actor=current_user,
             )
         except ValidationFailed as exc:
-            _show_error(form, exc)
+            show_error(form, exc)
             status = 422
         else:
             s.commit()
@@ -92,7 +84,7 @@ def edit_person(user_id: int) -> Any:
                                       min_length=current_app.config["PASSWORD_MIN_LENGTH"])
         except ValidationFailed as exc:
             s.rollback()
-            _show_error(form, exc)
+            show_error(form, exc)
             status = 422
         else:
             s.commit()
@@ -150,7 +142,7 @@ def new_enrolment() -> Any:
                 workplace=form.workplace.data, actor=current_user,
             )
         except ValidationFailed as exc:
-            _show_error(form, exc)
+            show_error(form, exc)
             status = 422
         else:
             s.commit()
@@ -186,7 +178,7 @@ def edit_enrolment(enrolment_id: int) -> Any:
             )
         except ValidationFailed as exc:
             s.rollback()
-            _show_error(form, exc)
+            show_error(form, exc)
             status = 422
         else:
             s.commit()

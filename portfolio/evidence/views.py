@@ -48,7 +48,7 @@ from portfolio.permissions import (
     can_change_evidence,
     can_map_evidence,
 )
-from portfolio.viewkit import file_store, mapping_inputs, send_evidence_file  # noqa: F401
+from portfolio.viewkit import file_store, mapping_inputs, send_evidence_file, show_error  # noqa: F401
 from portfolio.web import problem, wants_problem_json
 
 bp = Blueprint("evidence", __name__)
@@ -99,14 +99,6 @@ def _input_from(form: EvidenceForm, kind_key: str) -> services.EvidenceInput:
         details=details, is_simulated=bool(form.is_simulated.data),
         personal_data_confirmed=bool(form.personal_data_confirmed.data),
         change_note=form.change_note.data or "")
-
-
-def _show_error(form: EvidenceForm, exc: ValidationFailed) -> None:
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        form.form_errors.append(exc.message)
 
 
 @bp.route("/enrolments/<int:enrolment_id>/evidence")
@@ -168,7 +160,7 @@ def new(enrolment_id: int, kind: str) -> Any:
             if exc.status not in (422, 429):
                 raise
             s.rollback()
-            _show_error(form, exc)
+            show_error(form, exc)
             status = exc.status
         else:
             if signed is not None:
@@ -271,7 +263,7 @@ def edit(evidence_id: int) -> Any:
                 batch.commit(s)
         except ValidationFailed as exc:
             s.rollback()
-            _show_error(form, exc)
+            show_error(form, exc)
             status = 422
         except DomainError as exc:
             s.rollback()

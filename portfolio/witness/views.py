@@ -25,6 +25,7 @@ from portfolio.errors import NotFound, ValidationFailed
 from portfolio.models import Criterion, WitnessRequest
 from portfolio.permissions import can_add_evidence, can_view_enrolment
 from portfolio.security import client_address, csrf
+from portfolio.viewkit import show_error
 from portfolio.witness import services
 from portfolio.witness.forms import DeclineForm, RequestForm, TestimonyForm
 
@@ -73,14 +74,6 @@ def _email_link(req: WitnessRequest, raw: str) -> None:
         "same page.\n"))
 
 
-def _show_error(form: Any, exc: ValidationFailed) -> None:
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        form.form_errors.append(exc.message)
-
-
 def _list_page(enrolment: Any, form: RequestForm, status: int = 200) -> Any:
     s = db.session()
     requests = list(s.scalars(select(WitnessRequest).where(
@@ -115,7 +108,7 @@ def index(enrolment_id: int) -> Any:
                     link_days=_link_days())
             except ValidationFailed as exc:
                 s.rollback()
-                _show_error(form, exc)
+                show_error(form, exc)
                 return _list_page(enrolment, form, 422)
             s.commit()
             _email_link(req, raw)
@@ -177,7 +170,7 @@ def replace(request_id: int) -> Any:
                                         today=date.today(), link_days=_link_days())
         except ValidationFailed as exc:
             s.rollback()
-            _show_error(form, exc)
+            show_error(form, exc)
             status = 422
         else:
             s.commit()
@@ -243,7 +236,7 @@ def respond(token: str) -> Any:
             typed_name=form.typed_name.data or ""))
     except ValidationFailed as exc:
         s.rollback()
-        _show_error(form, exc)
+        show_error(form, exc)
         return _witness_page(services.open_link(s, token), form, 422)
     s.commit()
     return _public(render_template("witness/thanks.html", name=req.witness_name,
