@@ -17,6 +17,20 @@ def _ok(schema_name: str, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+# Keyset paging of collections: ?after=<the last id seen>&limit=<1..500>; `next` is the
+# address of the following page, or null on the last one.
+_NEXT = {"type": ["string", "null"],
+         "description": "The address of the next page, or null on the last page"}
+_PAGE_PARAMS = [
+    {"name": "after", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1},
+     "description": "The id of the last item of the previous page"},
+    {"name": "limit", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+     "description": "Items per page"},
+]
+
+
 def _id_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True,
             "schema": {"type": "integer", "minimum": 1}}
@@ -24,6 +38,7 @@ def _id_param(name: str) -> dict[str, Any]:
 
 _ERRORS = {"401": _problem_response("Missing, invalid or revoked token")}
 _NOT_FOUND = {"404": _problem_response("No such object, or not one the caller may see")}
+_BAD_PAGE = {"422": _problem_response("after or limit is not a valid page")}
 
 _UNIT_SUMMARY_PROPS: dict[str, Any] = {
     "id": {"type": "integer"}, "reference": {"type": "string"},
@@ -81,9 +96,10 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "EnrolmentList": {
-        "type": "object", "required": ["items"], "additionalProperties": False,
+        "type": "object", "required": ["items", "next"], "additionalProperties": False,
         "properties": {"items": {"type": "array",
-                                 "items": {"$ref": "#/components/schemas/Enrolment"}}},
+                                 "items": {"$ref": "#/components/schemas/Enrolment"}},
+                       "next": _NEXT},
     },
     "UnitSummary": {
         "type": "object", "additionalProperties": False,
@@ -179,9 +195,10 @@ SCHEMAS.update({
         },
     },
     "EvidenceList": {
-        "type": "object", "required": ["items"], "additionalProperties": False,
+        "type": "object", "required": ["items", "next"], "additionalProperties": False,
         "properties": {"items": {"type": "array",
-                                 "items": {"$ref": "#/components/schemas/EvidenceSummary"}}},
+                                 "items": {"$ref": "#/components/schemas/EvidenceSummary"}},
+                       "next": _NEXT},
     },
     "EvidenceFile": {
         "type": "object", "additionalProperties": False,
@@ -357,7 +374,9 @@ PATHS: dict[str, Any] = {
         "operationId": "enrolments", "summary": "Enrolments the caller may see",
         "description": "A learner sees their own; an assessor or IQA those assigned to them; "
                        "an admin every enrolment of their centre.",
-        "responses": {"200": _ok("EnrolmentList", "Visible enrolments"), **_ERRORS},
+        "parameters": _PAGE_PARAMS,
+        "responses": {"200": _ok("EnrolmentList", "Visible enrolments, in id order"), **_ERRORS,
+                      **_BAD_PAGE},
     }},
     "/enrolments/{enrolment_id}": {"get": {
         "operationId": "enrolment", "summary": "One enrolment",
@@ -385,9 +404,10 @@ PATHS.update({
                            {"name": "kind", "in": "query", "schema": {"type": "string",
                                                                       "enum": _KINDS}},
                            {"name": "status", "in": "query", "schema": {"type": "string",
-                                                                        "enum": _STATUSES}}],
-            "responses": {"200": _ok("EvidenceList", "Evidence, newest activity first"),
-                          **_ERRORS, **_NOT_FOUND},
+                                                                        "enum": _STATUSES}},
+                           *_PAGE_PARAMS],
+            "responses": {"200": _ok("EvidenceList", "Evidence, in id order"),
+                          **_ERRORS, **_NOT_FOUND, **_BAD_PAGE},
         },
         "post": {
             "operationId": "evidence_create",

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 
 from portfolio import db
+from portfolio.api.inputs import keyset_page
 from portfolio.api.openapi import build_openapi
 from portfolio.auth.services import user_for_token
 from portfolio.criteria.queries import get_unit_view
@@ -88,8 +89,8 @@ def me() -> Any:
 
 @bp.get("/enrolments")
 def enrolments() -> Any:
-    items = list_visible_enrolments(db.session(), g.api_user)
-    return jsonify({"items": [_enrolment_json(e) for e in items]})
+    items, following = keyset_page(list_visible_enrolments(db.session(), g.api_user))
+    return jsonify({"items": [_enrolment_json(e) for e in items], "next": following})
 
 
 @bp.get("/enrolments/<int:enrolment_id>")
