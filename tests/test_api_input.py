@@ -41,6 +41,15 @@ def test_an_id_too_large_for_the_database_is_not_found(app, world, url):
     assert response.status_code == 404 and response.mimetype == "application/problem+json"
 
 
+def test_a_huge_id_is_404_for_every_method_the_path_has(app, world):
+    """Refusing it in the router made PATCH answer 405, naming GET as allowed."""
+    api = _api(app, world.learner_token)
+    assert api("PATCH", f"/evidence/{HUGE}", json={}).status_code == 404
+    assert api("POST", f"/evidence/{HUGE}/submit").status_code == 404
+    deleted = api("DELETE", f"/evidence/{HUGE}")
+    assert deleted.status_code == 405 and "PATCH" in deleted.headers["Allow"]
+
+
 def test_pages_too(app, world):
     web = Browserless(app.test_client())
     web.login(world.learner.email, PASSWORD)
