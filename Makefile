@@ -41,6 +41,7 @@ run: install
 
 test: install-test system-deps
 	$(BIN)/ruff check portfolio tests
+	$(BIN)/mypy
 	scripts/test-both-databases $(BIN)/pytest
 
 test-sqlite: install-test system-deps

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, MetaData, create_engine, event
@@ -126,3 +126,21 @@ def session() -> Session:
     if "db_session" not in g:
         g.db_session = get_database().sessionmaker()
     return g.db_session
+
+
+def rowcount(result: Any) -> int:
+    """The rows an UPDATE or DELETE touched (a CursorResult's count, typed for the checker)."""
+    from sqlalchemy.engine import CursorResult
+
+    return cast(CursorResult[Any], result).rowcount
+
+
+_Row = TypeVar("_Row")
+
+
+def must_get(session: Any, model: type[_Row], key: Any) -> _Row:
+    """A row that must exist (its id came from another row): LookupError if it does not."""
+    row = session.get(model, key)
+    if row is None:
+        raise LookupError(f"{model.__name__} {key} is missing")
+    return cast(_Row, row)

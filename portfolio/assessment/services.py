@@ -24,7 +24,7 @@ from portfolio.assessment.signing import (
 from portfolio.audit import record_event
 from portfolio.auth.services import check_password
 from portfolio.auth.throttle import wait_phrase
-from portfolio.db import utcnow
+from portfolio.db import rowcount, utcnow
 from portfolio.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from portfolio.evidence.services import current_version
 from portfolio.models import (
@@ -343,7 +343,7 @@ def countersign_decisions(session: Session, decisions: list[CriterionDecision], 
 
 
 def _check_countersign(session: Session, decision: CriterionDecision, actor: User) -> None:
-    enrolment = session.get(Enrolment, decision.enrolment_id)
+    enrolment = decision.enrolment
     if actor.id == enrolment.iqa_id:
         raise PermissionDenied("You are the internal quality assurer of this learner's "
                                "enrolment, so you cannot countersign its decisions: you must "
@@ -359,8 +359,8 @@ def _check_countersign(session: Session, decision: CriterionDecision, actor: Use
 
 def _record_countersignature(session: Session, decision: CriterionDecision, actor: User,
                              typed: str) -> Signature:
-    enrolment = session.get(Enrolment, decision.enrolment_id)
-    decision_signature = session.get(Signature, decision.signature_id)
+    enrolment = decision.enrolment
+    decision_signature = decision.signature
     content = {"decision_id": decision.id, "criterion_id": decision.criterion_id,
                "enrolment_id": enrolment.id,
                "signatures": [decision_signature_ref(decision_signature)]}
@@ -379,7 +379,7 @@ def _record_countersignature(session: Session, decision: CriterionDecision, acto
                CriterionDecision.status == "awaiting_countersignature")
         .values(status="met", countersigned_by_id=actor.id, countersignature_id=signature.id)
         .execution_options(synchronize_session=False))
-    if moved.rowcount != 1:
+    if rowcount(moved) != 1:
         raise InvalidTransition(f"{decision.criterion.number}: this decision is no longer "
                                 "waiting for a countersignature; nothing was countersigned.")
     session.refresh(decision)
@@ -399,7 +399,7 @@ def return_decision(session: Session, decision: CriterionDecision, *, actor: Use
     which asks for a countersignature again. Two people acting at once on one decision (or a
     double click) cannot both succeed: the status moves only from "awaiting_countersignature".
     """
-    enrolment = session.get(Enrolment, decision.enrolment_id)
+    enrolment = decision.enrolment
     if not can_countersign(actor, enrolment.learner.centre_id, decision.decided_by_id,
                            enrolment.learner_id, actor.assessor_status, enrolment.iqa_id):
         raise PermissionDenied("Only a qualified assessor of this centre, other than the one "
@@ -416,7 +416,7 @@ def return_decision(session: Session, decision: CriterionDecision, *, actor: Use
                                 "someone has already countersigned or returned it.")
     typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
                            lockout_minutes=lockout_minutes)
-    decision_signature = session.get(Signature, decision.signature_id)
+    decision_signature = decision.signature
     content = {"decision_id": decision.id, "criterion_id": decision.criterion_id,
                "enrolment_id": enrolment.id, "comment_md": comment,
                "signatures": [decision_signature_ref(decision_signature)]}
@@ -433,7 +433,7 @@ def return_decision(session: Session, decision: CriterionDecision, *, actor: Use
         .values(status="returned", ended_at=now,
                 ended_reason=f"Returned to the trainee by {actor.full_name}")
         .execution_options(synchronize_session=False))
-    if moved.rowcount != 1:
+    if rowcount(moved) != 1:
         raise InvalidTransition("This decision is no longer waiting for a countersignature: "
                                 "someone has already countersigned or returned it.")
     session.add(signature)
@@ -704,7 +704,7 @@ def sign_off_unit(session: Session, enrolment: Enrolment, *, actor: User,
     typed = confirm_signer(session, actor, confirmation, max_failures=max_failures,
                            lockout_minutes=lockout_minutes)
     decisions = sorted(live_decisions(session, enrolment.id), key=lambda d: d.criterion_id)
-    refs = [decision_signature_ref(session.get(Signature, d.signature_id)) for d in decisions]
+    refs = [decision_signature_ref(d.signature) for d in decisions]
     declaration = unit_declaration(session, enrolment)
     assert declaration is not None
     refs.append(decision_signature_ref(declaration))

@@ -181,8 +181,8 @@ def load_unit_file(session: Session, unit_file: UnitFile) -> LoadReport:
             report.deleted.append(number)
     session.flush()
     kept_outcomes = {s.number for s in unit_file.learning_outcomes}
-    for number, lo in los.items():
-        if number not in kept_outcomes and not session.scalar(
+    for lo_number, lo in los.items():
+        if lo_number not in kept_outcomes and not session.scalar(
             select(func.count(Criterion.id)).where(Criterion.learning_outcome_id == lo.id)
         ):
             session.delete(lo)

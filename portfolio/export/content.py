@@ -183,7 +183,8 @@ def gather(session: Session, enrolment: Enrolment, *, now: datetime, verify_url:
                      WitnessRequest.enrolment_id == enrolment.id,
                      WitnessRequest.status == "signed").order_by(WitnessRequest.id))]
     actors = {u.id: u.full_name for u in session.scalars(select(User))}
-    audit = [{"seq": e.seq, "at": e.at, "who": actors.get(e.actor_id, "System"),
+    audit: list[dict[str, Any]] = [
+             {"seq": e.seq, "at": e.at, "who": actors.get(e.actor_id or 0, "System"),
               "role": e.actor_role or "", "action": e.action,
               "subject": f"{e.subject_type} #{e.subject_id}", "hash": e.hash}
              for e in enrolment_events(session, enrolment)]

@@ -17,7 +17,7 @@ from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from portfolio.db import get_database, utcnow
+from portfolio.db import get_database, rowcount, utcnow
 from portfolio.errors import DomainError
 from portfolio.models import Enrolment, ExportJob, User
 
@@ -73,17 +73,18 @@ def fail_if_stale(session: Session, job: ExportJob, config: Mapping[str, Any]) -
     if message is None:
         return False
     # Judged again in the database, so a heartbeat that lands in between wins.
+    last: Any
     if job.status == "running":
         cutoff = now - timedelta(seconds=float(config["EXPORT_HEARTBEAT_TIMEOUT"]))
         last = func.coalesce(ExportJob.heartbeat_at, ExportJob.started_at, ExportJob.created_at)
     else:
         cutoff = now - timedelta(seconds=float(config["EXPORT_QUEUED_TIMEOUT"]))
         last = ExportJob.created_at
-    changed = session.execute(
+    changed = rowcount(session.execute(
         update(ExportJob).where(ExportJob.id == job.id, ExportJob.status == job.status,
                                 last < cutoff)
         .values(status="failed", message=message)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)))
     session.refresh(job)
     return bool(changed)
 

@@ -338,7 +338,7 @@ def load_centre_signer(config: Mapping[str, Any], instance_path: Path,
                         signing_cert=asn1_x509.Certificate.load(
                             cert.public_bytes(serialization.Encoding.DER)),
                         signing_key=load_private_key_from_pemder_data(key_pem, passphrase=None),
-                        cert_registry=None)
+                        cert_registry=None)  # type: ignore[arg-type]
                 time.sleep(0.2)  # read mid-rotation: the key file follows the certificate
             raise ValueError(f"The signing key and certificate in {paths.key_path.parent} "
                              "do not belong together.")
@@ -370,7 +370,7 @@ def load_centre_signer(config: Mapping[str, Any], instance_path: Path,
             raise FileNotFoundError(f"{NO_KEY_MESSAGE} (missing {p})")
     key = load_private_key_from_pemder(str(legacy.key_path), passphrase=None)
     cert = load_cert_from_pemder(str(legacy.cert_path))
-    return signers.SimpleSigner(signing_cert=cert, signing_key=key, cert_registry=None)
+    return signers.SimpleSigner(signing_cert=cert, signing_key=key, cert_registry=None)  # type: ignore[arg-type]
 
 
 def has_own_key(config: Mapping[str, Any], instance_path: Path, centre_id: int) -> bool:

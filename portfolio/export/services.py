@@ -105,11 +105,11 @@ def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | No
                     created_at=now, public_id=public_id, filename=target.name,
                     sha256=hashlib.sha256(signed).hexdigest(), size=len(signed), pages=pages,
                     manifest=content.manifest,
-                    signer_fingerprint=fingerprint_of(signer.signing_cert.dump()))
+                    signer_fingerprint=fingerprint_of(_certificate(signer).dump()))
     # Not stored: how the render went (the benchmark reports it).
-    export.render_report = {"timings": result.timings, "parts_rendered": len(result.rendered),
-                            "rendered": result.rendered,
-                            "parts_reused": result.reused}
+    export.render_report = {  # type: ignore[attr-defined]
+        "timings": result.timings, "parts_rendered": len(result.rendered),
+        "rendered": result.rendered, "parts_reused": result.reused}
     session.add(export)
     session.flush()
     prune_cache(cache_dir, int(config.get("RENDER_CACHE_MB") or 0) * 1024 * 1024)
@@ -380,9 +380,9 @@ def verify_export(session: Session, pdf: bytes | Path, *,
     if claimed is not None and export is None:
         details.append(f"its bytes differ from export #{claimed.id} as recorded (SHA-256 "
                        "does not match)")
-        pages = _page_count(pdf)
-        if pages is not None and pages != claimed.pages:
-            details.append(f"it has {pages} pages; the export on record has {claimed.pages}")
+        counted = _page_count(pdf)
+        if counted is not None and counted != claimed.pages:
+            details.append(f"it has {counted} pages; the export on record has {claimed.pages}")
 
     if altered:
         return ExportVerdict(ALTERED, altered[0], manifest=manifest, problems=altered + details,
@@ -443,3 +443,10 @@ def verdict_for_link(session: Session, export: Export, *,
                          signer_centre=_centre_name(session, centre_id) if signer else "",
                          export_id=export.id, exported_at=export.created_at,
                          centre=_centre_name(session, centre_id))
+
+
+def _certificate(signer: Any) -> Any:
+    """The signer's certificate; every signer this app builds has one."""
+    if signer.signing_cert is None:
+        raise ValueError("The signing key has no certificate.")
+    return signer.signing_cert

@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from portfolio import db
-from portfolio.db import get_database, utcnow
+from portfolio.db import get_database, must_get, utcnow
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import NotFound, StoredFileDamaged, ValidationFailed
 from portfolio.export.jobs import (
@@ -93,13 +93,13 @@ def _beat(app: Flask, job_id: int, stop: threading.Event) -> None:
 def _render_job(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
     maker = get_database(app).sessionmaker
     with maker() as s:
-        job = s.get(ExportJob, job_id)
-        enrolment = s.get(Enrolment, job.enrolment_id)
-        actor = s.get(User, job.requested_by_id)
+        job = must_get(s, ExportJob, job_id)
+        enrolment = must_get(s, Enrolment, job.enrolment_id)
+        actor = must_get(s, User, job.requested_by_id)
 
         def progress(percent: int, message: str) -> None:
             with maker() as p:
-                row = p.get(ExportJob, job_id)
+                row = must_get(p, ExportJob, job_id)
                 if row.status == "failed":  # given up on as dead: stop, leave its message
                     raise JobAbandoned(row.message)
                 row.status, row.progress, row.message = "running", percent, message
@@ -113,7 +113,7 @@ def _render_job(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
                 static_dir=Path(app.static_folder or "static"),
                 store=store, verify_base=verify_base, progress=progress)
             s.flush()
-            job = s.get(ExportJob, job_id)
+            job = must_get(s, ExportJob, job_id)
             job.status, job.progress, job.export_id = "done", 100, export.id
             job.message = f"Ready: {export.pages} pages, signed"
             s.commit()
@@ -124,7 +124,7 @@ def _render_job(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
         except Exception as exc:  # noqa: BLE001 - the job records why and the page says so
             s.rollback()
             with maker() as f:
-                row = f.get(ExportJob, job_id)
+                row = must_get(f, ExportJob, job_id)
                 row.status = "failed"
                 row.message = ("The export failed: " + str(exc))[:300]
                 damaged = getattr(exc, "sha256", None)

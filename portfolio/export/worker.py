@@ -102,6 +102,7 @@ def render_part(html: str, key: str, static_dir: str, store_root: str,
         for name in page.anchors:
             anchors.setdefault(name, number)
     write_atomically(folder / f"{key}.pdf", document.write_pdf(), durable=False)
-    info = {"pages": len(document.pages), "anchors": anchors}
+    pages = len(document.pages)
+    info = {"pages": pages, "anchors": anchors}
     write_atomically(folder / f"{key}.json", json.dumps(info).encode(), durable=False)
-    return info["pages"], anchors
+    return pages, anchors

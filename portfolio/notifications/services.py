@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from portfolio.db import utcnow
+from portfolio.db import rowcount, utcnow
 from portfolio.errors import NotFound, ValidationFailed
 from portfolio.models import Notification, User
 from portfolio.models.notifications import EMAIL_FREQUENCIES
@@ -67,7 +67,7 @@ def mark_read(session: Session, user_id: int, ids: list[int]) -> int:
         .where(Notification.recipient_id == user_id, Notification.id.in_(ids),
                Notification.read_at.is_(None))
         .values(read_at=utcnow()), execution_options={"synchronize_session": False})
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 def mark_all_read(session: Session, user_id: int) -> int:
@@ -75,7 +75,7 @@ def mark_all_read(session: Session, user_id: int) -> int:
         update(Notification)
         .where(Notification.recipient_id == user_id, Notification.read_at.is_(None))
         .values(read_at=utcnow()), execution_options={"synchronize_session": False})
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 def set_frequency(session: Session, user: User, frequency: str) -> None:

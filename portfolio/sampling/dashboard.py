@@ -9,6 +9,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portfolio.db import must_get
 from portfolio.models import (
     CriterionDecision,
     Enrolment,
@@ -81,7 +82,8 @@ def dashboard(session: Session, iqa: User, today: date) -> Dashboard:
                    CriterionDecision.status.in_(("met", "reopened")))
             .group_by(CriterionDecision.decided_by_id)):
         decided[assessor_id] = count
-    sampled, disagreed = defaultdict(int), defaultdict(int)
+    sampled: defaultdict[int, int] = defaultdict(int)
+    disagreed: defaultdict[int, int] = defaultdict(int)
     for s in samples:
         if s.decision is not None:  # a unit sample is not one of the decisions counted
             sampled[s.assessor_id] += 1
@@ -91,7 +93,7 @@ def dashboard(session: Session, iqa: User, today: date) -> Dashboard:
         dict(DEFAULT_RATES)
     summaries = []
     for assessor_id in sorted(set(decided) | set(sampled) | set(disagreed)):
-        assessor = session.get(User, assessor_id)
+        assessor = must_get(session, User, assessor_id)
         rate = assessor_rate(session, assessor)
         summaries.append(AssessorSummary(rate, rate.rate_label(rates), decided[assessor_id],
                                          sampled[assessor_id], disagreed[assessor_id]))

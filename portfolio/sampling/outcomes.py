@@ -223,13 +223,12 @@ def record_outcome(session: Session, sample: IqaSample, *, actor: User, outcome:
     content: dict[str, Any] = {
         "sample_id": sample.id, "enrolment_id": enrolment.id, "outcome": outcome,
         "rationale_md": rationale, "snapshot_sha256": sample.snapshot_sha256,
-        "actions": [{"description": a.description.strip(), "due_on": a.due_on.isoformat(),
+        "actions": [{"description": a.description.strip(), "due_on": _iso(a.due_on),
                      "owner_id": owner.id} for a in wanted],
     }
     if decision is not None:
         content |= {"decision_id": decision.id, "criterion": decision.criterion.number,
-                    "signatures": [decision_signature_ref(
-                        session.get(Signature, decision.signature_id))]}
+                    "signatures": [decision_signature_ref(decision.signature)]}
         statement = OUTCOME_STATEMENT
     else:
         assert sample.signoff is not None
@@ -327,3 +326,7 @@ def _reopen_unit(session: Session, enrolment: Enrolment, *, actor: User,
     record_event(session, action="unit.signoff_reopened", subject_type="enrolment",
                  subject_id=enrolment.id, actor=actor, actor_role=Role.IQA.value,
                  learner_id=enrolment.learner_id, detail=detail)
+
+
+def _iso(day: Any) -> str | None:
+    return day.isoformat() if day is not None else None
