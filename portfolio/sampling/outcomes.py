@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from portfolio.assessment.services import (
@@ -126,21 +126,34 @@ def start_unit_sample(session: Session, enrolment: Enrolment, *, actor: User) ->
 
 def unit_sampling_ready(session: Session, iqa: User) -> list[tuple[Enrolment, Signature]]:
     """This IQA's enrolments whose unit sign-off stands and has not been sampled yet (leaving
-    out any the IQA may not sample: their own sign-off or decisions)."""
-    ready = []
-    for enrolment in session.scalars(select(Enrolment).where(Enrolment.iqa_id == iqa.id)
-                                     .order_by(Enrolment.id)):
-        if not can_sample(iqa, enrolment):
-            continue
-        signoff = unit_signoff(session, enrolment)
-        if signoff is None or unit_sample_of(session, signoff.id) is not None:
-            continue
-        try:
-            _check_may_sample_unit(session, iqa, enrolment, signoff)
-        except PermissionDenied:
-            continue
-        ready.append((enrolment, signoff))
-    return ready
+    out any the IQA may not sample: their own sign-off or decisions).
+
+    A fixed number of statements whatever the number of enrolments: the dashboard lists
+    candidates from the records, and starting the sample re-verifies the sign-off's signature
+    chain (`start_unit_sample`), refusing one that no longer holds."""
+    if not (iqa.is_active and iqa.has_role(Role.IQA)):
+        return []
+    rows = session.execute(
+        select(Enrolment, Signature)
+        .join(Signature, (Signature.enrolment_id == Enrolment.id)
+              & (Signature.purpose == "unit_signoff") & Signature.invalidated_at.is_(None))
+        .outerjoin(IqaSample, IqaSample.signoff_id == Signature.id)
+        .where(Enrolment.iqa_id == iqa.id, Enrolment.assessor_id != iqa.id,
+               Enrolment.learner_id != iqa.id, IqaSample.id.is_(None),
+               Signature.signer_id != iqa.id)
+        .order_by(Enrolment.id, Signature.id.desc())).all()
+    latest: dict[int, tuple[Enrolment, Signature]] = {}
+    for enrolment, signoff in rows:
+        latest.setdefault(enrolment.id, (enrolment, signoff))
+    if not latest:
+        return []
+    own = set(session.scalars(
+        select(CriterionDecision.enrolment_id).distinct()
+        .where(CriterionDecision.enrolment_id.in_(latest),
+               CriterionDecision.status.in_(("met", "awaiting_countersignature")),
+               or_(CriterionDecision.decided_by_id == iqa.id,
+                   CriterionDecision.countersigned_by_id == iqa.id))))
+    return [pair for enrolment_id, pair in latest.items() if enrolment_id not in own]
 
 
 def get_sample(session: Session, sample_id: int, user: User) -> IqaSample:
