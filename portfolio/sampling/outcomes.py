@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from portfolio.assessment.services import (
     SignerConfirmation,
@@ -141,7 +141,8 @@ def unit_sampling_ready(session: Session, iqa: User) -> list[tuple[Enrolment, Si
         .where(Enrolment.iqa_id == iqa.id, Enrolment.assessor_id != iqa.id,
                Enrolment.learner_id != iqa.id, IqaSample.id.is_(None),
                Signature.signer_id != iqa.id)
-        .order_by(Enrolment.id, Signature.id.desc())).all()
+        .options(joinedload(Enrolment.learner), joinedload(Enrolment.unit))
+        .order_by(Enrolment.id, Signature.id.desc())).unique().all()
     latest: dict[int, tuple[Enrolment, Signature]] = {}
     for enrolment, signoff in rows:
         latest.setdefault(enrolment.id, (enrolment, signoff))
