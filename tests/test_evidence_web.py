@@ -377,3 +377,31 @@ def test_email_and_log_previews_through_the_page(app, session, world, learner_we
     assert "All headers" in email_page
     log_page = learner_web.client.get(f"/evidence/{ids[1]}").get_data(True)
     assert "<th scope=\"col\">Outcome</th>" in log_page and "<td>Apology</td>" in log_page
+
+
+def test_a_photos_print_copy_is_made_after_the_commit(app, session, world, monkeypatch):
+    """Issue 16: the print copy was made while the write transaction was open, so uploads
+    held the database's write lock for seconds."""
+    from PIL import Image
+
+    from portfolio.evidence import storage
+
+    photo = io.BytesIO()
+    Image.new("RGB", (1600, 1200), (20, 120, 90)).save(photo, "PNG")
+    seen: list[bool] = []
+    made = storage.ensure_print_copy
+
+    def watched(root, sha):
+        seen.append(session.in_transaction())
+        return made(root, sha)
+
+    monkeypatch.setattr(storage, "ensure_print_copy", watched)
+    store = storage.FileStore(Path(app.config["STORAGE_DIR"]))
+    with store.batch() as batch:
+        batch.add(io.BytesIO(photo.getvalue()), "screen.png", 10**7)
+        session.execute(select(1))  # the request's transaction is open, as in a real upload
+        batch.commit(session)
+    assert seen == [False]
+    from portfolio.evidence.print_copy import print_copy_path
+
+    assert print_copy_path(Path(app.config["STORAGE_DIR"]), batch.files[0].sha256).exists()

@@ -109,10 +109,11 @@ class FileStore:
         return StagedFile(digest.hexdigest(), size, sniffed,
                           safe_filename(filename, sniffed.extension), temp_path, preview)
 
-    def place(self, staged: StagedFile) -> bool:
+    def place(self, staged: StagedFile, *, print_copy: bool = True) -> bool:
         """Rename a staged file into place; return True when the object is new.
 
-        A photo also gets its print copy now, so no PDF export has to make it later.
+        A photo also gets its print copy, so no PDF export has to make it later (unless
+        `print_copy` is False: an upload makes it once its transaction has committed).
         """
         target = self.path_for(staged.sha256)
         if target.exists():
@@ -123,7 +124,7 @@ class FileStore:
             os.replace(staged.temp_path, target)
             os.chmod(target, 0o640)
             created = True
-        if staged.preview is not None and staged.preview.kind == "image":
+        if print_copy and staged.preview is not None and staged.preview.kind == "image":
             # Best effort: when no copy can be made, an export prints from the original.
             ensure_print_copy(self.root, staged.sha256)
         return created
@@ -172,8 +173,11 @@ class UploadBatch:
         return staged
 
     def commit(self, session: Session) -> None:
-        """Place every staged object, then commit the session; undo the new objects on failure."""
-        created = [s.sha256 for s in self.files if self.store.place(s)]
+        """Place every staged object, then commit the session; undo the new objects on failure.
+
+        Only renames happen while the write transaction is open: photos' print copies are
+        made after the commit, so an upload never holds the database's write lock for them."""
+        created = [s.sha256 for s in self.files if self.store.place(s, print_copy=False)]
         try:
             session.commit()
         except BaseException:
@@ -184,6 +188,10 @@ class UploadBatch:
                     continue
                 self.store.remove(sha)
             raise
+        for staged in self.files:
+            if staged.preview is not None and staged.preview.kind == "image":
+                # Best effort: when no copy can be made, an export prints from the original.
+                ensure_print_copy(self.store.root, staged.sha256)
 
 
 def damaged_objects(store: FileStore, sha256s: Iterable[str]) -> list[str]:
