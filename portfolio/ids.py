@@ -1,8 +1,8 @@
 """Record ids read from URLs, forms and query strings.
 
-Ids are 64-bit integers in the database. A number the database cannot hold (above 2^63 - 1),
-or text that only looks like digits to Python ("²", "٣"), must read as "no such record", never
-as a server error.
+Ids are INTEGER columns: 32-bit on PostgreSQL (SQLite's are 64-bit). A number above 2^31 - 1,
+which no record can have, or text that only looks like digits to Python ("²", "٣"), must read
+as "no such record", never as a server error.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import re
 
 from werkzeug.routing import IntegerConverter
 
-MAX_ID = 2**63 - 1
-_DIGITS = re.compile(r"[0-9]{1,19}")
+MAX_ID = 2**31 - 1
+_DIGITS = re.compile(r"[0-9]{1,10}")
 
 
 def parse_id(raw: object) -> int | None:
