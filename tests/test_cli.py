@@ -100,3 +100,25 @@ def test_db_commands(app):
     lines = dict(line.split(":", 1) for line in current.output.strip().splitlines())
     assert current.exit_code == 0 and lines["database"].strip() == lines["newest"].strip()
     assert _run(app, "db", "check").exit_code == 0
+
+
+def test_the_cli_and_the_web_app_load_without_the_pdf_renderer(tmp_path):
+    """WeasyPrint costs about a second to import; only rendering may load it (issue 16)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from portfolio.cli import cli\n"
+        "from portfolio import create_app\n"
+        "create_app({'TESTING': True, 'DATABASE_URL': 'sqlite:///' + sys.argv[1]})\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('weasyprint', 'fontTools'))\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "probe.db")],
+        capture_output=True, text=True, timeout=120,
+        env={**__import__("os").environ, "PORTFOLIO_INSTANCE_PATH": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

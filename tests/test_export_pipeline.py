@@ -13,10 +13,10 @@ from pypdf import PdfReader
 
 from portfolio.evidence.print_copy import ORIENTATION, print_copy_path, printed_size
 from portfolio.evidence.storage import FileStore
+from portfolio.export.fetcher import PrintFetcher
 from portfolio.export.pipeline import prune_cache
 from portfolio.export.services import export_portfolio
 from portfolio.export.signing import init_centre_key
-from portfolio.export.worker import PrintFetcher
 from tests.factories import accept, make_evidence, make_world, stage_bytes
 
 STATIC = Path(__file__).resolve().parent.parent / "static"

@@ -23,8 +23,17 @@ from portfolio.models.users import ASSESSOR_STATUSES
 from portfolio.permissions import can_manage_token, can_manage_users
 
 _hasher = PasswordHasher()
-# Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_DUMMY: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """A hash verified against when the email is unknown, so a wrong email costs as long as a
+    wrong password. Made on first use, not at import (argon2 is slow on purpose, and the CLI
+    should not pay for it)."""
+    if not _DUMMY:
+        _DUMMY.append(_hasher.hash(secrets.token_urlsafe(16)))
+    return _DUMMY[0]
+
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TOKEN_PREFIX = "pat_"  # noqa: S105 - a label, not a secret
 
@@ -109,7 +118,7 @@ def authenticate(
     user = session.scalar(select(User).where(User.email == email))
     ok = False
     try:
-        ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        ok = _hasher.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         ok = False
     ok = ok and user is not None and user.is_active

@@ -16,9 +16,11 @@ from typing import Any
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from portfolio.evidence.integrity import StoredFileDamaged, read_verified
+from portfolio.evidence.print_copy import ensure_print_copy
+from portfolio.export.schemes import EVIDENCE_SCHEME, PRINT_SCHEME, STATIC_SCHEME
 
-STATIC_SCHEME = "portfolio-static:"
-EVIDENCE_SCHEME = "evidence:"
+__all__ = ["EVIDENCE_SCHEME", "STATIC_SCHEME", "PortfolioFetcher", "PrintFetcher", "RefusedURL",
+           "make_fetcher"]
 
 
 class RefusedURL(ValueError):
@@ -57,6 +59,30 @@ class PortfolioFetcher(URLFetcher):
                 return _response(url, data, "application/octet-stream")
         self.refused.append(url)
         raise RefusedURL(f"refused: {url}")
+
+
+class PrintFetcher(PortfolioFetcher):
+    """The restricted fetcher, plus `evidence-print:<sha256>`: the print copy of a photo
+    (see `portfolio.evidence.print_copy`), made here if it was not made when the photo was
+    stored. The original file is still attached to the PDF byte for byte.
+    """
+
+    def __init__(self, static_dir: Path, store: Any) -> None:
+        super().__init__(static_dir, store)
+        self._allowed_protocols = ("portfolio-static", "evidence", "evidence-print")
+
+    def fetch(self, url: str, headers: Any = None) -> Any:
+        if url.startswith(PRINT_SCHEME):
+            digest = url[len(PRINT_SCHEME):]
+            try:
+                prepared = ensure_print_copy(self.store.root, digest)
+            except ValueError:  # not a SHA-256: refused below, as any unknown object is
+                prepared = None
+            if prepared is not None:
+                return _response(url, prepared, "image/jpeg")
+            # Not an image we can prepare: fall back to the original (still only by hash).
+            return super().fetch(EVIDENCE_SCHEME + digest, headers)
+        return super().fetch(url, headers)
 
 
 def make_fetcher(static_dir: Path, store: Any) -> PortfolioFetcher:

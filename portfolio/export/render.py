@@ -17,7 +17,7 @@ from flask import render_template
 from markupsafe import Markup
 
 from portfolio.export.content import PortfolioContent
-from portfolio.export.fetcher import STATIC_SCHEME, make_fetcher
+from portfolio.export.schemes import STATIC_SCHEME
 
 MANIFEST_NAME = "portfolio-manifest.json"
 
@@ -74,6 +74,8 @@ def render_single_pass(content: PortfolioContent, *, static_dir: Path,
                        store: Any) -> tuple[bytes, int]:
     """Render the whole portfolio in one WeasyPrint pass (the naive way); return PDF and pages."""
     import weasyprint
+
+    from portfolio.export.fetcher import make_fetcher
 
     fetcher = make_fetcher(static_dir, store)
     document = weasyprint.HTML(string=render_html(content), base_url=STATIC_SCHEME + "/",

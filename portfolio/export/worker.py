@@ -1,7 +1,8 @@
 """Lay out one part of a portfolio PDF: the code that runs in the render processes.
 
 Kept apart from the rest of the export so a worker process imports WeasyPrint and Pillow but
-not the web app, the database layer or the models.
+not the web app, the database layer or the models; and the web app and the CLI import this
+module without loading WeasyPrint, which only `render_part` and `warm_up` need.
 """
 
 from __future__ import annotations
@@ -10,36 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from portfolio.atomic import write_atomically
-from portfolio.evidence.print_copy import ensure_print_copy
-from portfolio.export.fetcher import STATIC_SCHEME, PortfolioFetcher, _response
+from portfolio.export.schemes import PRINT_SCHEME, STATIC_SCHEME
 
-PRINT_SCHEME = "evidence-print:"
+__all__ = ["IMAGE_DIR", "PRINT_SCHEME", "SECTION_DIR", "STYLESHEETS", "render_part", "warm_up"]
 SECTION_DIR = "sections"
 IMAGE_DIR = "print-images"  # where print copies were cached before they moved to the store
-
-
-class PrintFetcher(PortfolioFetcher):
-    """The restricted fetcher, plus `evidence-print:<sha256>`: the print copy of a photo
-    (see `portfolio.evidence.print_copy`), made here if it was not made when the photo was
-    stored. The original file is still attached to the PDF byte for byte.
-    """
-
-    def __init__(self, static_dir: Path, store: Any) -> None:
-        super().__init__(static_dir, store)
-        self._allowed_protocols = ("portfolio-static", "evidence", "evidence-print")
-
-    def fetch(self, url: str, headers: Any = None) -> Any:
-        if url.startswith(PRINT_SCHEME):
-            digest = url[len(PRINT_SCHEME):]
-            try:
-                prepared = ensure_print_copy(self.store.root, digest)
-            except ValueError:  # not a SHA-256: refused below, as any unknown object is
-                prepared = None
-            if prepared is not None:
-                return _response(url, prepared, "image/jpeg")
-            # Not an image we can prepare: fall back to the original (still only by hash).
-            return super().fetch("evidence:" + digest, headers)
-        return super().fetch(url, headers)
 
 
 _FONT_CONFIG: Any = None
@@ -90,6 +66,7 @@ def render_part(html: str, key: str, static_dir: str, store_root: str,
     import weasyprint
 
     from portfolio.evidence.paths import ObjectPaths
+    from portfolio.export.fetcher import PrintFetcher
 
     warm_up()  # one font configuration per process: fonts are found once, not for every part
     folder = Path(cache_dir) / SECTION_DIR
