@@ -64,6 +64,16 @@ bench: install-test system-deps
 bench-export: install-test system-deps
 	$(BIN)/python -m bench.export_bench $(EXPORT_BENCH_ARGS)
 
+# `make bench-pages`: seed 2,000 learners (BENCH_PAGES_ARGS="--learners 10000" for more) into a
+# private PostgreSQL server, serve the app with gunicorn (2 sync workers), and load every main
+# page of every role and the API with wrk at 16 connections, side by side with a bare Flask page
+# and a bare one-query page; prints req/s, p50/p95/p99 and each page's ratio to the one-query
+# page (bench-results/pages.json).
+.PHONY: bench-pages
+bench-pages: install-test
+	scripts/ensure-system-deps bench
+	$(BIN)/python -m bench.pages_bench $(BENCH_PAGES_ARGS)
+
 .PHONY: bench-postgres
 bench-postgres: install-test system-deps
 	$(BIN)/python -m bench.coverage_bench --db postgresql $(BENCH_ARGS)

@@ -658,10 +658,9 @@ def _step(message: str) -> None:
     print(f"· {message}", file=sys.stderr, flush=True)
 
 
-def _measure(app: Any, db: Any, args: argparse.Namespace, result: dict[str, Any]) -> None:
-    engine = db.engine
-    _step(f"migrating a fresh {args.db} database")
-    started = time.perf_counter()
+def migrate_and_load_unit40(app: Any, db: Any) -> tuple[int, list[CriterionInfo]]:
+    """Migrate the fresh database, load Unit 40 (with the bench's one adjustment, see
+    TWO_OCCURRENCES) and return its id and criteria, in the order the unit lists them."""
     schema.upgrade(app)
     with db.sessionmaker() as s:
         load_paths(s, sorted((PROJECT_ROOT / "criteria").glob(UNIT40_GLOB)))
@@ -680,7 +679,14 @@ def _measure(app: Any, db: Any, args: argparse.Namespace, result: dict[str, Any]
                         .join(LearningOutcome, LearningOutcome.id == Criterion.learning_outcome_id)
                         .where(Criterion.unit_id == unit.id, Criterion.is_retired.is_(False))
                         .order_by(LearningOutcome.number, Criterion.position))]
-        unit_id = unit.id
+        return unit.id, criteria
+
+
+def _measure(app: Any, db: Any, args: argparse.Namespace, result: dict[str, Any]) -> None:
+    engine = db.engine
+    _step(f"migrating a fresh {args.db} database")
+    started = time.perf_counter()
+    unit_id, criteria = migrate_and_load_unit40(app, db)
     result["migrate_and_load_seconds"] = round(time.perf_counter() - started, 2)
     result["bench_adjustments"] = [f"criterion {TWO_OCCURRENCES} requires 2 occurrences "
                                    "(Unit 40 requires 1 everywhere) so 'too_few' occurs"]
