@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session, selectinload
 
 from portfolio.models import (
     AuditEvent,
@@ -112,15 +112,66 @@ def evidence_snapshot(session: Session, evidence: Evidence, version: EvidenceVer
     }
 
 
+class Prefetched:
+    """What verifying a batch of signatures reads, loaded in a fixed number of statements:
+    the signatures they rely on, the audit event each of them was recorded with, and the
+    evidence and evidence versions (with their files) their content names. A signature outside
+    the batch (one relied on at a second remove) is read the ordinary way."""
+
+    def __init__(self, session: Session, signatures: list[Signature]) -> None:
+        self.events: dict[tuple[str, str], AuditEvent] = {}
+        self.versions: dict[tuple[int, int], EvidenceVersion | None] = {}
+        self.covered: set[int] = set()
+        self.held: list[Any] = []
+        if not signatures:
+            return
+        batch = {sig.id: sig for sig in signatures}
+        relied = {ref["signature_id"] for sig in signatures
+                  for ref in sig.content.get("signatures", [])} - set(batch)
+        if relied:  # loaded into the session too, where session.get finds them
+            batch.update((sig.id, sig) for sig in session.scalars(
+                select(Signature).where(Signature.id.in_(relied))))
+        self.covered = set(batch)
+        self.held.extend(batch.values())
+        for event in session.scalars(select(AuditEvent).where(
+                AuditEvent.subject_type == "signature",
+                AuditEvent.subject_id.in_([str(i) for i in batch])).order_by(AuditEvent.seq)):
+            self.events.setdefault((event.subject_id, event.action), event)
+        pairs = {(item["evidence_id"], item["version"]) for sig in batch.values()
+                 for item in _evidence_items(sig.content)}
+        if pairs:
+            self.versions = dict.fromkeys(pairs)
+            # Held here: the session's identity map only keeps objects someone refers to.
+            self.held.extend(session.scalars(select(Evidence).where(
+                Evidence.id.in_({evidence_id for evidence_id, _ in pairs}))))
+            for version in session.scalars(
+                    select(EvidenceVersion)
+                    .where(tuple_(EvidenceVersion.evidence_id, EvidenceVersion.version)
+                           .in_(sorted(pairs)))
+                    .options(selectinload(EvidenceVersion.files))):
+                self.versions[(version.evidence_id, version.version)] = version
+
+    def covers(self, signature: Signature) -> bool:
+        return signature.id in self.covered
+
+    def event(self, signature: Signature) -> AuditEvent | None:
+        return self.events.get((str(signature.id), f"signature.{signature.purpose}"))
+
+    def version(self, evidence_id: int, number: int) -> EvidenceVersion | None:
+        return self.versions.get((evidence_id, number))
+
+
 def _version(session: Session, evidence_id: int, number: int) -> EvidenceVersion | None:
     return session.scalar(select(EvidenceVersion).where(
         EvidenceVersion.evidence_id == evidence_id, EvidenceVersion.version == number))
 
 
-def recompute_evidence(session: Session, item: dict[str, Any]) -> dict[str, Any] | None:
+def recompute_evidence(session: Session, item: dict[str, Any],
+                       prefetched: Prefetched | None = None) -> dict[str, Any] | None:
     """Rebuild an evidence snapshot from the stored version it names (None if gone)."""
     evidence = session.get(Evidence, item["evidence_id"])
-    version = _version(session, item["evidence_id"], item["version"])
+    version = (prefetched.version(item["evidence_id"], item["version"]) if prefetched
+               else _version(session, item["evidence_id"], item["version"]))
     if evidence is None or version is None:
         return None
     rebuilt = evidence_snapshot(session, evidence, version, include_mappings=False)
@@ -172,19 +223,22 @@ def _evidence_items(content: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def verify_signature(session: Session, signature: Signature, _depth: int = 0, *,
-                     store: Any = None) -> Verdict:
+                     store: Any = None, prefetched: Prefetched | None = None) -> Verdict:
     """Recompute a signature's hashes from the stored content and judge it.
 
     Given the file store, the files the signature covers are re-hashed too (streaming, cached
     by inode and ctime), so bytes swapped in the store break it.
     """
-    recorded = recorded_event(session, signature)
+    if prefetched is not None and not prefetched.covers(signature):
+        prefetched = None
+    recorded = (prefetched.event(signature) if prefetched is not None
+                else recorded_event(session, signature))
     problem = _stored_parts_intact(signature, recorded, sealer_for(session))
     if problem:
         return Verdict(signature.id, "broken", problem)
     newer: list[str] = []
     for item in _evidence_items(signature.content):
-        rebuilt = recompute_evidence(session, item)
+        rebuilt = recompute_evidence(session, item, prefetched)
         if rebuilt is None or sha256_of(rebuilt) != sha256_of(item):
             return Verdict(signature.id, "broken",
                            f"evidence #{item['evidence_id']} version {item['version']} was "
@@ -205,7 +259,8 @@ def verify_signature(session: Session, signature: Signature, _depth: int = 0, *,
     for ref in signature.content.get("signatures", []):
         other = session.get(Signature, ref["signature_id"])
         if other is None or other.content_hash != ref["content_hash"] or (
-                _depth < 4 and verify_signature(session, other, _depth + 1).state == "broken"):
+                _depth < 4 and verify_signature(session, other, _depth + 1,
+                                                prefetched=prefetched).state == "broken"):
             return Verdict(signature.id, "broken",
                            f"signature #{ref['signature_id']} it relies on was altered")
     if recorded is None or (recorded.detail or {}).get("content_hash") != signature.content_hash:
@@ -226,7 +281,10 @@ def verify_all(session: Session, enrolment_ids: list[int] | None = None, *,
     query = select(Signature).order_by(Signature.id)
     if enrolment_ids is not None:
         query = query.where(Signature.enrolment_id.in_(enrolment_ids))
-    return [verify_signature(session, s, store=store) for s in session.scalars(query)]
+    signatures = list(session.scalars(query))
+    prefetched = Prefetched(session, signatures)
+    return [verify_signature(session, s, store=store, prefetched=prefetched)
+            for s in signatures]
 
 
 def decision_signature_ref(signature: Signature) -> dict[str, Any]:
