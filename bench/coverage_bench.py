@@ -634,7 +634,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         with database(args.db, workdir) as (url, description):
             result["server"] = description
+            seal = workdir / "seal.key"  # production settings need one
+            seal.write_text(secrets.token_urlsafe(48) + "\n")
             app = create_app({
+                "SEAL_KEY_FILE": str(seal),
                 "DATABASE_URL": url, "SECRET_KEY": secrets.token_urlsafe(32),
                 "SESSION_COOKIE_SECURE": False, "PROPAGATE_EXCEPTIONS": True,
                 "EXPORTS_DIR": str(workdir / "exports"),

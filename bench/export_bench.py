@@ -149,7 +149,13 @@ def _app(workdir: Path) -> Any:
     from portfolio import create_app
 
     os.environ["PORTFOLIO_INSTANCE_PATH"] = str(workdir / "instance")
+    seal = workdir / "seal.key"  # production settings need one; every step shares it
+    if not seal.exists():
+        import secrets
+
+        seal.write_text(secrets.token_urlsafe(48) + "\n")
     return create_app({
+        "SEAL_KEY_FILE": str(seal),
         "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
         "SECRET_KEY": (workdir / "secret").read_text(), "SESSION_COOKIE_SECURE": False,
         "EXPORTS_DIR": str(workdir / "exports"), "STORAGE_DIR": str(workdir / "storage"),

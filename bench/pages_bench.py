@@ -105,7 +105,8 @@ def _gunicorn(app_path: str, port: int, env: dict[str, str], workers: int,
               log: Path) -> subprocess.Popen[bytes]:
     handle = log.open("wb")
     process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--workers", str(workers), "--worker-class", "sync",
+        [str(BIN / "gunicorn"), "--config", str(PROJECT_ROOT / "gunicorn.conf.py"),
+         "--workers", str(workers), "--worker-class", "sync", "--max-requests", "0",
          "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--timeout", "120",
          app_path],
         env=env, cwd=PROJECT_ROOT, stdout=handle, stderr=subprocess.STDOUT)

@@ -22,7 +22,7 @@ from portfolio.assessment.services import (
 )
 from portfolio.assessment.signing import live_decisions, verify_all
 from portfolio.evidence.coverage import compute_coverage
-from portfolio.models import Enrolment, Role, User, WitnessRequest
+from portfolio.models import Enrolment, Role, User, UserRole, WitnessRequest
 from portfolio.permissions import can_countersign
 from portfolio.sampling.services import open_actions_for_enrolment
 
@@ -124,8 +124,9 @@ def readiness(session: Session, enrolment: Enrolment, today: date) -> Readiness:
     # A broken signature means a signed record changed outside the app; only the centre can
     # investigate it. An ended signature that a live decision still rests on needs a new
     # decision. Every other ended signature is history.
-    admins = frozenset(u.id for u in session.scalars(select(User).where(
-        User.centre_id == learner.centre_id)) if u.has_role(Role.ADMIN))
+    admins = frozenset(session.scalars(
+        select(User.id).join(UserRole, UserRole.user_id == User.id)
+        .where(User.centre_id == learner.centre_id, UserRole.role == Role.ADMIN.value)))
     relied = {d.signature_id: d for d in decisions.values()}
     relied.update({d.countersignature_id: d for d in decisions.values()
                    if d.countersignature_id})
