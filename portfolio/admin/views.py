@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portfolio import db
 from portfolio.admin.forms import EnrolmentForm, PersonForm, choices
 from portfolio.auth import services as accounts
 from portfolio.enrolments import services as enrolments
-from portfolio.enrolments.queries import list_centre_enrolments, list_units
+from portfolio.enrolments.queries import centre_enrolments_query, list_units
 from portfolio.errors import NotFound, ValidationFailed
 from portfolio.models import Enrolment, Role, Unit, User
+from portfolio.paging import paginate
 from portfolio.security import roles_required
 from portfolio.viewkit import show_error
 
@@ -30,8 +31,9 @@ def _person_in_centre(user_id: int) -> User:
 @bp.route("/people")
 @roles_required(Role.ADMIN)
 def people() -> Any:
-    return render_template("admin/people.html",
-                           people=accounts.list_users(db.session(), current_user.centre_id))
+    search = (request.args.get("q") or "").strip()
+    page = paginate(db.session(), accounts.users_query(current_user.centre_id, search))
+    return render_template("admin/people.html", people=page.items, page=page, q=search)
 
 
 @bp.route("/people/new", methods=["GET", "POST"])
@@ -98,9 +100,10 @@ def edit_person(user_id: int) -> Any:
 @bp.route("/enrolments")
 @roles_required(Role.ADMIN)
 def enrolments_list() -> Any:
-    return render_template("admin/enrolments.html",
-                           enrolments=list_centre_enrolments(db.session(),
-                                                             current_user.centre_id))
+    search = (request.args.get("q") or "").strip()
+    page = paginate(db.session(), centre_enrolments_query(current_user.centre_id, search),
+                    unique=True)
+    return render_template("admin/enrolments.html", enrolments=page.items, page=page, q=search)
 
 
 def _fill_choices(form: EnrolmentForm) -> None:

@@ -7,10 +7,11 @@ import re
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from portfolio.audit import record_event
@@ -20,6 +21,7 @@ from portfolio.db import utcnow
 from portfolio.errors import PermissionDenied, ValidationFailed
 from portfolio.models import ApiToken, Centre, LoginAttempt, Role, User, UserRole
 from portfolio.models.users import ASSESSOR_STATUSES
+from portfolio.paging import contains
 from portfolio.permissions import can_manage_token, can_manage_users
 
 _hasher = PasswordHasher()
@@ -338,6 +340,16 @@ def list_tokens(session: Session, user: User) -> list[ApiToken]:
             select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
         )
     )
+
+
+def users_query(centre_id: int, search: str = "") -> Any:
+    """The centre's people by name, those whose name or email contains `search` if given."""
+    query = select(User).where(User.centre_id == centre_id)
+    like = contains(search)
+    if like:
+        query = query.where(func.lower(User.full_name).like(like, escape="\\")
+                            | func.lower(User.email).like(like, escape="\\"))
+    return query.order_by(User.full_name, User.id)
 
 
 def list_users(session: Session, centre_id: int) -> list[User]:

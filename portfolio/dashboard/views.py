@@ -12,13 +12,19 @@ from sqlalchemy import func, select
 
 from portfolio import db
 from portfolio.dashboard import todo
-from portfolio.enrolments.queries import list_units, list_visible_enrolments
+from portfolio.enrolments.queries import (
+    list_units,
+    list_visible_enrolments,
+    visible_enrolments_query,
+)
 from portfolio.eqa.services import packs_of
 from portfolio.evidence.coverage import compute_coverage
 from portfolio.models import Enrolment, Role, User, UserRole
+from portfolio.paging import paginate
 from portfolio.sampling.services import open_actions_for_owner
 
 bp = Blueprint("dashboard", __name__)
+HOME_PAGE_SIZE = 25
 
 
 def _admin_summary(centre_id: int) -> dict[str, Any]:
@@ -47,10 +53,15 @@ def home() -> Any:
         own = list_visible_enrolments(s, current_user, role=Role.LEARNER)
         # A learner has a handful of enrolments at most; each coverage is a fixed few queries.
         panels["learner"] = [(e, compute_coverage(s, e, date.today())) for e in own]
+    # The assessor's and the IQA's learners are paged here: a caseload has 60, an IQA hundreds
+    # (the assessor's whole caseload, with filters, is on /caseload).
     if Role.ASSESSOR in roles:
-        panels["assessor"] = list_visible_enrolments(s, current_user, role=Role.ASSESSOR)
+        panels["assessor"] = paginate(s, visible_enrolments_query(current_user,
+                                                                  role=Role.ASSESSOR),
+                                      size=HOME_PAGE_SIZE, unique=True, param="caseload")
     if Role.IQA in roles:
-        panels["iqa"] = list_visible_enrolments(s, current_user, role=Role.IQA)
+        panels["iqa"] = paginate(s, visible_enrolments_query(current_user, role=Role.IQA),
+                                 size=HOME_PAGE_SIZE, unique=True, param="iqa")
     if Role.EQA in roles:
         panels["eqa"] = [p for p in packs_of(s, current_user) if p.state(date.today()) == "open"]
     if Role.ADMIN in roles:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, false, or_, select
+from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from portfolio.errors import NotFound
 from portfolio.models import Enrolment, Role, Unit, User
+from portfolio.paging import contains
 from portfolio.permissions import can_view_enrolment
 
 
@@ -40,17 +41,7 @@ def list_visible_enrolments(
     session: Session, user: User, *, role: Role | None = None
 ) -> list[Enrolment]:
     """Return the enrolments the user may see, optionally only those seen through one role."""
-    query = _visible(_with_people(select(Enrolment)), user)
-    if role is Role.LEARNER:
-        query = query.where(Enrolment.learner_id == user.id)
-    elif role is Role.ASSESSOR:
-        query = query.where(Enrolment.assessor_id == user.id)
-    elif role is Role.IQA:
-        query = query.where(Enrolment.iqa_id == user.id)
-    query = query.join(User, User.id == Enrolment.learner_id).order_by(
-        User.full_name, Enrolment.id
-    )
-    return list(session.scalars(query).unique())
+    return list(session.scalars(visible_enrolments_query(user, role=role)).unique())
 
 
 def get_enrolment(session: Session, enrolment_id: int, user: User) -> Enrolment:
@@ -59,6 +50,36 @@ def get_enrolment(session: Session, enrolment_id: int, user: User) -> Enrolment:
     if enrolment is None or not can_view_enrolment(user, enrolment):
         raise NotFound("No such enrolment, or it is not one you can see.")
     return enrolment
+
+
+def centre_enrolments_query(centre_id: int, search: str = "") -> Select:
+    """A centre's enrolments by learner name; with `search`, those whose learner's name or
+    email, or whose employer, contains it."""
+    query = (
+        _with_people(select(Enrolment))
+        .join(User, User.id == Enrolment.learner_id)
+        .where(User.centre_id == centre_id)
+        .order_by(User.full_name, Enrolment.id)
+    )
+    like = contains(search)
+    if like:
+        query = query.where(func.lower(User.full_name).like(like, escape="\\")
+                            | func.lower(User.email).like(like, escape="\\")
+                            | func.lower(Enrolment.employer).like(like, escape="\\"))
+    return query
+
+
+def visible_enrolments_query(user: User, *, role: Role | None = None) -> Select:
+    """What `list_visible_enrolments` lists, as a query to page."""
+    query = _visible(_with_people(select(Enrolment)), user)
+    if role is Role.LEARNER:
+        query = query.where(Enrolment.learner_id == user.id)
+    elif role is Role.ASSESSOR:
+        query = query.where(Enrolment.assessor_id == user.id)
+    elif role is Role.IQA:
+        query = query.where(Enrolment.iqa_id == user.id)
+    return query.join(User, User.id == Enrolment.learner_id).order_by(
+        User.full_name, Enrolment.id)
 
 
 def list_centre_enrolments(session: Session, centre_id: int) -> list[Enrolment]:
