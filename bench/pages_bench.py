@@ -257,6 +257,49 @@ def _drain(port: int, workers: int) -> None:
         list(pool.map(lambda _: _request(port, "GET", "/static/css/app.css"), range(workers)))
 
 
+def slowest_statements(app: Any, subjects: dict[str, Any], targets: list[Target],
+                       show: int = 3) -> dict[str, list[dict[str, Any]]]:
+    """Load each page once in this process and time every SQL statement it sends: the
+    statement count and the slowest few, to see where a page's database time goes."""
+    from sqlalchemy import event
+
+    from bench.coverage_bench import sign_in as sign_in_client
+
+    engine = get_database(app).engine
+    timings: list[tuple[float, str]] = []
+    started: list[float] = []
+
+    def before(*_args: Any) -> None:
+        started.append(time.perf_counter())
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        timings.append((time.perf_counter() - started.pop(), " ".join(statement.split())))
+
+    clients = {role: sign_in_client(app, email, subjects["password"])
+               for role, email in subjects["people"].items()}
+    found: dict[str, list[dict[str, Any]]] = {}
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        for target in targets:
+            if target.port_key != "app":
+                continue
+            role = target.name.split(":", 1)[0]
+            client = clients.get(role, clients["assessor"])
+            headers = {k: v for k, v in target.headers.items() if k != "Cookie"}
+            client.get(target.path, headers=headers)  # warm
+            timings.clear()
+            client.get(target.path, headers=headers)
+            total = sum(t for t, _ in timings)
+            found[target.name] = [{"statements": len(timings), "sql_ms": round(total * 1000, 1)}]
+            for seconds, sql in sorted(timings, reverse=True)[:show]:
+                found[target.name].append({"ms": round(seconds * 1000, 1), "sql": sql[:400]})
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+    return found
+
+
 def measure(targets: list[Target], ports: dict[str, int], args: argparse.Namespace) -> None:
     for target in targets:  # every page must answer 200 before it is timed
         status, _, body = _request(ports[target.port_key], "GET", target.path,
@@ -360,7 +403,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                           "STORAGE_DIR": str(workdir / "storage"),
                           "EXPORTS_DIR": str(workdir / "exports")})
         subjects = seed(app, args, result)
-        get_database(app).engine.dispose()
         subprocess.run([str(BIN / "portfolio"), "keys", "init", "--all"], env=env, check=True,
                        stdout=subprocess.DEVNULL)
         ports = {"app": _free_port(), "bare": _free_port()}
@@ -377,6 +419,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         targets = [t for t in targets_for(subjects, cookies)
                    if t.port_key == "bare" or not args.only
                    or any(word.lower() in t.name.lower() for word in args.only)]
+        if args.statements:
+            result["statements"] = slowest_statements(app, subjects, targets)
+            for name, rows in result["statements"].items():
+                print(f"{name}: {rows[0]['statements']} statements, {rows[0]['sql_ms']} ms SQL",
+                      file=sys.stderr)
+                for row in rows[1:]:
+                    print(f"    {row['ms']:7.1f} ms  {row['sql'][:160]}", file=sys.stderr)
+        get_database(app).engine.dispose()
+        if args.statements_only:
+            return result
         measure(targets, ports, args)
         result["pages"] = summarise(targets)
     finally:
@@ -410,13 +462,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", action="append", metavar="WORDS",
                         help="only the pages whose name contains these words (repeatable); "
                         "the two yardsticks always run")
+    parser.add_argument("--statements", action="store_true",
+                        help="also time each page's SQL statements once, in process, and print "
+                        "the slowest")
+    parser.add_argument("--statements-only", action="store_true",
+                        help="only that (no load)")
     parser.add_argument("--out", type=Path, default=RESULTS_FILE)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.statements = args.statements or args.statements_only
     result = run(args)
+    if args.statements_only:
+        return 0
     print(report(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
