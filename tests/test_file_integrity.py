@@ -240,7 +240,7 @@ def test_export_command_refuses_and_exits_non_zero(app, session, world, keys, tm
 
 def test_export_job_fails_with_the_evidence_named(app, session, world, keys):
     """The queued export (the page's own route) fails and says which item is damaged."""
-    from portfolio.export.views import _render_job
+    from portfolio.export.jobs import _render_job
     from portfolio.models import ExportJob
 
     swap(store_of(app).path_for(world.sha), FORGED_LONGER)

@@ -137,7 +137,7 @@ def submit_batch(enrolment_id: int) -> Any:
     """The learner submits the ticked drafts under one signed declaration each, signed once."""
     from portfolio.enrolments.queries import get_enrolment
     from portfolio.errors import PermissionDenied
-    from portfolio.evidence.views import index as evidence_index
+    from portfolio.evidence.pages import render_index
     from portfolio.models import Evidence
 
     s = db.session()
@@ -152,7 +152,7 @@ def submit_batch(enrolment_id: int) -> Any:
                 items.append(evidence)
     refused, signatures = run_signed(lambda: services.submit_many(
         s, items, actor=current_user, confirmation=confirmation_from(request.form),
-        **limits()), lambda: evidence_index(enrolment.id))
+        **limits()), lambda: render_index(enrolment))
     if refused:
         return refused
     flash(f"Submitted {len(signatures)} item{'s' if len(signatures) != 1 else ''}, each with "

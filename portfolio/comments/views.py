@@ -21,6 +21,8 @@ from wtforms import HiddenField, TextAreaField
 from portfolio import db
 from portfolio.comments import services
 from portfolio.db import utcnow
+from portfolio.eqa import services as eqa_services
+from portfolio.eqa.access import pack_page
 from portfolio.errors import ValidationFailed
 from portfolio.evidence.queries import get_evidence
 from portfolio.models import EqaPack, Evidence
@@ -114,16 +116,10 @@ def add(evidence_id: int) -> Any:
 
 
 @bp.route("/eqa/packs/<int:pack_id>/evidence/<int:evidence_id>/comments")
-def eqa_thread(pack_id: int, evidence_id: int) -> Any:
-    from portfolio.eqa import services as eqa_services
-    from portfolio.eqa.views import pack_page
-
-    @pack_page
-    def page(pack: EqaPack) -> Any:
-        item = eqa_services.pack_evidence(db.session(), pack, evidence_id)
-        return render_template("comments/eqa_thread.html", pack=pack, evidence=item,
-                               enrolment=item.enrolment,
-                               version=next(v for v in item.versions
-                                            if v.version == item.current_version))
-
-    return page(pack_id)
+@pack_page
+def eqa_thread(pack: EqaPack, evidence_id: int) -> Any:
+    item = eqa_services.pack_evidence(db.session(), pack, evidence_id)
+    return render_template("comments/eqa_thread.html", pack=pack, evidence=item,
+                           enrolment=item.enrolment,
+                           version=next(v for v in item.versions
+                                        if v.version == item.current_version))

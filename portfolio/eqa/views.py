@@ -8,17 +8,12 @@ request, allowed or refused, is written to the pack's access log with its status
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
-    make_response,
     render_template,
     request,
     send_file,
@@ -26,15 +21,14 @@ from flask import (
 )
 from flask_login import current_user
 from sqlalchemy import func, select
-from werkzeug.exceptions import HTTPException
 
 from portfolio import db
 from portfolio.assessment.queries import list_decisions, list_reviews
 from portfolio.assessment.signing import verify_signature
 from portfolio.criteria.queries import get_unit_view
 from portfolio.eqa import services
+from portfolio.eqa.access import pack_page, today
 from portfolio.eqa.sampling_records import gather_sampling_records
-from portfolio.errors import DomainError
 from portfolio.evidence.coverage import compute_coverage
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
@@ -42,62 +36,10 @@ from portfolio.evidence.queries import list_evidence
 from portfolio.evidence.services import current_version
 from portfolio.evidence.storage import FileStore
 from portfolio.models import EqaPack, EvidenceComment, Role, Signature
-from portfolio.security import login_manager, roles_required
+from portfolio.security import roles_required
 from portfolio.viewkit import send_evidence_file
 
 bp = Blueprint("eqa", __name__, url_prefix="/eqa")
-
-
-def today() -> date:
-    return date.today()
-
-
-def _status_of(exc: BaseException) -> int:
-    if isinstance(exc, DomainError):
-        return exc.status
-    if isinstance(exc, HTTPException):
-        return exc.code or 500
-    return 500
-
-
-def pack_page(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Open the EQA's own pack for the view, refuse what is outside it, and log the request."""
-
-    @wraps(view)
-    def wrapped(pack_id: int, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if not current_user.has_role(Role.EQA):
-            abort(403)
-        s = db.session()
-        pack = services.own_pack(s, pack_id, current_user)  # another's pack: 404, not logged
-        user = current_user._get_current_object()  # type: ignore[attr-defined]
-        try:
-            try:
-                services.check_open(pack, today())
-                response = make_response(view(pack, **kwargs))
-            except services.PackNotOpenYet as exc:
-                response = make_response(render_template(
-                    "eqa/closed.html", pack=pack, title=exc.title, message=exc.message,
-                    state="upcoming"), exc.status)
-            except services.PackClosed as exc:
-                response = make_response(render_template(
-                    "eqa/closed.html", pack=pack, title=exc.title, message=exc.message,
-                    state=exc.state), exc.status)
-        except Exception as exc:
-            s.rollback()
-            services.log_access(s, pack, user, method=request.method, path=request.path,
-                                status=_status_of(exc))
-            s.commit()
-            raise
-        services.log_access(s, pack, user, method=request.method, path=request.path,
-                            status=response.status_code)
-        s.commit()
-        response.headers["Cache-Control"] = "private, no-store"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        return response
-
-    return wrapped
 
 
 @bp.route("")

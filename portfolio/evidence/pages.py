@@ -30,11 +30,24 @@ from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
 from portfolio.evidence.queries import get_evidence, list_evidence
 from portfolio.models import Evidence, EvidenceVersion
 from portfolio.permissions import (
+    can_add_evidence,
     can_assess,
     can_change_evidence,
     can_map_evidence,
 )
 from portfolio.viewkit import file_store, mapping_inputs, send_evidence_file  # noqa: F401
+
+
+def render_index(enrolment: Any) -> Any:
+    """The enrolment's evidence list, filtered by `?kind=` and `?status=`."""
+    kind = request.args.get("kind") if request.args.get("kind") in KINDS else None
+    status = request.args.get("status") or None
+    rows = list_evidence(db.session(), enrolment.id, kind=kind, status=status)
+    # Referred-back items lead the list: they are what the learner must act on first.
+    rows.sort(key=lambda r: r.status != "referred")
+    addable = [k for k in KINDS.values() if can_add_evidence(current_user, enrolment, k.added_by)]
+    return render_template("evidence/index.html", enrolment=enrolment, rows=rows, kinds=KINDS,
+                           addable=addable, kind=kind, status=status)
 
 
 def _version_or_404(evidence: Evidence, number: int) -> EvidenceVersion:

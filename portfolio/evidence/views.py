@@ -36,8 +36,9 @@ from portfolio.evidence.pages import (  # noqa: F401
     _version_or_404,
     render_criterion,
     render_evidence,
+    render_index,
 )
-from portfolio.evidence.queries import get_evidence, get_file, list_evidence
+from portfolio.evidence.queries import get_evidence, get_file
 from portfolio.evidence.storage import StoredFileDamaged, record_file_damaged
 from portfolio.ids import parse_id, parse_ids
 from portfolio.markdown import render_markdown
@@ -104,16 +105,7 @@ def _input_from(form: EvidenceForm, kind_key: str) -> services.EvidenceInput:
 @bp.route("/enrolments/<int:enrolment_id>/evidence")
 @login_required
 def index(enrolment_id: int) -> Any:
-    s = db.session()
-    enrolment = get_enrolment(s, enrolment_id, current_user)
-    kind = request.args.get("kind") if request.args.get("kind") in KINDS else None
-    status = request.args.get("status") or None
-    rows = list_evidence(s, enrolment.id, kind=kind, status=status)
-    # Referred-back items lead the list: they are what the learner must act on first.
-    rows.sort(key=lambda r: r.status != "referred")
-    addable = [k for k in KINDS.values() if can_add_evidence(current_user, enrolment, k.added_by)]
-    return render_template("evidence/index.html", enrolment=enrolment, rows=rows, kinds=KINDS,
-                           addable=addable, kind=kind, status=status)
+    return render_index(get_enrolment(db.session(), enrolment_id, current_user))
 
 
 @bp.route("/enrolments/<int:enrolment_id>/evidence/new")

@@ -11,14 +11,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from portfolio.db import get_database, rowcount, utcnow
-from portfolio.errors import DomainError
+from portfolio.db import get_database, must_get, rowcount, utcnow
+from portfolio.errors import DomainError, StoredFileDamaged
 from portfolio.models import Enrolment, ExportJob, User
 
 QUEUE_NAME = "exports"
@@ -155,8 +156,6 @@ def queue_for(redis_url: str) -> Any:
 
 def dispatch_export(app: Flask, job_id: int, verify_base: str) -> None:
     """Start the export job: queue it for a worker, run it now, or run it in a thread."""
-    from portfolio.export.views import run_job
-
     if app.config.get("REDIS_URL"):
         from redis.exceptions import RedisError
 
@@ -180,7 +179,6 @@ def dispatch_export(app: Flask, job_id: int, verify_base: str) -> None:
 def run_queued(job_id: int, verify_base: str) -> None:
     """Run one queued export job (in the worker's horse), configured like the web app."""
     from portfolio import create_app
-    from portfolio.export.views import run_job
 
     app = create_app()
     try:
@@ -203,3 +201,91 @@ def horse_killed(rq_job: Any, _pid: int, _status: int, _rusage: Any) -> None:
     finally:
         # The worker forks a horse per job: it must not hand pooled connections to the next.
         get_database(app).engine.dispose()
+
+
+def run_job(app: Flask, job_id: int, verify_base: str) -> None:
+    """Run one export job in its own session, recording progress and a heartbeat as it goes."""
+    from portfolio.evidence.storage import FileStore
+
+    with app.app_context():
+        maker = get_database(app).sessionmaker
+        with maker() as claim:
+            row = claim.get(ExportJob, job_id)
+            if row is None or row.status != "queued":
+                return  # already given up on (failed, retried) or run by another worker
+            now = utcnow()
+            row.status, row.message = "running", "Starting"
+            row.started_at = row.heartbeat_at = now
+            claim.commit()
+        stop = threading.Event()
+        beat = threading.Thread(target=_beat, args=(app, job_id, stop), daemon=True,
+                                name=f"export-job-{job_id}-heartbeat")
+        beat.start()
+        try:
+            _render_job(app, job_id, verify_base, FileStore(Path(app.config["STORAGE_DIR"])))
+        finally:
+            stop.set()
+            beat.join(timeout=5)
+
+
+def _beat(app: Flask, job_id: int, stop: threading.Event) -> None:
+    """Record that the job's process is alive, until it ends (or the process dies)."""
+    maker = get_database(app).sessionmaker
+    every = heartbeat_every(app.config)
+    while not stop.wait(every):
+        try:
+            with maker() as s:
+                s.execute(update(ExportJob).where(ExportJob.id == job_id,
+                                                  ExportJob.status == "running")
+                          .values(heartbeat_at=utcnow()))
+                s.commit()
+        except Exception as exc:  # noqa: BLE001 - a missed beat is retried; never crash
+            app.logger.warning("export job %s heartbeat failed: %s", job_id, exc)
+
+
+def _render_job(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
+    maker = get_database(app).sessionmaker
+    with maker() as s:
+        job = must_get(s, ExportJob, job_id)
+        enrolment = must_get(s, Enrolment, job.enrolment_id)
+        actor = must_get(s, User, job.requested_by_id)
+
+        def progress(percent: int, message: str) -> None:
+            with maker() as p:
+                row = must_get(p, ExportJob, job_id)
+                if row.status == "failed":  # given up on as dead: stop, leave its message
+                    raise JobAbandoned(row.message)
+                row.status, row.progress, row.message = "running", percent, message
+                row.heartbeat_at = utcnow()
+                p.commit()
+
+        from portfolio.export.services import export_portfolio
+
+        try:
+            export = export_portfolio(
+                s, enrolment, actor=actor, config=app.config,
+                instance_path=Path(app.instance_path),
+                static_dir=Path(app.static_folder or "static"),
+                store=store, verify_base=verify_base, progress=progress)
+            s.flush()
+            job = must_get(s, ExportJob, job_id)
+            job.status, job.progress, job.export_id = "done", 100, export.id
+            job.message = f"Ready: {export.pages} pages, signed"
+            s.commit()
+        except JobAbandoned:
+            s.rollback()
+            app.logger.warning("export job %s was marked failed while running; stopped",
+                               job_id)
+        except Exception as exc:  # noqa: BLE001 - the job records why and the page says so
+            s.rollback()
+            with maker() as f:
+                row = must_get(f, ExportJob, job_id)
+                row.status = "failed"
+                row.message = ("The export failed: " + str(exc))[:300]
+                damaged = getattr(exc, "sha256", None)
+                if isinstance(exc, StoredFileDamaged) and damaged:
+                    from portfolio.evidence.storage import record_file_damaged
+
+                    record_file_damaged(f, damaged, "export job")
+                f.commit()
+            app.logger.warning("export job %s failed: %s", job_id, type(exc).__name__)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
 from flask import (
     Blueprint,
-    Flask,
     current_app,
     flash,
     jsonify,
@@ -22,23 +20,20 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from sqlalchemy import select, update
+from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from portfolio import db
-from portfolio.db import get_database, must_get, utcnow
 from portfolio.enrolments.queries import get_enrolment
-from portfolio.errors import NotFound, StoredFileDamaged, ValidationFailed
+from portfolio.errors import NotFound, ValidationFailed
 from portfolio.export.jobs import (
-    JobAbandoned,
     TooManyExports,
     dispatch_export,
     fail_if_stale,
-    heartbeat_every,
     start_export_job,
 )
-from portfolio.export.services import export_portfolio, verify_export
-from portfolio.models import Enrolment, Export, ExportJob, User
+from portfolio.export.services import verify_export
+from portfolio.models import Export, ExportJob
 from portfolio.permissions import can_view_enrolment
 from portfolio.security import client_address
 
@@ -48,92 +43,6 @@ VERIFY_CHUNK = 1024 * 1024
 
 def _verify_base() -> str:
     return current_app.config["PUBLIC_URL"].rstrip("/") + "/verify"
-
-
-def run_job(app: Flask, job_id: int, verify_base: str) -> None:
-    """Run one export job in its own session, recording progress and a heartbeat as it goes."""
-    from portfolio.evidence.storage import FileStore
-
-    with app.app_context():
-        maker = get_database(app).sessionmaker
-        with maker() as claim:
-            row = claim.get(ExportJob, job_id)
-            if row is None or row.status != "queued":
-                return  # already given up on (failed, retried) or run by another worker
-            now = utcnow()
-            row.status, row.message = "running", "Starting"
-            row.started_at = row.heartbeat_at = now
-            claim.commit()
-        stop = threading.Event()
-        beat = threading.Thread(target=_beat, args=(app, job_id, stop), daemon=True,
-                                name=f"export-job-{job_id}-heartbeat")
-        beat.start()
-        try:
-            _render_job(app, job_id, verify_base, FileStore(Path(app.config["STORAGE_DIR"])))
-        finally:
-            stop.set()
-            beat.join(timeout=5)
-
-
-def _beat(app: Flask, job_id: int, stop: threading.Event) -> None:
-    """Record that the job's process is alive, until it ends (or the process dies)."""
-    maker = get_database(app).sessionmaker
-    every = heartbeat_every(app.config)
-    while not stop.wait(every):
-        try:
-            with maker() as s:
-                s.execute(update(ExportJob).where(ExportJob.id == job_id,
-                                                  ExportJob.status == "running")
-                          .values(heartbeat_at=utcnow()))
-                s.commit()
-        except Exception as exc:  # noqa: BLE001 - a missed beat is retried; never crash
-            app.logger.warning("export job %s heartbeat failed: %s", job_id, exc)
-
-
-def _render_job(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
-    maker = get_database(app).sessionmaker
-    with maker() as s:
-        job = must_get(s, ExportJob, job_id)
-        enrolment = must_get(s, Enrolment, job.enrolment_id)
-        actor = must_get(s, User, job.requested_by_id)
-
-        def progress(percent: int, message: str) -> None:
-            with maker() as p:
-                row = must_get(p, ExportJob, job_id)
-                if row.status == "failed":  # given up on as dead: stop, leave its message
-                    raise JobAbandoned(row.message)
-                row.status, row.progress, row.message = "running", percent, message
-                row.heartbeat_at = utcnow()
-                p.commit()
-
-        try:
-            export = export_portfolio(
-                s, enrolment, actor=actor, config=app.config,
-                instance_path=Path(app.instance_path),
-                static_dir=Path(app.static_folder or "static"),
-                store=store, verify_base=verify_base, progress=progress)
-            s.flush()
-            job = must_get(s, ExportJob, job_id)
-            job.status, job.progress, job.export_id = "done", 100, export.id
-            job.message = f"Ready: {export.pages} pages, signed"
-            s.commit()
-        except JobAbandoned:
-            s.rollback()
-            app.logger.warning("export job %s was marked failed while running; stopped",
-                               job_id)
-        except Exception as exc:  # noqa: BLE001 - the job records why and the page says so
-            s.rollback()
-            with maker() as f:
-                row = must_get(f, ExportJob, job_id)
-                row.status = "failed"
-                row.message = ("The export failed: " + str(exc))[:300]
-                damaged = getattr(exc, "sha256", None)
-                if isinstance(exc, StoredFileDamaged) and damaged:
-                    from portfolio.evidence.storage import record_file_damaged
-
-                    record_file_damaged(f, damaged, "export job")
-                f.commit()
-            app.logger.warning("export job %s failed: %s", job_id, type(exc).__name__)
 
 
 @bp.route("/enrolments/<int:enrolment_id>/exports", methods=["GET", "POST"])
