@@ -26,6 +26,7 @@ from portfolio.auth.services import check_password
 from portfolio.auth.throttle import wait_phrase
 from portfolio.db import rowcount, utcnow
 from portfolio.errors import InvalidTransition, PermissionDenied, ValidationFailed
+from portfolio.evidence import states
 from portfolio.evidence.services import current_version
 from portfolio.models import (
     Criterion,
@@ -118,8 +119,7 @@ def review_evidence(session: Session, evidence: Evidence, *, actor: User, outcom
         raise PermissionDenied("Only the learner's assessor reviews their evidence.")
     if outcome not in ("accepted", "referred"):
         raise ValidationFailed("Accept the evidence or refer it back.", field="outcome")
-    allowed_from = ("submitted",) if outcome == "accepted" else ("submitted", "accepted")
-    if evidence.status not in allowed_from:
+    if ("accept" if outcome == "accepted" else "refer") not in states.possible(evidence):
         raise InvalidTransition(f"This evidence is {evidence.status}: it cannot be "
                                 f"{outcome} now.")
     if expected_version != evidence.current_version:
@@ -132,7 +132,7 @@ def review_evidence(session: Session, evidence: Evidence, *, actor: User, outcom
                             reviewer_id=actor.id, outcome=outcome, feedback_md=feedback,
                             varcs={k: bool(varcs.get(k)) for k in VARCS})
     session.add(review)
-    evidence.status = outcome
+    states.move(evidence, "accept" if outcome == "accepted" else "refer")
     evidence.updated_at = utcnow()
     session.flush()
     record_event(session, action=f"evidence.{outcome}", subject_type="evidence",
@@ -542,7 +542,7 @@ def check_recordable(evidence: Evidence, *, actor: User, wanted: list[Any] | Non
         raise PermissionDenied("Only the assessor who made this record signs it.")
     if "assessor" not in KINDS[evidence.kind].added_by:
         raise InvalidTransition("This kind of evidence is the learner's to submit.")
-    if evidence.status not in ("draft", "referred"):
+    if "record" not in states.possible(evidence):
         raise InvalidTransition(f"This record is {evidence.status}: it was signed already.")
     from portfolio.evidence.redaction import check_clean
 
@@ -570,7 +570,7 @@ def sign_assessor_record(session: Session, evidence: Evidence, *, actor: User, t
             set_mappings(session, evidence, actor=actor, wanted=wanted)
         version = current_version(evidence)
         now = utcnow()
-        evidence.status = "accepted"
+        states.move(evidence, "record")
         evidence.submitted_at = evidence.updated_at = now
         session.add(EvidenceReview(
             evidence_id=evidence.id, version=version.version, reviewer_id=actor.id,

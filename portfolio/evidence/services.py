@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from portfolio.audit import record_event
 from portfolio.db import utcnow
 from portfolio.errors import InvalidTransition, PermissionDenied, ValidationFailed
+from portfolio.evidence import states
 from portfolio.evidence.kinds import KINDS, Kind
 from portfolio.evidence.storage import StagedFile
 from portfolio.models import (
@@ -27,7 +28,7 @@ from portfolio.models import (
 )
 from portfolio.permissions import can_add_evidence, can_change_evidence, can_map_evidence
 
-EDITABLE = ("draft", "referred")
+EDITABLE = states.EDITABLE
 # A witness must not be a relative of the learner (the field's rules for witness testimony).
 RELATIVE_WORDS = re.compile(
     r"\b(mother|mum|mom|father|dad|parent|brother|sister|sibling|wife|husband|spouse|partner|"
@@ -143,8 +144,9 @@ def add_evidence(session: Session, *, actor: User, enrolment: Enrolment, kind: s
         raise InvalidTransition("This enrolment is closed: no new evidence can be added.")
     clean = _check_input(spec, data, len(files), today)
     now = utcnow()
-    evidence = Evidence(enrolment_id=enrolment.id, kind=kind, status="draft", current_version=1,
-                        created_by_id=actor.id, created_at=now, updated_at=now)
+    evidence = Evidence(enrolment_id=enrolment.id, kind=kind, status=states.DRAFT,
+                        current_version=1, created_by_id=actor.id, created_at=now,
+                        updated_at=now)
     version = EvidenceVersion(version=1, created_by_id=actor.id, created_at=now,
                               **_version_fields(clean))
     evidence.versions.append(version)
@@ -244,7 +246,7 @@ def submit_evidence(session: Session, evidence: Evidence, *, actor: User) -> Non
     :raises InvalidTransition: already submitted, or not mapped to any criterion.
     """
     check_submittable(evidence, actor=actor)
-    evidence.status = "submitted"
+    states.move(evidence, "submit")
     evidence.submitted_at = evidence.updated_at = utcnow()
     record_event(session, action="evidence.submit", subject_type="evidence",
                  subject_id=evidence.id, actor=actor,
@@ -257,7 +259,7 @@ def withdraw_evidence(session: Session, evidence: Evidence, *, actor: User, reas
     """Withdraw a draft or referred item; it stays in the history but counts for nothing."""
     _check_editable(actor, evidence, None)
     reason = " ".join((reason or "").split())[:300]
-    evidence.status = "withdrawn"
+    states.move(evidence, "withdraw")
     evidence.updated_at = utcnow()
     session.flush()
     from portfolio.assessment.services import invalidate_for_evidence
@@ -281,7 +283,7 @@ class MappingInput:
 def _check_mappable(actor: User, evidence: Evidence) -> None:
     if not can_map_evidence(actor, evidence.enrolment, evidence.created_by_id):
         raise PermissionDenied("You cannot change the mapping of this evidence.")
-    if evidence.status in ("withdrawn", "accepted"):
+    if evidence.status in (states.WITHDRAWN, states.ACCEPTED):
         raise InvalidTransition(f"This evidence is {evidence.status}: its mapping is fixed.")
 
 

@@ -9,6 +9,7 @@ from portfolio.models.evidence import (
     Evidence,
     EvidenceFile,
     EvidenceMapping,
+    EvidenceStatus,
     EvidenceVersion,
     StoredFile,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "EvidenceComment",
     "EvidenceFile",
     "EvidenceMapping",
+    "EvidenceStatus",
     "EvidenceReview",
     "EvidenceVersion",
     "Export",

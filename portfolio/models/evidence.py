@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 from typing import Any
 
@@ -38,7 +39,17 @@ EVIDENCE_KINDS = (
     "rpl",
     "descriptor",
 )
-EVIDENCE_STATUSES = ("draft", "submitted", "referred", "accepted", "withdrawn")
+class EvidenceStatus(enum.StrEnum):
+    """Where an evidence item is; the moves between them are in `portfolio.evidence.states`."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    REFERRED = "referred"
+    ACCEPTED = "accepted"
+    WITHDRAWN = "withdrawn"
+
+
+EVIDENCE_STATUSES = tuple(status.value for status in EvidenceStatus)
 
 
 def _in(values: tuple[str, ...]) -> str:
