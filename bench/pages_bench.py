@@ -293,7 +293,7 @@ def slowest_statements(app: Any, subjects: dict[str, Any], targets: list[Target]
             total = sum(t for t, _ in timings)
             found[target.name] = [{"statements": len(timings), "sql_ms": round(total * 1000, 1)}]
             for seconds, sql in sorted(timings, reverse=True)[:show]:
-                found[target.name].append({"ms": round(seconds * 1000, 1), "sql": sql[:400]})
+                found[target.name].append({"ms": round(seconds * 1000, 1), "sql": sql[:4000]})
     finally:
         event.remove(engine, "before_cursor_execute", before)
         event.remove(engine, "after_cursor_execute", after)
@@ -425,7 +425,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"{name}: {rows[0]['statements']} statements, {rows[0]['sql_ms']} ms SQL",
                       file=sys.stderr)
                 for row in rows[1:]:
-                    print(f"    {row['ms']:7.1f} ms  {row['sql'][:160]}", file=sys.stderr)
+                    shown = row["sql"] if args.only else row["sql"][:160]
+                    print(f"    {row['ms']:7.1f} ms  {shown}", file=sys.stderr)
         get_database(app).engine.dispose()
         if args.statements_only:
             return result

@@ -11,7 +11,7 @@ from portfolio import db
 from portfolio.admin.forms import EnrolmentForm, PersonForm, choices
 from portfolio.auth import services as accounts
 from portfolio.enrolments import services as enrolments
-from portfolio.enrolments.queries import centre_enrolments_query, list_units
+from portfolio.enrolments.queries import centre_enrolment_ids, list_units, load_enrolments
 from portfolio.errors import NotFound, ValidationFailed
 from portfolio.models import Enrolment, Role, Unit, User
 from portfolio.paging import paginate
@@ -101,8 +101,9 @@ def edit_person(user_id: int) -> Any:
 @roles_required(Role.ADMIN)
 def enrolments_list() -> Any:
     search = (request.args.get("q") or "").strip()
-    page = paginate(db.session(), centre_enrolments_query(current_user.centre_id, search),
-                    unique=True)
+    s = db.session()
+    page = paginate(s, centre_enrolment_ids(current_user.centre_id, search),
+                    load=lambda ids: load_enrolments(s, ids))
     return render_template("admin/enrolments.html", enrolments=page.items, page=page, q=search)
 
 

@@ -15,7 +15,8 @@ from portfolio.dashboard import todo
 from portfolio.enrolments.queries import (
     list_units,
     list_visible_enrolments,
-    visible_enrolments_query,
+    load_enrolments,
+    visible_enrolment_ids,
 )
 from portfolio.eqa.services import packs_of
 from portfolio.evidence.coverage import compute_coverage
@@ -49,6 +50,10 @@ def home() -> Any:
     s = db.session()
     panels: dict[str, Any] = {}
     roles = current_user.roles
+
+    def load(ids: list[int]) -> list[Any]:
+        return load_enrolments(s, ids)
+
     if Role.LEARNER in roles:
         own = list_visible_enrolments(s, current_user, role=Role.LEARNER)
         # A learner has a handful of enrolments at most; each coverage is a fixed few queries.
@@ -56,12 +61,11 @@ def home() -> Any:
     # The assessor's and the IQA's learners are paged here: a caseload has 60, an IQA hundreds
     # (the assessor's whole caseload, with filters, is on /caseload).
     if Role.ASSESSOR in roles:
-        panels["assessor"] = paginate(s, visible_enrolments_query(current_user,
-                                                                  role=Role.ASSESSOR),
-                                      size=HOME_PAGE_SIZE, unique=True, param="caseload")
+        panels["assessor"] = paginate(s, visible_enrolment_ids(current_user, role=Role.ASSESSOR),
+                                      size=HOME_PAGE_SIZE, param="caseload", load=load)
     if Role.IQA in roles:
-        panels["iqa"] = paginate(s, visible_enrolments_query(current_user, role=Role.IQA),
-                                 size=HOME_PAGE_SIZE, unique=True, param="iqa")
+        panels["iqa"] = paginate(s, visible_enrolment_ids(current_user, role=Role.IQA),
+                                 size=HOME_PAGE_SIZE, param="iqa", load=load)
     if Role.EQA in roles:
         panels["eqa"] = [p for p in packs_of(s, current_user) if p.state(date.today()) == "open"]
     if Role.ADMIN in roles:

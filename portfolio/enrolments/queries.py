@@ -52,11 +52,11 @@ def get_enrolment(session: Session, enrolment_id: int, user: User) -> Enrolment:
     return enrolment
 
 
-def centre_enrolments_query(centre_id: int, search: str = "") -> Select:
-    """A centre's enrolments by learner name; with `search`, those whose learner's name or
-    email, or whose employer, contains it."""
+def centre_enrolment_ids(centre_id: int, search: str = "") -> Select:
+    """The ids of a centre's enrolments by learner name (to page; `load_enrolments` then reads
+    one page); with `search`, those whose learner's name or email, or employer, contains it."""
     query = (
-        _with_people(select(Enrolment))
+        select(Enrolment.id)
         .join(User, User.id == Enrolment.learner_id)
         .where(User.centre_id == centre_id)
         .order_by(User.full_name, Enrolment.id)
@@ -69,9 +69,25 @@ def centre_enrolments_query(centre_id: int, search: str = "") -> Select:
     return query
 
 
+def load_enrolments(session: Session, ids: list[int]) -> list[Enrolment]:
+    """The enrolments with these ids, with their people and unit, in the order given."""
+    found = {e.id: e for e in session.scalars(
+        _with_people(select(Enrolment)).where(Enrolment.id.in_(ids))).unique()}
+    return [found[i] for i in ids if i in found]
+
+
+def visible_enrolment_ids(user: User, *, role: Role | None = None) -> Select:
+    """The ids of what `list_visible_enrolments` lists, in its order, to page."""
+    return _visible_query(select(Enrolment.id), user, role)
+
+
 def visible_enrolments_query(user: User, *, role: Role | None = None) -> Select:
-    """What `list_visible_enrolments` lists, as a query to page."""
-    query = _visible(_with_people(select(Enrolment)), user)
+    """What `list_visible_enrolments` lists, as a query."""
+    return _visible_query(_with_people(select(Enrolment)), user, role)
+
+
+def _visible_query(query: Select, user: User, role: Role | None) -> Select:
+    query = _visible(query, user)
     if role is Role.LEARNER:
         query = query.where(Enrolment.learner_id == user.id)
     elif role is Role.ASSESSOR:
