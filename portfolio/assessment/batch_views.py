@@ -18,9 +18,12 @@ from portfolio import db
 from portfolio.assessment import services
 from portfolio.assessment.forms import SignFields
 from portfolio.assessment.signing import live_decisions
-from portfolio.assessment.views import _assessed_enrolment, bp
+from portfolio.assessment.views import _assessed_enrolment, bp, render_queue
+from portfolio.enrolments.queries import get_enrolment
+from portfolio.errors import PermissionDenied
 from portfolio.evidence.coverage import MappedItem, compute_coverage
-from portfolio.models import Criterion, Enrolment
+from portfolio.evidence.pages import render_index
+from portfolio.models import Criterion, Enrolment, Evidence
 from portfolio.viewkit import confirmation_from, limits, run_signed
 
 
@@ -102,9 +105,6 @@ def batch_decide_sign(enrolment_id: int) -> Any:
 @login_required
 def review_batch(enrolment_id: int) -> Any:
     """Accept or refer back the ticked items of the review queue with one comment."""
-    from portfolio.assessment.views import render_queue
-    from portfolio.models import Evidence
-
     enrolment = _assessed_enrolment(enrolment_id)
     s = db.session()
     items = []
@@ -135,9 +135,6 @@ def review_batch(enrolment_id: int) -> Any:
 @login_required
 def submit_batch(enrolment_id: int) -> Any:
     """The learner submits the ticked drafts under one signed declaration each, signed once."""
-    from portfolio.enrolments.queries import get_enrolment
-    from portfolio.errors import PermissionDenied
-    from portfolio.evidence.pages import render_index
     from portfolio.models import Evidence
 
     s = db.session()

@@ -20,6 +20,7 @@ from portfolio.assessment.signing import (
     live_decisions,
     make_signature,
     sha256_of,
+    verify_signature,
 )
 from portfolio.audit import record_event
 from portfolio.auth.services import check_password
@@ -27,7 +28,17 @@ from portfolio.auth.throttle import wait_phrase
 from portfolio.db import rowcount, utcnow
 from portfolio.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from portfolio.evidence import states
-from portfolio.evidence.services import current_version
+from portfolio.evidence.coverage import compute_coverage
+from portfolio.evidence.kinds import KINDS
+from portfolio.evidence.redaction import check_clean
+from portfolio.evidence.services import (
+    MappingInput,
+    check_submittable,
+    current_version,
+    live_mappings,
+    set_mappings,
+    submit_evidence,
+)
 from portfolio.models import (
     Criterion,
     CriterionDecision,
@@ -63,7 +74,6 @@ STATEMENTS = {
 @dataclass(frozen=True)
 class SignerConfirmation:
     """What a person enters to sign: their password again and their full name."""
-
     password: str
     typed_name: str
     client: str = "unknown"
@@ -207,7 +217,6 @@ def _check_decision(session: Session, enrolment: Enrolment, criterion: Criterion
     if not_accepted:
         raise InvalidTransition("Accept the evidence before relying on it: "
                                 + ", ".join(f"“{t}”" for t in not_accepted) + ".")
-    from portfolio.evidence.coverage import compute_coverage
 
     entry = next(c for c in compute_coverage(session, enrolment, utcnow().date()).criteria
                  if c.criterion_id == criterion.id)
@@ -272,7 +281,6 @@ def _record_decision(session: Session, enrolment: Enrolment, criterion: Criterio
 @dataclass(frozen=True)
 class BatchItem:
     """One criterion of a batch: the evidence to cite and the state the page was drawn from."""
-
     criterion: Criterion
     evidence_ids: list[int]
     expected_state: str
@@ -463,8 +471,6 @@ def submit_with_declaration(session: Session, evidence: Evidence, *, actor: User
     The signer is confirmed before anything changes: a wrong password or name (which is
     recorded, for throttling) must never leave the evidence submitted without its declaration.
     """
-    from portfolio.evidence.services import check_submittable, submit_evidence
-
     check_submittable(evidence, actor=actor)
     is_learner = actor.id == evidence.enrolment.learner_id
     typed = ""
@@ -535,16 +541,12 @@ def record_by_assessor(session: Session, evidence: Evidence, *, actor: User,
 
 def check_recordable(evidence: Evidence, *, actor: User, wanted: list[Any] | None) -> None:
     """Refuse a record that could not be signed, before the assessor is asked to sign."""
-    from portfolio.evidence.kinds import KINDS
-    from portfolio.evidence.services import live_mappings
-
     if not can_assess(actor, evidence.enrolment) or evidence.created_by_id != actor.id:
         raise PermissionDenied("Only the assessor who made this record signs it.")
     if "assessor" not in KINDS[evidence.kind].added_by:
         raise InvalidTransition("This kind of evidence is the learner's to submit.")
     if "record" not in states.possible(evidence):
         raise InvalidTransition(f"This record is {evidence.status}: it was signed already.")
-    from portfolio.evidence.redaction import check_clean
 
     check_clean(evidence)
     if not (wanted if wanted is not None else (live_mappings(evidence, "assessor")
@@ -557,8 +559,6 @@ def sign_assessor_record(session: Session, evidence: Evidence, *, actor: User, t
                          wanted: list[Any] | None = None) -> Signature:
     """Sign an assessor's record once `confirm_signer` has returned `typed`: map it, accept it
     and sign it, all in one savepoint."""
-    from portfolio.evidence.services import live_mappings, set_mappings
-
     check_recordable(evidence, actor=actor, wanted=wanted)
     enrolment = evidence.enrolment
     with session.begin_nested():
@@ -595,8 +595,6 @@ def sign_assessor_record(session: Session, evidence: Evidence, *, actor: User, t
 
 
 def _as_input(mapping: Any) -> Any:
-    from portfolio.evidence.services import MappingInput
-
     return MappingInput(mapping.criterion_id, mapping.rationale, mapping.location)
 
 
@@ -616,8 +614,6 @@ def _declare(session: Session, evidence: Evidence, actor: User, typed: str) -> S
 
 
 def _valid(session: Session, enrolment_id: int, purpose: str) -> Signature | None:
-    from portfolio.assessment.signing import verify_signature
-
     for signature in session.scalars(select(Signature).where(
             Signature.enrolment_id == enrolment_id, Signature.purpose == purpose,
             Signature.invalidated_at.is_(None)).order_by(Signature.id.desc())):

@@ -26,18 +26,27 @@ from portfolio.assessment.queries import (
     list_decisions,
     list_returned_to,
 )
+from portfolio.assessment.readiness import readiness as build
 from portfolio.assessment.signing import verify_all
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import NotFound
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.pages import render_criterion, render_evidence
 from portfolio.evidence.queries import get_evidence, list_evidence
+from portfolio.evidence.services import set_mappings
 from portfolio.ids import parse_ids
-from portfolio.models import Criterion, CriterionDecision, Role, User
+from portfolio.models import Criterion, CriterionDecision, Enrolment, Role, Signature, User
 from portfolio.permissions import can_assess, can_countersign, can_view_audit
 from portfolio.sampling.services import open_actions_for_owner
 from portfolio.security import roles_required
-from portfolio.viewkit import confirmation_from, file_store, limits, refuse, run_signed  # noqa: F401
+from portfolio.viewkit import (  # noqa: F401
+    confirmation_from,
+    file_store,
+    limits,
+    mapping_inputs,
+    refuse,
+    run_signed,
+)
 
 bp = Blueprint("assessment", __name__)
 
@@ -98,8 +107,6 @@ def render_queue(enrolment: Any) -> Any:
 @login_required
 def record(evidence_id: int) -> Any:
     """The assessor signs their own record (an observation): accepted and counted at once."""
-    from portfolio.viewkit import mapping_inputs
-
     s = db.session()
     evidence = get_evidence(s, evidence_id, current_user)
     refused, _ = run_signed(lambda: services.record_by_assessor(
@@ -126,8 +133,6 @@ def review(evidence_id: int) -> Any:
         # The ticks and the review are one form: both are saved, or neither is.
         with s.begin_nested():
             if with_mapping:
-                from portfolio.evidence.services import set_mappings
-                from portfolio.viewkit import mapping_inputs
 
                 set_mappings(s, evidence, actor=current_user,
                              wanted=mapping_inputs(request.form))
@@ -221,8 +226,6 @@ def countersign(decision_id: int) -> Any:
 
 def get_enrolment_for_countersign(decision: CriterionDecision) -> Any:
     """Return the decision's enrolment if it is in the countersigner's centre (else 404)."""
-    from portfolio.models import Enrolment
-
     enrolment = db.session().get(Enrolment, decision.enrolment_id)
     if enrolment is None or enrolment.learner.centre_id != current_user.centre_id:
         raise NotFound("No such decision.")
@@ -239,7 +242,6 @@ def _sign_off_page(enrolment_id: int) -> Any:
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, current_user)
     verdicts = {v.signature_id: v for v in verify_all(s, [enrolment.id], store=file_store())}
-    from portfolio.models import Signature
 
     signatures = list(s.query(Signature).filter(Signature.enrolment_id == enrolment.id)
                       .order_by(Signature.id))
@@ -291,8 +293,6 @@ def cosign(enrolment_id: int) -> Any:
 @login_required
 def readiness(enrolment_id: int) -> Any:
     from datetime import date
-
-    from portfolio.assessment.readiness import readiness as build
 
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, current_user)

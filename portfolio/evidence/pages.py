@@ -17,6 +17,10 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portfolio import db
+from portfolio.assessment.forms import ReviewForm, SignFields
+from portfolio.assessment.queries import list_decisions, list_reviews
+from portfolio.assessment.services import STATEMENTS, decision_evidence_state, returned_decision
+from portfolio.assessment.signing import verify_signature
 from portfolio.criteria.queries import get_unit_view
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import NotFound, ValidationFailed
@@ -28,7 +32,8 @@ from portfolio.evidence.forms import WithdrawForm
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
 from portfolio.evidence.queries import get_evidence, list_evidence
-from portfolio.models import Evidence, EvidenceVersion
+from portfolio.evidence.redaction import findings_for
+from portfolio.models import Evidence, EvidenceVersion, Signature
 from portfolio.permissions import (
     can_add_evidence,
     can_assess,
@@ -63,17 +68,11 @@ def _detail_context(evidence: Evidence, version: EvidenceVersion, *, posted: boo
     and ticked, so nothing is lost."""
     enrolment = evidence.enrolment
     unit = get_unit_view(db.session(), enrolment.unit_id)
-    from portfolio.evidence.redaction import findings_for
 
     findings = findings_for(version, enrolment)
     source = services.mapping_source(current_user, evidence)
     live = services.live_mappings(evidence, source)
     other = services.live_mappings(evidence, "assessor" if source == "learner" else "learner")
-    from portfolio.assessment.forms import ReviewForm, SignFields
-    from portfolio.assessment.queries import list_reviews
-    from portfolio.assessment.services import STATEMENTS
-    from portfolio.assessment.signing import verify_signature
-    from portfolio.models import Signature
 
     s = db.session()
     declarations = list(s.scalars(select(Signature).where(
@@ -132,9 +131,6 @@ def render_evidence(evidence_id: int, *, posted: bool = False) -> str:
 
 def render_criterion(enrolment_id: int, criterion_id: int) -> str:
     """Render a criterion's page in a portfolio: coverage, evidence, guidance, decisions."""
-    from portfolio.assessment.forms import SignFields
-    from portfolio.assessment.queries import list_decisions
-    from portfolio.assessment.services import decision_evidence_state, returned_decision
     from portfolio.assessment.signing import verify_signature
 
     s = db.session()

@@ -24,7 +24,9 @@ from portfolio.audit import record_event
 from portfolio.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from portfolio.evidence.parsing import Preview
 from portfolio.evidence.personal_data import Finding, find_personal_data, mask_personal_data
+from portfolio.evidence.services import EvidenceInput, current_version, revise_evidence
 from portfolio.models import Enrolment, Evidence, EvidenceVersion, User
+from portfolio.permissions import can_assess, can_change_evidence
 
 # Details that name the people the evidence is meant to name (the witness, the observer).
 PEOPLE_FIELDS = frozenset({"witness_name", "witness_role", "witness_contact", "relationship",
@@ -56,8 +58,6 @@ def findings_for(version: EvidenceVersion, enrolment: Enrolment) -> list[Finding
 
 def check_clean(evidence: Evidence) -> None:
     """Refuse to submit a version that still seems to hold customers' personal data."""
-    from portfolio.evidence.services import current_version
-
     found = findings_for(current_version(evidence), evidence.enrolment)
     if found:
         kinds = sorted({f.kind for f in found})
@@ -68,8 +68,6 @@ def check_clean(evidence: Evidence) -> None:
 
 
 def _check_own(evidence: Evidence, actor: User) -> None:
-    from portfolio.permissions import can_change_evidence
-
     if not can_change_evidence(actor, evidence.enrolment, evidence.created_by_id):
         raise PermissionDenied("Only the person who added this evidence can change it.")
 
@@ -119,8 +117,6 @@ def redact(session: Session, evidence: Evidence, *, actor: User, store: Any, bat
     :raises InvalidTransition: nothing to mask, or not the learner's to change now.
     :raises ValidationFailed: a file that cannot be masked is all the evidence has.
     """
-    from portfolio.evidence.services import EvidenceInput, current_version, revise_evidence
-
     _check_own(evidence, actor)
     original = current_version(evidence)
     allow = allow_list(evidence.enrolment)
@@ -215,7 +211,5 @@ def _replaces(session: Session, evidence: Evidence, original: EvidenceVersion,
 
 def may_open(user: User, version: EvidenceVersion, enrolment: Enrolment) -> bool:
     """An original replaced for its personal data opens for the learner's assessor alone."""
-    from portfolio.permissions import can_assess
-
     return not version.assessor_only or can_assess(user, enrolment)
 

@@ -18,7 +18,13 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from portfolio import db
+from portfolio import db, notify
+from portfolio.assessment.services import (
+    STATEMENTS,
+    confirm_signer,
+    sign_assessor_record,
+    submit_with_declaration,
+)
 from portfolio.criteria.queries import get_unit_view
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import DomainError, InvalidTransition, NotFound, ValidationFailed
@@ -39,6 +45,8 @@ from portfolio.evidence.pages import (  # noqa: F401
     render_index,
 )
 from portfolio.evidence.queries import get_evidence, get_file
+from portfolio.evidence.redaction import may_open, use_descriptor
+from portfolio.evidence.redaction import redact as mask_version
 from portfolio.evidence.storage import StoredFileDamaged, record_file_damaged
 from portfolio.ids import parse_id, parse_ids
 from portfolio.markdown import render_markdown
@@ -49,7 +57,15 @@ from portfolio.permissions import (
     can_change_evidence,
     can_map_evidence,
 )
-from portfolio.viewkit import file_store, mapping_inputs, send_evidence_file, show_error  # noqa: F401
+from portfolio.viewkit import (  # noqa: F401
+    confirmation_from,
+    file_store,
+    limits,
+    mapping_inputs,
+    run_signed,
+    send_evidence_file,
+    show_error,
+)
 from portfolio.web import problem, wants_problem_json
 
 bp = Blueprint("evidence", __name__)
@@ -143,8 +159,6 @@ def new(enrolment_id: int, kind: str) -> Any:
                     s, actor=current_user, enrolment=enrolment, kind=kind,
                     data=_input_from(form, kind), files=batch.files, today=_today())
                 if signed is not None:
-                    from portfolio.assessment.services import sign_assessor_record
-
                     sign_assessor_record(s, evidence, actor=current_user, typed=signed[0],
                                          wanted=signed[1])
                 batch.commit(s)
@@ -169,9 +183,6 @@ def new(enrolment_id: int, kind: str) -> Any:
 def _record_signer(s: Any) -> tuple[str, list[services.MappingInput]]:
     """Check the ticks, then the signer, before anything is written. A wrong password is kept
     (committed at once) so that it counts towards the throttle."""
-    from portfolio.assessment.services import confirm_signer
-    from portfolio.viewkit import confirmation_from, limits
-
     wanted = mapping_inputs(request.form)
     if not wanted:
         raise ValidationFailed("Tick at least one criterion the record shows.",
@@ -185,8 +196,6 @@ def _record_signer(s: Any) -> tuple[str, list[services.MappingInput]]:
 
 
 def _form_page(enrolment: Any, spec: Any, form: Any, can_record: bool) -> str:
-    from portfolio.assessment.services import STATEMENTS
-
     return render_template(
         "evidence/form.html", enrolment=enrolment, kind=spec, form=form, evidence=None,
         version=None, can_record=can_record,
@@ -210,8 +219,6 @@ def detail(evidence_id: int) -> Any:
 @bp.route("/evidence/<int:evidence_id>/versions/<int:number>")
 @login_required
 def version(evidence_id: int, number: int) -> Any:
-    from portfolio.evidence.redaction import may_open
-
     evidence = get_evidence(db.session(), evidence_id, current_user)
     old = _version_or_404(evidence, number)
     if not may_open(current_user, old, evidence.enrolment):
@@ -288,8 +295,6 @@ def _refused_here(evidence: Evidence, exc: DomainError) -> Any:
 def redact(evidence_id: int) -> Any:
     """Mask the customers' personal data found, in a new version; the original is kept for
     the assessor alone."""
-    from portfolio.evidence.redaction import redact as mask_version
-
     s = db.session()
     evidence = get_evidence(s, evidence_id, current_user)
     store = file_store()
@@ -310,8 +315,6 @@ def redact(evidence_id: int) -> Any:
 @login_required
 def descriptor(evidence_id: int) -> Any:
     """Replace the evidence with a descriptor: what it is, and where the original is held."""
-    from portfolio.evidence.redaction import use_descriptor
-
     s = db.session()
     evidence = get_evidence(s, evidence_id, current_user)
     try:
@@ -330,9 +333,6 @@ def descriptor(evidence_id: int) -> Any:
 @bp.route("/evidence/<int:evidence_id>/submit", methods=["POST"])
 @login_required
 def submit(evidence_id: int) -> Any:
-    from portfolio.assessment.services import submit_with_declaration
-    from portfolio.viewkit import confirmation_from, limits, run_signed
-
     s = db.session()
     evidence = get_evidence(s, evidence_id, current_user)
     is_learner = current_user.id == evidence.enrolment.learner_id
@@ -342,7 +342,6 @@ def submit(evidence_id: int) -> Any:
         lambda: render_evidence(evidence.id))
     if refused:
         return refused
-    from portfolio import notify
 
     assessor = evidence.enrolment.assessor
     title = services.current_version(evidence).title

@@ -23,14 +23,17 @@ from portfolio.audit import record_event
 from portfolio.db import utcnow
 from portfolio.errors import PermissionDenied
 from portfolio.export.content import enrolment_events, gather
+from portfolio.export.keys import _describe, trusted_certificates
 from portfolio.export.pipeline import (
     RenderPool,
+    manifest_bytes,
     prune_cache,
     remember_parts,
     render_portfolio,
     start_early,
 )
 from portfolio.export.render import MANIFEST_NAME, attachments, qr_svg
+from portfolio.export.signing import fingerprint_of, inspect_signed_pdf, load_signer, sign_pdf
 from portfolio.models import (
     Centre,
     Enrolment,
@@ -56,8 +59,6 @@ def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | No
 
     :raises PermissionDenied: the actor may not see this portfolio.
     """
-    from portfolio.export.signing import fingerprint_of, load_signer, sign_pdf
-
     if actor is not None and not can_view_enrolment(actor, enrolment):
         raise PermissionDenied("You cannot export this portfolio.")
     def step(percent: int, message: str) -> None:
@@ -137,7 +138,6 @@ HASH_CHUNK = 1024 * 1024
 @dataclass
 class ExportVerdict:
     """What checking a PDF found: the outcome, why, and who signed it with which certificate."""
-
     state: str  # one of OUTCOMES
     signature_problem: str = ""  # the main reason, one sentence
     changes: list[str] = field(default_factory=list)  # what changed in the portfolio since
@@ -285,16 +285,12 @@ def _page_count(path: Path) -> int | None:
 
 
 def _same_manifest(embedded: dict[str, Any], recorded: dict[str, Any]) -> bool:
-    from portfolio.export.pipeline import manifest_bytes
-
     return json.loads(manifest_bytes(embedded)) == json.loads(manifest_bytes(recorded))
 
 
 def _trust_index(session: Session, config: Mapping[str, Any] | None, instance_path: Path | None,
                  trust_cert_pem: bytes | None) -> dict[str, list[tuple[int | None, Any]]]:
     """Map each trusted certificate's fingerprint to the centres (id, certificate) trusting it."""
-    from portfolio.export.keys import _describe, trusted_certificates
-
     index: dict[str, list[tuple[int | None, Any]]] = {}
     if trust_cert_pem is not None:
         # An explicit certificate (tests, a one-off check): trusted for any centre.
@@ -334,7 +330,6 @@ def verify_export(session: Session, pdf: bytes | Path, *,
             temporary.flush()
             return verify_export(session, Path(temporary.name), config=config,
                                  instance_path=instance_path, trust_cert_pem=trust_cert_pem)
-    from portfolio.export.signing import inspect_signed_pdf
 
     sig = inspect_signed_pdf(pdf)
     if not sig.readable or sig.signatures == 0:
@@ -428,8 +423,6 @@ def verdict_for_link(session: Session, export: Export, *,
                      config: Mapping[str, Any] | None = None,
                      instance_path: Path | None = None) -> ExportVerdict:
     """What the QR link can say: the export on record and what changed since (no file to check)."""
-    from portfolio.export.keys import trusted_certificates
-
     changes = compare_with_database(session, export.manifest, exported_at=export.created_at)
     centre_id = export.enrolment.centre_id
     signer, status = "", ""

@@ -32,10 +32,11 @@ from portfolio.export.jobs import (
     fail_if_stale,
     start_export_job,
 )
-from portfolio.export.services import verify_export
-from portfolio.models import Export, ExportJob
+from portfolio.export.services import verdict_for_link, verify_export
+from portfolio.models import AuditEvent, EqaPack, Export, ExportJob
 from portfolio.permissions import can_view_enrolment
 from portfolio.security import client_address
+from portfolio.witness.services import rate_limited
 
 bp = Blueprint("export", __name__)
 VERIFY_CHUNK = 1024 * 1024
@@ -72,8 +73,6 @@ def index(enrolment_id: int) -> Any:
 def _made_for_eqa(s: Any, enrolment: Any, exports: list[Export]) -> dict[int, str]:
     """Exports made without a person (no `created_by`) by an EQA pack download: which pack,
     for whom, read from the download's audit event (it lists the exports it made)."""
-    from portfolio.models import AuditEvent, EqaPack
-
     orphans = {e.id for e in exports if e.created_by_id is None}
     if not orphans:
         return {}
@@ -140,8 +139,6 @@ def _public(body: Any, status: int = 200) -> Any:
 
 
 def _limited() -> bool:
-    from portfolio.witness.services import rate_limited
-
     s = db.session()
     over = rate_limited(s, f"verify:{client_address()}",
                         limit=int(current_app.config["WITNESS_RATE_LIMIT"]), window_minutes=10)
@@ -228,7 +225,6 @@ def verify_link(public_id: str) -> Any:
     if _limited():
         return _public(render_template("export/verify.html", verdict=None, error=(
             "Too many checks from your connection. Wait ten minutes and try again.")), 429)
-    from portfolio.export.services import verdict_for_link
 
     s = db.session()
     export = s.scalar(select(Export).where(Export.public_id == public_id))

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from portfolio.assessment.signing import sha256_of
 from portfolio.audit import record_event
+from portfolio.auth.services import normalise_email
+from portfolio.criteria.unitfile import METHODS
 from portfolio.db import utcnow
 from portfolio.errors import DomainError, InvalidTransition, PermissionDenied, ValidationFailed
 from portfolio.evidence.services import (
@@ -25,6 +27,7 @@ from portfolio.evidence.services import (
     EvidenceInput,
     MappingInput,
     add_evidence,
+    current_version,
     set_mappings,
     submit_evidence,
 )
@@ -32,6 +35,7 @@ from portfolio.models import (
     Criterion,
     CriterionMethod,
     Enrolment,
+    Evidence,
     LearningOutcome,
     RateEvent,
     Role,
@@ -46,7 +50,6 @@ SAME_EMAIL_WARNING_AT = 3
 
 class LinkUnusable(DomainError):
     """A witness link that cannot be used: unknown, used, expired or withdrawn."""
-
     status = 410
     title = "This link cannot be used"
 
@@ -92,7 +95,6 @@ EXPERT_WITNESS = "expert_witness_testimony"
 @dataclass(frozen=True)
 class NotForWitness:
     """Why a criterion cannot be evidenced by this kind of witness, from the unit's methods."""
-
     number: str
     knowledge: bool
     accepts: str  # the methods the unit names for it, in words
@@ -117,8 +119,6 @@ def not_for_witness(session: Session, criterion_ids: list[int], *,
     Read from the unit's own method list per criterion (CriterionMethod): a criterion with no
     methods recorded accepts any. An expert witness may evidence what only an expert may.
     """
-    from portfolio.criteria.unitfile import METHODS
-
     methods: dict[int, list[tuple[str, bool]]] = {}
     for criterion_id, method, preferred in session.execute(
         select(CriterionMethod.criterion_id, CriterionMethod.method, CriterionMethod.preferred)
@@ -169,8 +169,6 @@ def _refuse_unsuitable(session: Session, criteria: list[Criterion], expert: bool
 
 
 def _check(session: Session, enrolment: Enrolment, data: RequestInput, today: date) -> dict:
-    from portfolio.auth.services import normalise_email
-
     try:
         email = normalise_email(data.witness_email)
     except ValidationFailed as exc:
@@ -533,9 +531,6 @@ class PaperTestimony:
 
 def paper_testimonies(session: Session, enrolment: Enrolment) -> list[PaperTestimony]:
     """Witness testimonies in the portfolio that no signed request produced, oldest first."""
-    from portfolio.evidence.services import current_version
-    from portfolio.models import Evidence
-
     from_links = select(WitnessRequest.evidence_id).where(
         WitnessRequest.enrolment_id == enrolment.id, WitnessRequest.evidence_id.is_not(None))
     found = []
