@@ -74,6 +74,13 @@ bench-pages: install-test
 	scripts/ensure-system-deps bench
 	$(BIN)/python -m bench.pages_bench $(BENCH_PAGES_ARGS)
 
+# `make bench-upload`: 160 camera-sized photos posted from 16 clients at once to gunicorn
+# (2 workers x 8 threads) on SQLite and files on disk; prints uploads/s, an upload's p50/p95,
+# failures, missing print copies and each worker's peak memory (bench-results/upload.json).
+.PHONY: bench-upload
+bench-upload: install-test system-deps
+	$(BIN)/python -m bench.upload_bench $(BENCH_UPLOAD_ARGS)
+
 .PHONY: bench-postgres
 bench-postgres: install-test system-deps
 	$(BIN)/python -m bench.coverage_bench --db postgresql $(BENCH_ARGS)
