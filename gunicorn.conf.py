@@ -29,6 +29,18 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "warning")
 
 
+# Metrics: with PROMETHEUS_MULTIPROC_DIR set (an empty directory, emptied before each start),
+# /metrics adds up every worker's figures instead of showing one worker's.
+
+
+def child_exit(server, worker):  # noqa: ANN001, ARG001 - gunicorn's hook signature
+    """Drop a finished worker's live gauges from the shared metrics."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def post_worker_init(worker):  # noqa: ANN001, ARG001 - gunicorn's hook signature
     """Once the app is loaded, move everything it made so far (modules, templates, the URL map)
     out of the garbage collector's way: full collections then only walk what requests make."""

@@ -34,9 +34,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Every `<int:...>` in a route is an id the database can hold: larger numbers are a 404.
     app.url_map.converters["int"] = IdConverter
 
-    from portfolio import db, notify, security, web
+    from portfolio import db, notify, ops, security, web
 
     db.init_app(app)
+    ops.init_app(app)  # first: every later hook and error already has the request id
     security.init_app(app)
     web.init_app(app)
     notify.init_app(app)
@@ -103,12 +104,14 @@ def _register_blueprints(app: Flask) -> None:
     from portfolio.evidence.views import bp as evidence_bp
     from portfolio.export.views import bp as export_bp
     from portfolio.notifications.views import bp as notifications_bp
+    from portfolio.ops import bp as ops_bp
     from portfolio.outbox.views import bp as outbox_bp
     from portfolio.sampling.views import bp as sampling_bp
     from portfolio.witness.views import bp as witness_bp
 
     blueprints = (auth_bp, dashboard_bp, criteria_bp, enrolments_bp, evidence_bp,
                   assessment_bp, witness_bp, export_bp, outbox_bp, admin_bp, api_bp,
-                  eqa_bp, eqa_admin_bp, sampling_bp, bundle_bp, notifications_bp, comments_bp)
+                  eqa_bp, eqa_admin_bp, sampling_bp, bundle_bp, notifications_bp, comments_bp,
+                  ops_bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

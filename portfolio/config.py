@@ -120,6 +120,15 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_DIGEST_HOUR": 7,
     "NOTIFY_TIMEZONE": "",
     "NOTIFY_SEND_INTERVAL": 60,
+    # Logs: "json" (one object per line), "text", or empty for json in production and text
+    # otherwise; the level; and whether each request writes a line (method, route pattern,
+    # status, time and request id: never an address, an id from the URL or a search word).
+    "LOG_FORMAT": "",
+    "LOG_LEVEL": "INFO",
+    "LOG_REQUESTS": True,
+    # /metrics answers the machine itself only, unless this token is set: then anyone sending
+    # "Authorization: Bearer <token>" (a Prometheus server elsewhere) and nobody else.
+    "METRICS_TOKEN": "",
 }
 
 ENV_PREFIX = "PORTFOLIO_"

@@ -36,10 +36,11 @@ class Page:
 
     def url(self, number: int) -> str:
         """This list's address at another page, keeping its filters."""
-        args = {k: v for k, v in request.args.items() if k != self.param}
+        values: dict[str, Any] = dict(request.view_args or {})
+        values.update((k, v) for k, v in request.args.items() if k != self.param)
         if number > 1:
-            args[self.param] = str(number)
-        return url_for(str(request.endpoint), **(request.view_args or {}), **args)
+            values[self.param] = str(number)
+        return url_for(str(request.endpoint), **values)
 
 
 def contains(search: str) -> str | None:

@@ -5,15 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -37,49 +34,6 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[str]:
-    """A private Redis server on a free loopback port, without persistence; yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed; `make test` installs it "
-                    "(scripts/ensure-system-deps test).")
-    from redis import Redis
-
-    folder = Path(tempfile.mkdtemp(prefix="portfolio-redis-"))
-    port = _free_port()
-    log = (folder / "redis.log").open("wb")
-    process = subprocess.Popen(
-        [binary, "--save", "", "--appendonly", "no", "--port", str(port),
-         "--bind", "127.0.0.1", "--dir", str(folder)],
-        stdout=log, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                pytest.fail("redis-server stopped at start: "
-                            + (folder / "redis.log").read_text(errors="replace"))
-            try:
-                with Redis.from_url(url, socket_timeout=1) as client:
-                    if client.ping():
-                        break
-            except Exception:  # noqa: BLE001, S110 - not up yet
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("redis-server did not answer PING within 20 seconds")
-            time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -74,22 +74,22 @@ def _criterion_line(session: Session, enrolment: Enrolment, c, decisions) -> Lin
     page = url_for("evidence.criterion", enrolment_id=enrolment.id, criterion_id=c.criterion_id)
     reasons = tuple(r.message for r in c.reasons)
     codes = {r.code for r in c.reasons}
-    first = c.reasons[0] if c.reasons else None
+    first_message = c.reasons[0].message if c.reasons else ""
     if "awaiting_countersignature" in codes:
         decision = decisions[c.criterion_id]
-        return Line(first.message, "a qualified assessor at the centre", "Countersign it",
+        return Line(first_message, "a qualified assessor at the centre", "Countersign it",
                     url_for("assessment.countersign_queue"),
                     _countersigners(session, enrolment, decision.decided_by_id), reasons)
     if codes & {"decision_invalidated", "reopened"} and c.status == "evidenced":
-        return Line(first.message, _named(assessor, "assessor"), "Decide it again",
+        return Line(first_message, _named(assessor, "assessor"), "Decide it again",
                     url_for("assessment.batch_decide", enrolment_id=enrolment.id),
                     frozenset({assessor.id}), reasons)
     if c.status == "evidenced":
         if any("has still to review" in r for r in reasons):
-            return Line(first.message, _named(assessor, "assessor"), "Review the evidence",
+            return Line(first_message, _named(assessor, "assessor"), "Review the evidence",
                         url_for("assessment.queue", enrolment_id=enrolment.id),
                         frozenset({assessor.id}), reasons)
-        return Line(first.message, _named(assessor, "assessor"), "Decide it",
+        return Line(first_message, _named(assessor, "assessor"), "Decide it",
                     url_for("assessment.batch_decide", enrolment_id=enrolment.id),
                     frozenset({assessor.id}), reasons)
     if codes & {"referred"}:
@@ -98,7 +98,7 @@ def _criterion_line(session: Session, enrolment: Enrolment, c, decisions) -> Lin
         how = "Submit the draft evidence"
     else:
         how = "Add evidence for it"
-    return Line(first.message if first else "Not met yet.", _named(learner, "learner"), how,
+    return Line(first_message or "Not met yet.", _named(learner, "learner"), how,
                 page, frozenset({learner.id}), reasons)
 
 

@@ -9,6 +9,7 @@ browser shows in every case.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,9 +19,13 @@ from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from portfolio import create_app
 from portfolio.db import get_database, must_get, rowcount, utcnow
 from portfolio.errors import DomainError, StoredFileDamaged
+from portfolio.evidence.storage import FileStore, record_file_damaged
+from portfolio.export.services import export_portfolio
 from portfolio.models import Enrolment, ExportJob, User
+from portfolio.ops import record_export
 
 QUEUE_NAME = "exports"
 JOB_TIMEOUT = 600  # seconds; the horse is stopped after this and the job marked failed
@@ -37,7 +42,6 @@ NEVER_STARTED = ("The export never started: no worker picked it up in time. Try 
 
 class TooManyExports(DomainError):
     """A person asked for more exports than may be queued or running at once."""
-
     status = 429
     title = "Too many exports at once"
 
@@ -178,8 +182,6 @@ def dispatch_export(app: Flask, job_id: int, verify_base: str) -> None:
 
 def run_queued(job_id: int, verify_base: str) -> None:
     """Run one queued export job (in the worker's horse), configured like the web app."""
-    from portfolio import create_app
-
     app = create_app()
     try:
         run_job(app, job_id, verify_base)
@@ -205,8 +207,6 @@ def horse_killed(rq_job: Any, _pid: int, _status: int, _rusage: Any) -> None:
 
 def run_job(app: Flask, job_id: int, verify_base: str) -> None:
     """Run one export job in its own session, recording progress and a heartbeat as it goes."""
-    from portfolio.evidence.storage import FileStore
-
     with app.app_context():
         maker = get_database(app).sessionmaker
         with maker() as claim:
@@ -259,8 +259,7 @@ def _render_job(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
                 row.heartbeat_at = utcnow()
                 p.commit()
 
-        from portfolio.export.services import export_portfolio
-
+        started = time.perf_counter()
         try:
             export = export_portfolio(
                 s, enrolment, actor=actor, config=app.config,
@@ -272,6 +271,7 @@ def _render_job(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
             job.status, job.progress, job.export_id = "done", 100, export.id
             job.message = f"Ready: {export.pages} pages, signed"
             s.commit()
+            record_export(time.perf_counter() - started, ok=True)
         except JobAbandoned:
             s.rollback()
             app.logger.warning("export job %s was marked failed while running; stopped",
@@ -284,8 +284,7 @@ def _render_job(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
                 row.message = ("The export failed: " + str(exc))[:300]
                 damaged = getattr(exc, "sha256", None)
                 if isinstance(exc, StoredFileDamaged) and damaged:
-                    from portfolio.evidence.storage import record_file_damaged
-
                     record_file_damaged(f, damaged, "export job")
                 f.commit()
+            record_export(time.perf_counter() - started, ok=False)
             app.logger.warning("export job %s failed: %s", job_id, type(exc).__name__)
