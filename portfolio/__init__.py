@@ -113,5 +113,8 @@ def _register_blueprints(app: Flask) -> None:
                   assessment_bp, witness_bp, export_bp, outbox_bp, admin_bp, api_bp,
                   eqa_bp, eqa_admin_bp, sampling_bp, bundle_bp, notifications_bp, comments_bp,
                   ops_bp)
+    from portfolio.api import limits
+
+    limits.init_app(app, api_bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

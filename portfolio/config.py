@@ -129,6 +129,9 @@ DEFAULTS: dict[str, Any] = {
     # /metrics answers the machine itself only, unless this token is set: then anyone sending
     # "Authorization: Bearer <token>" (a Prometheus server elsewhere) and nobody else.
     "METRICS_TOKEN": "",
+    # Calls each API token may make (Flask-Limiter's notation, e.g. "600 per minute" or
+    # "20 per second;600 per minute"); counted in Redis when REDIS_URL is set.
+    "API_RATE_LIMIT": "600 per minute",
 }
 
 ENV_PREFIX = "PORTFOLIO_"

@@ -62,6 +62,9 @@ def _test_config(url: str, **extra: object) -> dict[str, object]:
         # Each test's database is new: its checkpoints must not meet another test's.
         "AUDIT_CHECKPOINT_DIR": tempfile.mkdtemp(prefix="portfolio-checkpoints-"),
         "EXPORT_RUN_INLINE": True,
+        # The fuzzer and the access matrix make thousands of API calls; tests/test_api_limits.py
+        # sets its own small limits.
+        "API_RATE_LIMIT": "1000000 per minute",
     }
     config.update(extra)
     return config
@@ -243,6 +246,16 @@ def redis_server() -> Iterator[str]:
             process.wait()
         log.close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The test Redis server, emptied for this test."""
+    from redis import Redis
+
+    with Redis.from_url(redis_server) as client:
+        client.flushdb()
+    return redis_server
 
 
 def _free_loopback_port() -> int:

@@ -36,14 +36,6 @@ def _free_port() -> int:
 
 
 
-@pytest.fixture
-def redis_url(redis_server: str) -> str:
-    """The test Redis server, emptied for this test."""
-    from redis import Redis
-
-    with Redis.from_url(redis_server) as client:
-        client.flushdb()
-    return redis_server
 
 
 @pytest.fixture

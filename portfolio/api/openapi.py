@@ -36,7 +36,9 @@ def _id_param(name: str) -> dict[str, Any]:
             "schema": {"type": "integer", "minimum": 1}}
 
 
-_ERRORS = {"401": _problem_response("Missing, invalid or revoked token")}
+_ERRORS = {"401": _problem_response("Missing, invalid or revoked token"),
+           "429": _problem_response("Over the token's rate limit (API_RATE_LIMIT); the "
+                                    "Retry-After header says how many seconds to wait")}
 _NOT_FOUND = {"404": _problem_response("No such object, or not one the caller may see")}
 _BAD_PAGE = {"422": _problem_response("after or limit is not a valid page")}
 
