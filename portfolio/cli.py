@@ -534,7 +534,8 @@ def verify_command(pdf: str) -> None:
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty instead of waiting.")
 @with_appcontext
 def worker(burst: bool) -> None:
-    """Run queued PDF exports (needs REDIS_URL); each job runs in a process of its own."""
+    """Run queued emails and PDF exports (needs REDIS_URL); each job runs in a process of its
+    own, and an email that cannot be delivered is tried again later."""
     from redis.exceptions import RedisError
     from rq import Worker
 
@@ -562,9 +563,12 @@ def worker(burst: bool) -> None:
 
         # Notification emails are sent from a thread of this process, between and during jobs.
         start_background_sender(current_app._get_current_object())  # type: ignore[attr-defined]
-    click.echo(f"Worker on queue '{QUEUE_NAME}'" + (" (burst)" if burst else "")
-               + "; Ctrl+C to stop.")
-    Worker([queue], connection=queue.connection,
+    from portfolio.notify import MAIL_QUEUE, mail_queue
+
+    click.echo(f"Worker on queues '{MAIL_QUEUE}' and '{QUEUE_NAME}'"
+               + (" (burst)" if burst else "") + "; Ctrl+C to stop.")
+    # Emails first: they are quick, and should not wait behind a long export.
+    Worker([mail_queue(redis_url), queue], connection=queue.connection,
            work_horse_killed_handler=horse_killed).work(burst=burst)
 
 

@@ -132,6 +132,12 @@ DEFAULTS: dict[str, Any] = {
     # Calls each API token may make (Flask-Limiter's notation, e.g. "600 per minute" or
     # "20 per second;600 per minute"); counted in Redis when REDIS_URL is set.
     "API_RATE_LIMIT": "600 per minute",
+    # Send notification emails before the response instead of off the request path (the
+    # mail queue with REDIS_URL, else a background thread with retries).
+    "MAIL_SEND_INLINE": False,
+    # Without Redis: seconds between the background thread's attempts at an email the server
+    # refused or did not answer (comma-separated; after the last it gives up and logs it).
+    "MAIL_RETRY_SECONDS": "5,30,120",
 }
 
 ENV_PREFIX = "PORTFOLIO_"

@@ -16,6 +16,8 @@ import os
 import secrets
 import smtplib
 import ssl
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -168,13 +170,102 @@ def queued() -> list[Message]:
 
 
 def flush_queued(response: Response) -> Response:
-    """After-request hook: send queued messages for a success, drop them for an error."""
+    """After-request hook: hand queued messages over for delivery after a success, drop them
+    after an error. Delivery happens off the request path (see `dispatch`)."""
     messages: list[Message] = g.pop(_QUEUE_KEY, [])
     if messages and response.status_code < 400:
-        config = current_app.config
+        dispatch(messages, current_app.config)
+    return response
+
+
+# --- delivery off the request path ------------------------------------------------------------
+
+MAIL_QUEUE = "mail"
+# Seconds before each new attempt at a message that could not be delivered.
+RETRY_INTERVALS = (10, 60, 300, 900, 3600)
+THREAD_RETRY_INTERVALS = (5, 30, 120)
+_threads = threading.Semaphore(8)  # at most this many delivery threads at once
+
+
+def dispatch(messages: list[Message], config: Mapping[str, Any]) -> None:
+    """Deliver messages without keeping the request waiting for the mail server:
+
+    - with REDIS_URL, each becomes a job on the "mail" queue that `portfolio worker` runs,
+      retried after 10 s, 1 min, 5 min, 15 min and 1 h while the server refuses or is away;
+    - without Redis (or while it does not answer), a background thread sends them, trying
+      again after 5 s, 30 s and 2 min;
+    - MAIL_SEND_INLINE (tests, or an operator who wants it) sends them before the response.
+    """
+    if config.get("MAIL_SEND_INLINE"):
         for message in messages:
             send_quietly(message, config)
-    return response
+        return
+    if config.get("REDIS_URL"):
+        from redis.exceptions import RedisError
+
+        try:
+            queue = mail_queue(str(config["REDIS_URL"]))
+            from rq import Retry
+
+            for message in messages:
+                queue.enqueue(deliver, list(message.to), message.subject, message.body,
+                              retry=Retry(max=len(RETRY_INTERVALS),
+                                          interval=list(RETRY_INTERVALS)),
+                              result_ttl=3600, failure_ttl=7 * 24 * 3600,
+                              description="notification email")
+            return
+        except RedisError as exc:
+            logger.warning("mail queue not reachable (%s): sending from this process",
+                           type(exc).__name__)
+    settings = dict(config)
+    thread = threading.Thread(target=_send_with_retries, args=(messages, settings),
+                              daemon=True, name=f"portfolio-mail-{secrets.token_hex(3)}")
+    thread.start()
+
+
+def _retry_seconds(config: Mapping[str, Any]) -> tuple[float, ...]:
+    raw = str(config.get("MAIL_RETRY_SECONDS") or "")
+    try:
+        return tuple(float(x) for x in raw.split(",") if x.strip()) or THREAD_RETRY_INTERVALS
+    except ValueError:
+        return THREAD_RETRY_INTERVALS
+
+
+def _send_with_retries(messages: list[Message], config: Mapping[str, Any]) -> None:
+    waits = _retry_seconds(config)
+    with _threads:
+        for message in messages:
+            for wait in (*waits, None):
+                try:
+                    send(message, config=config)
+                    break
+                except (OSError, ValueError) as exc:
+                    if wait is None:
+                        logger.warning("notification not sent after %d attempts: %s",
+                                       len(waits) + 1, type(exc).__name__)
+                        break
+                    time.sleep(wait)
+
+
+def mail_queue(redis_url: str) -> Any:
+    """The RQ queue notification emails wait on."""
+    from redis import Redis
+    from rq import Queue
+
+    return Queue(MAIL_QUEUE, connection=Redis.from_url(redis_url))
+
+
+def deliver(to: list[str], subject: str, body: str) -> str:
+    """The queued job: send one message with the worker's settings. Raises when the message
+    cannot be delivered, so the queue tries again later."""
+    message = Message(to=tuple(to), subject=subject, body=body)
+    if has_app_context():
+        return send(message, config=current_app.config)
+    from portfolio import create_app
+
+    app = create_app()
+    with app.app_context():
+        return send(message, config=app.config)
 
 
 def init_app(app: Flask) -> None:

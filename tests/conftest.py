@@ -62,6 +62,9 @@ def _test_config(url: str, **extra: object) -> dict[str, object]:
         # Each test's database is new: its checkpoints must not meet another test's.
         "AUDIT_CHECKPOINT_DIR": tempfile.mkdtemp(prefix="portfolio-checkpoints-"),
         "EXPORT_RUN_INLINE": True,
+        # Emails are in the outbox (or the test SMTP server) when the request returns;
+        # tests/test_mail_queue.py covers the queue and the thread.
+        "MAIL_SEND_INLINE": True,
         # The fuzzer and the access matrix make thousands of API calls; tests/test_api_limits.py
         # sets its own small limits.
         "API_RATE_LIMIT": "1000000 per minute",
