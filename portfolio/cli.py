@@ -334,6 +334,61 @@ def witness_minimise(days: int | None) -> None:
     click.echo(f"Removed the email address from {count} witness request(s).")
 
 
+@cli.command("maintenance")
+@with_appcontext
+def maintenance() -> None:
+    """Run the periodic upkeep once (from a timer or cron, e.g. hourly): witness contact
+    minimisation, the sweep for export jobs whose worker died, an audit checkpoint, and
+    trimming the render cache. Each step runs even if another failed; exit 1 if any failed."""
+    from pathlib import Path
+
+    from portfolio.audit import current_checkpoint, write_checkpoint
+    from portfolio.export.jobs import fail_stale_jobs
+    from portfolio.export.pipeline import prune_cache
+    from portfolio.export.services import render_cache_dir
+    from portfolio.witness.services import minimise_contacts
+
+    config = current_app.config
+    database = db.get_database()
+
+    def witnesses() -> str:
+        with database.sessionmaker() as s:
+            count = minimise_contacts(s, older_than_days=int(config["WITNESS_CONTACT_DAYS"]))
+            s.commit()
+        return f"removed the email address from {count} finished witness request(s)"
+
+    def jobs() -> str:
+        with database.sessionmaker() as s:
+            count = fail_stale_jobs(s, config)
+            s.commit()
+        return f"marked {count} export job(s) failed whose worker had stopped"
+
+    def checkpoint() -> str:
+        sealer = database.sealer
+        if sealer is None or sealer.checkpoint_dir is None:
+            return "no seal key configured: no checkpoint written"
+        with database.sessionmaker() as s:
+            point = current_checkpoint(s)
+        write_checkpoint(sealer.checkpoint_dir, point, keep=True)
+        return f"audit checkpoint at event #{point.seq} written"
+
+    def cache() -> str:
+        folder = render_cache_dir(config, Path(current_app.instance_path))
+        removed = prune_cache(folder, int(config["RENDER_CACHE_MB"]) * 1024 * 1024)
+        return f"removed {removed} cached PDF part(s) and image(s) beyond RENDER_CACHE_MB"
+
+    failed = 0
+    for name, step in (("witnesses", witnesses), ("export jobs", jobs),
+                       ("audit", checkpoint), ("render cache", cache)):
+        try:
+            click.echo(f"{name}: {step()}")
+        except Exception as exc:  # noqa: BLE001 - report it, run the other steps
+            failed += 1
+            click.secho(f"{name}: FAILED ({type(exc).__name__}: {exc})", fg="red", err=True)
+    if failed:
+        sys.exit(1)
+
+
 @cli.group("keys")
 def keys_group() -> None:
     """Each centre's key for signing exported PDFs, and the certificates it trusts."""

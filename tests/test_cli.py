@@ -122,3 +122,42 @@ def test_the_cli_and_the_web_app_load_without_the_pdf_renderer(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_maintenance_runs_every_step(app, session):
+    """`portfolio maintenance`: old witness addresses removed, dead export jobs failed, an audit
+    checkpoint written, the render cache trimmed; a timer runs it (issue 14)."""
+    from datetime import timedelta
+    from pathlib import Path
+
+    from portfolio.db import utcnow
+    from portfolio.models import ExportJob, WitnessRequest
+    from tests.factories import make_world
+
+    world = make_world(session, app.config["STORAGE_DIR"])
+    request = session.get(WitnessRequest, world.witness_request_id)
+    request.status = "declined"
+    request.created_at = utcnow() - timedelta(days=400)
+    now = utcnow()
+    session.add(ExportJob(enrolment_id=world.enrolment.id, requested_by_id=world.learner.id,
+                          status="running", progress=20, message="Laying out",
+                          started_at=now - timedelta(minutes=30),
+                          heartbeat_at=now - timedelta(minutes=30)))
+    session.commit()
+    cache = Path(app.config["RENDER_CACHE_DIR"]) / "sections"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "old.pdf").write_bytes(b"%PDF-1.4 " + b"x" * 2048)
+    app.config["RENDER_CACHE_MB"] = 0
+
+    result = _run(app, "maintenance")
+    assert result.exit_code == 0, result.output
+    assert "removed the email address from 1 finished witness request" in result.output
+    assert "marked 1 export job(s) failed" in result.output
+    assert "audit checkpoint at event #" in result.output
+    assert "removed 1 cached" in result.output
+    session.expire_all()
+    assert session.get(WitnessRequest, world.witness_request_id).witness_email == ""
+    assert session.scalar(select(ExportJob.status)) == "failed"
+    assert not (cache / "old.pdf").exists()
+    checkpoints = list(Path(app.config["AUDIT_CHECKPOINT_DIR"]).glob("*.json"))
+    assert checkpoints
