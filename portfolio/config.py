@@ -138,6 +138,11 @@ DEFAULTS: dict[str, Any] = {
     # Without Redis: seconds between the background thread's attempts at an email the server
     # refused or did not answer (comma-separated; after the last it gives up and logs it).
     "MAIL_RETRY_SECONDS": "5,30,120",
+    # "Forgotten your password?": a link works once, for this many minutes; each address may be
+    # sent this many links an hour, and each client may ask this many times an hour.
+    "RESET_LINK_MINUTES": 60,
+    "RESET_MAX_PER_ACCOUNT": 3,
+    "RESET_MAX_PER_CLIENT": 20,
 }
 
 ENV_PREFIX = "PORTFOLIO_"

@@ -34,3 +34,20 @@ class TokenForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A form with nothing but its CSRF token, for buttons that change state."""
+
+
+class ForgotForm(FlaskForm):
+    email = EmailField("Email address", validators=[DataRequired(), Length(max=254)],
+                       description="The address you sign in with.",
+                       render_kw={"autocomplete": "username", "autocapitalize": "none",
+                                  "spellcheck": "false"})
+
+
+class ResetForm(FlaskForm):
+    new_password = PasswordField("New password", validators=[DataRequired(), Length(max=1000)],
+                                 render_kw={"autocomplete": "new-password"})
+    confirm_password = PasswordField(
+        "New password again",
+        validators=[DataRequired(), EqualTo("new_password", message="The two passwords differ.")],
+        render_kw={"autocomplete": "new-password"},
+    )

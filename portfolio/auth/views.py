@@ -17,9 +17,16 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from portfolio import db
-from portfolio.auth import services, sessions, throttle
-from portfolio.auth.forms import ConfirmForm, LoginForm, PasswordForm, TokenForm
+from portfolio import db, notify
+from portfolio.auth import resets, services, sessions, throttle
+from portfolio.auth.forms import (
+    ConfirmForm,
+    ForgotForm,
+    LoginForm,
+    PasswordForm,
+    ResetForm,
+    TokenForm,
+)
 from portfolio.errors import NotFound, Throttled, ValidationFailed
 from portfolio.models import ApiToken
 from portfolio.security import SESSION_KEY, client_address, current_session_id
@@ -78,6 +85,79 @@ def login() -> Any:
     elif request.method == "POST":
         status = 400
     return render_template("auth/login.html", form=form), status
+
+
+SENT = ("If an account uses that address, we have emailed it a link to set a new password. "
+        "The link works once, for {minutes} minutes. Nothing arrived? Check the address and "
+        "your junk folder, or ask your centre admin.")
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+def forgot() -> Any:
+    """Ask for a reset link. The answer is the same whether or not the account exists."""
+    form = ForgotForm()
+    minutes = int(current_app.config["RESET_LINK_MINUTES"])
+    if form.validate_on_submit():
+        s = db.session()
+        try:
+            asked = resets.request_reset(
+                s, email=form.email.data, client=client_address(), minutes=minutes,
+                per_address=int(current_app.config["RESET_MAX_PER_ACCOUNT"]),
+                per_client=int(current_app.config["RESET_MAX_PER_CLIENT"]))
+        except Throttled as exc:
+            s.commit()
+            form.form_errors.append(exc.message)
+            return render_template("auth/forgot.html", form=form, sent=None), 429, {
+                "Retry-After": "3600"}
+        if asked is not None:
+            link = url_for("auth.reset", token=asked.token, _external=True)
+            notify.queue(notify.Message(
+                (asked.user.email,), "Set a new password",
+                f"Hello {asked.user.full_name},\n\nSomeone (we hope you) asked to set a new "
+                f"password for your Evidence Builder account. Open this link to choose one; it "
+                f"works once, for {minutes} minutes:\n\n{link}\n\nUsing it signs you out "
+                "everywhere else. If you did not ask, ignore this email: your password stays "
+                "as it is.\n"))
+        s.commit()
+        # The same page, word for word, whatever happened above.
+        return render_template("auth/forgot.html", form=ForgotForm(formdata=None),
+                               sent=SENT.format(minutes=minutes))
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/forgot.html", form=form, sent=None), status
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset(token: str) -> Any:
+    """Choose a new password with a link from the email."""
+    s = db.session()
+    try:
+        resets.check_link(s, token)
+    except resets.LinkRefused as exc:
+        return render_template("auth/reset.html", form=None, refused=exc.message), 410
+    form = ResetForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = resets.reset_password(
+                s, token, form.new_password.data,
+                min_length=int(current_app.config["PASSWORD_MIN_LENGTH"]))
+        except resets.LinkRefused as exc:
+            s.rollback()
+            return render_template("auth/reset.html", form=None, refused=exc.message), 410
+        except ValidationFailed as exc:
+            s.rollback()
+            form.new_password.errors = [*form.new_password.errors, exc.message]
+            status = 422
+        else:
+            s.commit()
+            logout_user()
+            session.clear()
+            flash(f"Your password is set, {user.full_name.split()[0]}. Every other browser "
+                  "was signed out. Sign in with the new password.", "success")
+            return redirect(url_for("auth.login"))
+    elif request.method == "POST":
+        status = 422
+    return render_template("auth/reset.html", form=form, refused=None), status
 
 
 @bp.route("/logout", methods=["POST"])

@@ -55,11 +55,20 @@ class Case:
         return f"{self.role or 'anonymous'}-{self.name}"
 
 
+def _ask_for_link(page: Page) -> None:
+    page.fill("#email", "someone@example.org")
+    page.get_by_role("button", name="Email me a link").click()
+    page.wait_for_load_state()
+
+
 CASES = [
     Case("login", None, "/login"),
     Case("login-empty-form", None, "/login", lambda p: _submit(p, "Sign in")),
     Case("login-wrong-password", None, "/login", _wrong_password),
     Case("404", None, "/no-such-page"),
+    Case("forgot", None, "/forgot"),
+    Case("forgot-sent", None, "/forgot", _ask_for_link),
+    Case("reset-refused", None, "/reset/pwr_not-a-link-we-sent"),
     *(Case("dashboard", role, "/") for role in (*ALL_ROLES, "trainee")),
     *(Case("units", role, "/units") for role in ALL_ROLES),
     *(Case("unit", role, "/units/{unit}") for role in ALL_ROLES),
@@ -238,7 +247,7 @@ def test_page_is_accessible(case: Case, viewport: ViewportSize, shared_site: Sha
     assert response is not None
     if case.name in ("404", "403"):
         assert response.status == int(case.name)
-    elif case.name in ("witness-link-unusable", "eqa-pack-expired"):
+    elif case.name in ("witness-link-unusable", "eqa-pack-expired", "reset-refused"):
         assert response.status == 410
     else:
         assert response.ok, f"{case.path} answered {response.status}"

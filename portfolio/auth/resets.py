@@ -1,0 +1,135 @@
+"""Self-service password reset.
+
+- `request_reset` answers the same whatever the address: it says nothing about whether an
+  account exists. For an active account it makes a link (256 random bits; only its SHA-256 is
+  stored) that expires after RESET_LINK_MINUTES, revokes any earlier link, and returns the
+  message to email. Requests are limited per address asked about and per client address.
+- `check_link` names what is wrong with a link: unknown (or forged), used, replaced by a newer
+  one, or expired; each gets its own plain message.
+- `reset_password` sets the new password, marks the link used and ends every session of the
+  person (and so every copied cookie); it is audited without the address or the link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from portfolio.audit import record_event
+from portfolio.auth.services import normalise_email, set_password
+from portfolio.auth.throttle import _bump, _key, own_transaction, side_engine
+from portfolio.db import utcnow
+from portfolio.errors import DomainError, Throttled
+from portfolio.models import PasswordReset, User
+
+LINK_PREFIX = "pwr_"
+
+
+class LinkRefused(DomainError):
+    """A reset link that cannot be used (410), with the reason in plain words."""
+
+    status = 410
+    title = "This link cannot be used"
+
+
+@dataclass(frozen=True)
+class ResetRequest:
+    """What to email, when there is an account to email: the person and the raw link token."""
+
+    user: User
+    token: str
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _count(session: Session, scope: str, value: str, limit: int, window: timedelta) -> bool:
+    """Count one request for this scope and value; False when over the limit in the window."""
+    now = utcnow()
+    with own_transaction(session, side_engine(session)) as conn:
+        count, _started = _bump(conn, _key(scope, value), now, now - window)
+    return count <= limit
+
+
+def request_reset(session: Session, *, email: str, client: str, minutes: int,
+                  per_address: int, per_client: int) -> ResetRequest | None:
+    """Make a reset link for an active account with this email, or None (no account, an
+    inactive one, or over a limit: the caller answers the same in every case).
+
+    :raises Throttled: this client asked too often (a limit on the asker, not the account).
+    """
+    window = timedelta(hours=1)
+    if not _count(session, "reset-client", client or "unknown", per_client, window):
+        raise Throttled("Too many requests from here. Try again in an hour.")
+    cleaned = normalise_email(email)
+    if not cleaned or not _count(session, "reset-account", cleaned, per_address, window):
+        return None
+    user = session.scalar(select(User).where(User.email == cleaned))
+    if user is None or not user.is_active:
+        return None
+    now = utcnow()
+    session.execute(update(PasswordReset)
+                    .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None),
+                           PasswordReset.revoked_at.is_(None))
+                    .values(revoked_at=now))
+    raw = LINK_PREFIX + secrets.token_urlsafe(32)
+    session.add(PasswordReset(user_id=user.id, token_hash=_hash(raw), created_at=now,
+                              expires_at=now + timedelta(minutes=minutes)))
+    record_event(session, action="user.reset_requested", subject_type="user",
+                 subject_id=user.id, actor=user)
+    session.flush()
+    return ResetRequest(user, raw)
+
+
+def check_link(session: Session, raw: str, now: datetime | None = None) -> PasswordReset:
+    """The reset a link belongs to, if it can still be used.
+
+    :raises LinkRefused: unknown or forged, used, replaced, or expired.
+    """
+    now = now or utcnow()
+    reset = None
+    if raw.startswith(LINK_PREFIX) and len(raw) < 100:
+        reset = session.scalar(select(PasswordReset).where(PasswordReset.token_hash == _hash(raw)))
+    if reset is None:
+        raise LinkRefused("This link is not one we sent. Ask for a new one on the sign-in page.")
+    if reset.used_at is not None:
+        raise LinkRefused("This link has been used already. If you did not use it, ask for a "
+                          "new one and tell your centre.")
+    if reset.revoked_at is not None:
+        raise LinkRefused("A newer link was sent after this one: use the newest email, or ask "
+                          "for a new link.")
+    if reset.expires_at <= now or not reset.user.is_active:
+        raise LinkRefused("This link has expired. Ask for a new one on the sign-in page.")
+    return reset
+
+
+def reset_password(session: Session, raw: str, password: str, *, min_length: int) -> User:
+    """Use a link: set the password, end every session, and make the link used.
+
+    :raises LinkRefused: the link cannot be used (nothing is changed).
+    :raises ValidationFailed: the password is too short (the link stays usable).
+    """
+    reset = check_link(session, raw)
+    now = utcnow()
+    # Claim the link first: of two submissions at once, only one changes the password.
+    claimed = session.execute(
+        update(PasswordReset).where(PasswordReset.id == reset.id,
+                                    PasswordReset.used_at.is_(None))
+        .values(used_at=now), execution_options={"synchronize_session": False}).rowcount
+    if claimed != 1:
+        raise LinkRefused("This link has been used already.")
+    user = reset.user
+    set_password(session, user, password, min_length=min_length)
+    record_event(session, action="user.reset_used", subject_type="user", subject_id=user.id,
+                 actor=user)
+    return user
+
+
+__all__ = ["LinkRefused", "ResetRequest", "check_link", "request_reset", "reset_password",
+           "Throttled"]
