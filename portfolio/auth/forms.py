@@ -15,9 +15,9 @@ class LoginForm(FlaskForm):
                              render_kw={"autocomplete": "current-password"})
 
 
-class PasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[DataRequired()],
-                                     render_kw={"autocomplete": "current-password"})
+class ResetForm(FlaskForm):
+    """A new password, typed twice (the reset link's form, and part of the account page's)."""
+
     new_password = PasswordField("New password", validators=[DataRequired(), Length(max=1000)],
                                  render_kw={"autocomplete": "new-password"})
     confirm_password = PasswordField(
@@ -25,6 +25,11 @@ class PasswordForm(FlaskForm):
         validators=[DataRequired(), EqualTo("new_password", message="The two passwords differ.")],
         render_kw={"autocomplete": "new-password"},
     )
+
+
+class PasswordForm(ResetForm):
+    current_password = PasswordField("Current password", validators=[DataRequired()],
+                                     render_kw={"autocomplete": "current-password"})
 
 
 class TokenForm(FlaskForm):
@@ -42,12 +47,3 @@ class ForgotForm(FlaskForm):
                        render_kw={"autocomplete": "username", "autocapitalize": "none",
                                   "spellcheck": "false"})
 
-
-class ResetForm(FlaskForm):
-    new_password = PasswordField("New password", validators=[DataRequired(), Length(max=1000)],
-                                 render_kw={"autocomplete": "new-password"})
-    confirm_password = PasswordField(
-        "New password again",
-        validators=[DataRequired(), EqualTo("new_password", message="The two passwords differ.")],
-        render_kw={"autocomplete": "new-password"},
-    )
