@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portfolio.assessment import states as decision_states
 from portfolio.assessment.signing import (
     decision_signature_ref,
     evidence_snapshot,
@@ -263,7 +264,7 @@ def _record_decision(session: Session, enrolment: Enrolment, criterion: Criterio
             session.flush()
             decision = CriterionDecision(
                 enrolment_id=enrolment.id, criterion_id=criterion.id,
-                status="awaiting_countersignature" if trainee else "met",
+                status=decision_states.first_status(trainee=trainee),
                 evidence=[{"evidence_id": e.id, "version": e.current_version} for e in items],
                 note_md=content["note_md"], decided_by_id=actor.id, decided_at=now,
                 signature_id=signature.id, needs_countersignature=1 if trainee else 0)
@@ -381,11 +382,11 @@ def _record_countersignature(session: Session, decision: CriterionDecision, acto
     session.flush()
     # Only from "awaiting": a return (or another countersign) that won the race leaves this
     # one with nothing to move, and it is refused.
+    still_waiting, to_met = decision_states.claim_clause("countersign")
     moved = session.execute(
         update(CriterionDecision)
-        .where(CriterionDecision.id == decision.id,
-               CriterionDecision.status == "awaiting_countersignature")
-        .values(status="met", countersigned_by_id=actor.id, countersignature_id=signature.id)
+        .where(CriterionDecision.id == decision.id, still_waiting)
+        .values(**to_met, countersigned_by_id=actor.id, countersignature_id=signature.id)
         .execution_options(synchronize_session=False))
     if rowcount(moved) != 1:
         raise InvalidTransition(f"{decision.criterion.number}: this decision is no longer "
@@ -434,11 +435,11 @@ def return_decision(session: Session, decision: CriterionDecision, *, actor: Use
                                signer_id=actor.id, signer_role=Role.ASSESSOR.value,
                                typed_name=typed, statement=STATEMENTS["decision_return"],
                                content=content, signed_at=now)
+    still_waiting, to_returned = decision_states.claim_clause("return")
     moved = session.execute(
         update(CriterionDecision)
-        .where(CriterionDecision.id == decision.id,
-               CriterionDecision.status == "awaiting_countersignature")
-        .values(status="returned", ended_at=now,
+        .where(CriterionDecision.id == decision.id, still_waiting)
+        .values(**to_returned, ended_at=now,
                 ended_reason=f"Returned to the trainee by {actor.full_name}")
         .execution_options(synchronize_session=False))
     if rowcount(moved) != 1:
@@ -761,7 +762,7 @@ def invalidate_for_evidence(session: Session, evidence: Evidence, old_version: i
     decisions = [d for d in live_decisions(session, evidence.enrolment_id)
                  if any(item["evidence_id"] == evidence.id for item in d.evidence)]
     for decision in decisions:
-        decision.status = "invalidated"
+        decision_states.move(decision, "invalidate")
         decision.ended_at = now
         decision.ended_reason = reason
     session.flush()

@@ -1,6 +1,11 @@
 """All ORM models, imported here so metadata is complete for Alembic and the app."""
 
-from portfolio.models.assessment import CriterionDecision, EvidenceReview, Signature
+from portfolio.models.assessment import (
+    CriterionDecision,
+    DecisionStatus,
+    EvidenceReview,
+    Signature,
+)
 from portfolio.models.audit import AuditEvent
 from portfolio.models.comments import CommentRead, EvidenceComment
 from portfolio.models.enrolments import Enrolment
@@ -58,6 +63,7 @@ __all__ = [
     "CriterionDecision",
     "CriterionMethod",
     "CriterionRevision",
+    "DecisionStatus",
     "Enrolment",
     "EqaAccessLog",
     "EqaPack",

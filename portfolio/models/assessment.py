@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +35,17 @@ SIGNATURE_PURPOSES = (
 )
 # "returned": a countersigner sent a trainee's decision back with comments; it never counts,
 # and the trainee may decide the criterion again.
-DECISION_STATUSES = ("awaiting_countersignature", "met", "invalidated", "reopened", "returned")
+class DecisionStatus(enum.StrEnum):
+    """Where a criterion decision is; the moves are in `portfolio.assessment.states`."""
+
+    AWAITING_COUNTERSIGNATURE = "awaiting_countersignature"
+    MET = "met"
+    INVALIDATED = "invalidated"
+    REOPENED = "reopened"
+    RETURNED = "returned"
+
+
+DECISION_STATUSES = tuple(status.value for status in DecisionStatus)
 
 
 def _in(values: tuple[str, ...]) -> str:

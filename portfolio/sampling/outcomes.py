@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from portfolio.assessment import states as decision_states
 from portfolio.assessment.services import (
     SignerConfirmation,
     confirm_signer,
@@ -293,7 +294,7 @@ def _reopen(session: Session, decision: CriterionDecision, *, actor: User,
     now = utcnow()
     reason = (f"the internal quality assurer {actor.full_name} disagreed with it on "
               f"{now:%d %b %Y} (sample #{sample.id})")
-    decision.status = "reopened"
+    decision_states.move(decision, "reopen")
     decision.ended_at = now
     decision.ended_reason = reason
     ended = []
