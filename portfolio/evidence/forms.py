@@ -62,4 +62,19 @@ def form_class(kind_key: str) -> type[EvidenceForm]:
         else:
             attrs[spec.name] = StringField(spec.label, description=spec.hint,
                                            validators=[Length(max=2000)])
+    accept = ACCEPT.get(kind_key)
+    if accept:
+        # A phone offers its camera (or recorder) beside the gallery for these types; the
+        # server still checks every file's content against the allow-list.
+        attrs["files"] = MultipleFileField("Files", render_kw={"accept": accept})
     return type(f"{kind_key.title().replace('_', '')}Form", (EvidenceForm,), attrs)
+
+
+# What the file picker offers first, for kinds whose files are of one sort. Other kinds take
+# any allowed file, so their picker is not narrowed.
+ACCEPT = {
+    "photo": "image/*",
+    "email": ".eml,.msg,message/rfc822",
+    "log": ".csv,.xlsx,text/csv",
+    "witness_testimony": "image/*,application/pdf",
+}
