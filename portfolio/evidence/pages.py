@@ -25,6 +25,7 @@ from portfolio.criteria.queries import get_unit_view
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import NotFound, ValidationFailed
 from portfolio.evidence import services
+from portfolio.evidence.checks import checks_for
 from portfolio.evidence.coverage import (
     compute_coverage,
 )
@@ -118,6 +119,9 @@ def _detail_context(evidence: Evidence, version: EvidenceVersion, *, posted: boo
         and evidence.status not in ("withdrawn", "accepted"),
         "history": [m for m in evidence.mappings if m.removed_at is not None],
         "inline_types": SAFE_INLINE_IMAGE_TYPES, "withdraw_form": WithdrawForm(),
+        "checks": checks_for(s, evidence, version)
+        if current_user.id == enrolment.learner_id or can_assess(current_user, enrolment)
+        else [],
     }
 
 
