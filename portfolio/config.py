@@ -143,6 +143,8 @@ DEFAULTS: dict[str, Any] = {
     "RESET_LINK_MINUTES": 60,
     "RESET_MAX_PER_ACCOUNT": 3,
     "RESET_MAX_PER_CLIENT": 20,
+    # An admin's invitation to a new person (to choose their first password) works this long.
+    "INVITE_LINK_DAYS": 7,
 }
 
 ENV_PREFIX = "PORTFOLIO_"

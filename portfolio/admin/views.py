@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portfolio import db
+from portfolio import db, notify
 from portfolio.admin.forms import EnrolmentForm, PersonForm, choices
+from portfolio.auth import resets
 from portfolio.auth import services as accounts
+from portfolio.auth.forms import ConfirmForm
+from portfolio.db import utcnow
 from portfolio.enrolments import services as enrolments
 from portfolio.enrolments.queries import centre_enrolment_ids, list_units, load_enrolments
 from portfolio.errors import NotFound, ValidationFailed
@@ -32,32 +36,80 @@ def _person_in_centre(user_id: int) -> User:
 @roles_required(Role.ADMIN)
 def people() -> Any:
     search = (request.args.get("q") or "").strip()
-    page = paginate(db.session(), accounts.users_query(current_user.centre_id, search))
-    return render_template("admin/people.html", people=page.items, page=page, q=search)
+    s = db.session()
+    page = paginate(s, accounts.users_query(current_user.centre_id, search))
+    return render_template("admin/people.html", people=page.items, page=page, q=search,
+                           invitations=resets.pending_invitations(s, current_user.centre_id),
+                           now=utcnow(), invite_form=ConfirmForm())
+
+
+def _invite_days() -> int:
+    return int(current_app.config["INVITE_LINK_DAYS"])
+
+
+def _email_invitation(user: User, raw: str) -> None:
+    link = url_for("auth.reset", token=raw, _external=True)
+    notify.queue(notify.Message(
+        (user.email,), f"You are invited to {user.centre.name}'s Evidence Builder",
+        f"Hello {user.full_name},\n\n{current_user.full_name} at {user.centre.name} has made "
+        f"you an account on the Evidence Builder, where portfolios of evidence are built, "
+        f"assessed and signed off.\n\nOpen this link to choose your password; it works once, "
+        f"for {_invite_days()} days:\n\n{link}\n\nThen sign in with {user.email}.\n"))
+
+
+@bp.post("/invitations/<int:invitation_id>/resend")
+@roles_required(Role.ADMIN)
+def resend_invitation(invitation_id: int) -> Any:
+    s = db.session()
+    invitation = resets.get_invitation(s, invitation_id, current_user)
+    user = invitation.user
+    raw = resets.invite(s, user, actor=current_user, days=_invite_days())
+    _email_invitation(user, raw)
+    s.commit()
+    flash(f"Sent {user.full_name}'s invitation again; the earlier link no longer works.",
+          "success")
+    return redirect(url_for("admin.people") + "#invitations-title")
+
+
+@bp.post("/invitations/<int:invitation_id>/cancel")
+@roles_required(Role.ADMIN)
+def cancel_invitation(invitation_id: int) -> Any:
+    s = db.session()
+    invitation = resets.get_invitation(s, invitation_id, current_user)
+    resets.cancel_invitation(s, invitation, actor=current_user)
+    s.commit()
+    flash(f"Cancelled {invitation.user.full_name}'s invitation: its link no longer works. "
+          "You can send a new one from here while their account stays.", "success")
+    return redirect(url_for("admin.people") + "#invitations-title")
 
 
 @bp.route("/people/new", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
 def new_person() -> Any:
+    """Add a person and email them an invitation to choose their own password: the admin
+    never sees or types it."""
     form = PersonForm()
     status = 200
     if form.validate_on_submit():
         s = db.session()
         try:
-            if not form.password.data:
-                raise ValidationFailed("Set a first password for the person.", field="password")
             user = accounts.create_user(
                 s, centre=current_user.centre, email=form.email.data,
-                full_name=form.full_name.data, password=form.password.data,
+                full_name=form.full_name.data,
+                # Nobody knows this one: the person chooses theirs with the invitation.
+                password=secrets.token_urlsafe(32),
                 roles=form.roles.data, assessor_status=form.assessor_status.data,
                 min_password_length=current_app.config["PASSWORD_MIN_LENGTH"], actor=current_user,
             )
+            raw = resets.invite(s, user, actor=current_user, days=_invite_days())
         except ValidationFailed as exc:
             show_error(form, exc)
             status = 422
         else:
+            _email_invitation(user, raw)
             s.commit()
-            flash(f"{user.full_name} can now sign in as {user.email}.", "success")
+            flash(f"{user.full_name} is invited: we emailed {user.email} a link to choose their "
+                  f"password (it works for {_invite_days()} days).", "success")
             return redirect(url_for("admin.people"))
     elif form.is_submitted():
         status = 422

@@ -1,4 +1,4 @@
-"""Self-service password reset.
+"""Password links: self-service reset, and an admin's invitation to choose a first password.
 
 - `request_reset` answers the same whatever the address: it says nothing about whether an
   account exists. For an active account it makes a link (256 random bits; only its SHA-256 is
@@ -24,8 +24,15 @@ from portfolio.audit import record_event
 from portfolio.auth.services import normalise_email, set_password
 from portfolio.auth.throttle import _bump, _key, own_transaction, side_engine
 from portfolio.db import utcnow
-from portfolio.errors import DomainError, Throttled
+from portfolio.errors import (
+    DomainError,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    Throttled,
+)
 from portfolio.models import PasswordReset, User
+from portfolio.permissions import can_manage_users
 
 LINK_PREFIX = "pwr_"
 
@@ -73,18 +80,70 @@ def request_reset(session: Session, *, email: str, client: str, minutes: int,
     user = session.scalar(select(User).where(User.email == cleaned))
     if user is None or not user.is_active:
         return None
-    now = utcnow()
-    session.execute(update(PasswordReset)
-                    .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None),
-                           PasswordReset.revoked_at.is_(None))
-                    .values(revoked_at=now))
-    raw = LINK_PREFIX + secrets.token_urlsafe(32)
-    session.add(PasswordReset(user_id=user.id, token_hash=_hash(raw), created_at=now,
-                              expires_at=now + timedelta(minutes=minutes)))
+    raw = _new_link(session, user, purpose="reset", lifetime=timedelta(minutes=minutes))
     record_event(session, action="user.reset_requested", subject_type="user",
                  subject_id=user.id, actor=user)
     session.flush()
     return ResetRequest(user, raw)
+
+
+def _new_link(session: Session, user: User, *, purpose: str, lifetime: timedelta,
+              created_by: User | None = None) -> str:
+    """Revoke the person's open links of this purpose and make a new one; return it raw."""
+    now = utcnow()
+    session.execute(update(PasswordReset)
+                    .where(PasswordReset.user_id == user.id, PasswordReset.purpose == purpose,
+                           PasswordReset.used_at.is_(None), PasswordReset.revoked_at.is_(None))
+                    .values(revoked_at=now))
+    raw = LINK_PREFIX + secrets.token_urlsafe(32)
+    session.add(PasswordReset(user_id=user.id, token_hash=_hash(raw), created_at=now,
+                              expires_at=now + lifetime, purpose=purpose,
+                              created_by_id=created_by.id if created_by else None))
+    return raw
+
+
+def invite(session: Session, user: User, *, actor: User, days: int) -> str:
+    """Make (or make again) the person's invitation: a link to choose their first password,
+    valid for `days`; an earlier invitation stops working. Returns the raw link token.
+
+    :raises PermissionDenied: the actor is not an admin of the person's centre.
+    """
+    if not can_manage_users(actor, user.centre_id):
+        raise PermissionDenied("Only an admin of this person's centre can invite them.")
+    if not user.is_active:
+        raise InvalidTransition("This person's account is not active: activate it first.")
+    raw = _new_link(session, user, purpose="invite", lifetime=timedelta(days=days),
+                    created_by=actor)
+    record_event(session, action="user.invited", subject_type="user", subject_id=user.id,
+                 actor=actor, actor_role="admin")
+    session.flush()
+    return raw
+
+
+def pending_invitations(session: Session, centre_id: int) -> list[PasswordReset]:
+    """The centre's invitations not accepted yet (expired ones too), oldest first."""
+    return list(session.scalars(
+        select(PasswordReset).join(User, User.id == PasswordReset.user_id)
+        .where(User.centre_id == centre_id, PasswordReset.purpose == "invite",
+               PasswordReset.used_at.is_(None), PasswordReset.revoked_at.is_(None))
+        .order_by(PasswordReset.created_at, PasswordReset.id)))
+
+
+def get_invitation(session: Session, invitation_id: int, actor: User) -> PasswordReset:
+    """An open invitation of the actor's centre (404 for anything else)."""
+    found = session.get(PasswordReset, invitation_id)
+    if (found is None or found.purpose != "invite" or found.used_at is not None
+            or found.revoked_at is not None
+            or not can_manage_users(actor, found.user.centre_id)):
+        raise NotFound("No such invitation, or it was accepted or cancelled already.")
+    return found
+
+
+def cancel_invitation(session: Session, invitation: PasswordReset, *, actor: User) -> None:
+    """Stop an invitation's link from working (the account stays; it can be invited again)."""
+    invitation.revoked_at = utcnow()
+    record_event(session, action="user.invite_cancelled", subject_type="user",
+                 subject_id=invitation.user_id, actor=actor, actor_role="admin")
 
 
 def check_link(session: Session, raw: str, now: datetime | None = None) -> PasswordReset:
@@ -98,14 +157,21 @@ def check_link(session: Session, raw: str, now: datetime | None = None) -> Passw
         reset = session.scalar(select(PasswordReset).where(PasswordReset.token_hash == _hash(raw)))
     if reset is None:
         raise LinkRefused("This link is not one we sent. Ask for a new one on the sign-in page.")
+    invited = reset.purpose == "invite"
     if reset.used_at is not None:
-        raise LinkRefused("This link has been used already. If you did not use it, ask for a "
+        raise LinkRefused("This invitation has been accepted already: sign in with the password "
+                          "you chose." if invited else
+                          "This link has been used already. If you did not use it, ask for a "
                           "new one and tell your centre.")
     if reset.revoked_at is not None:
-        raise LinkRefused("A newer link was sent after this one: use the newest email, or ask "
+        raise LinkRefused("This invitation was cancelled or sent again: use the newest email, "
+                          "or ask your centre admin." if invited else
+                          "A newer link was sent after this one: use the newest email, or ask "
                           "for a new link.")
     if reset.expires_at <= now or not reset.user.is_active:
-        raise LinkRefused("This link has expired. Ask for a new one on the sign-in page.")
+        raise LinkRefused("This invitation has expired. Ask your centre admin to send it "
+                          "again." if invited else
+                          "This link has expired. Ask for a new one on the sign-in page.")
     return reset
 
 
@@ -126,10 +192,15 @@ def reset_password(session: Session, raw: str, password: str, *, min_length: int
         raise LinkRefused("This link has been used already.")
     user = reset.user
     set_password(session, user, password, min_length=min_length)
-    record_event(session, action="user.reset_used", subject_type="user", subject_id=user.id,
-                 actor=user)
+    if reset.purpose == "invite":
+        record_event(session, action="user.invite_accepted", subject_type="user",
+                     subject_id=user.id, actor=user,
+                     detail={"invited_by": reset.created_by_id})
+    else:
+        record_event(session, action="user.reset_used", subject_type="user",
+                     subject_id=user.id, actor=user)
     return user
 
 
-__all__ = ["LinkRefused", "ResetRequest", "check_link", "request_reset", "reset_password",
-           "Throttled"]
+__all__ = ["LinkRefused", "ResetRequest", "Throttled", "cancel_invitation", "check_link",
+           "get_invitation", "invite", "pending_invitations", "request_reset", "reset_password"]

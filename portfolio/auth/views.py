@@ -131,9 +131,10 @@ def reset(token: str) -> Any:
     """Choose a new password with a link from the email."""
     s = db.session()
     try:
-        resets.check_link(s, token)
+        link = resets.check_link(s, token)
     except resets.LinkRefused as exc:
         return render_template("auth/reset.html", form=None, refused=exc.message), 410
+    invited = link.purpose == "invite"
     form = ResetForm()
     status = 200
     if form.validate_on_submit():
@@ -152,12 +153,15 @@ def reset(token: str) -> Any:
             s.commit()
             logout_user()
             session.clear()
-            flash(f"Your password is set, {user.full_name.split()[0]}. Every other browser "
-                  "was signed out. Sign in with the new password.", "success")
+            first = user.full_name.split()[0]
+            flash(f"Welcome, {first}: your password is set. Sign in with {user.email} and it."
+                  if invited else f"Your password is set, {first}. Every other browser was "
+                  "signed out. Sign in with the new password.", "success")
             return redirect(url_for("auth.login"))
     elif request.method == "POST":
         status = 422
-    return render_template("auth/reset.html", form=form, refused=None), status
+    return render_template("auth/reset.html", form=form, refused=None, invited=invited,
+                           person=link.user), status
 
 
 @bp.route("/logout", methods=["POST"])

@@ -8,7 +8,7 @@ costs a handful of grouped queries, not one per learner.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from flask import url_for
 from sqlalchemy import and_, exists, func, select
@@ -279,9 +279,12 @@ def iqa_todo(session: Session, iqa: User, today: date) -> list[Todo]:
     return todos
 
 
+INVITATION_NUDGE = timedelta(days=3)
+
+
 def admin_todo(session: Session, admin: User) -> list[Todo]:
     """Exports that failed and were not tried again since (a later job for the same learner's
-    unit clears them)."""
+    unit clears them), and invitations not accepted after three days."""
     later = aliased(ExportJob)
     failed = list(session.scalars(
         select(ExportJob)
@@ -291,9 +294,21 @@ def admin_todo(session: Session, admin: User) -> list[Todo]:
                ~exists().where(later.enrolment_id == ExportJob.enrolment_id,
                                later.id > ExportJob.id))
         .order_by(ExportJob.created_at)))
-    if not failed:
-        return []
-    return [Todo("exports_failed", f"{_plural(len(failed), 'export', 'exports')} failed",
-                 url_for("export.job", job_id=failed[0].id), count=len(failed),
-                 oldest=failed[0].created_at, urgent=True,
-                 detail="The link opens the oldest: it says why, and offers to try again.")]
+    todos = []
+    if failed:
+        todos.append(Todo("exports_failed", f"{_plural(len(failed), 'export', 'exports')} failed",
+                          url_for("export.job", job_id=failed[0].id), count=len(failed),
+                          oldest=failed[0].created_at, urgent=True,
+                          detail="The link opens the oldest: it says why, and offers to try "
+                          "again."))
+    from portfolio.auth.resets import pending_invitations
+
+    # Invitations sent more than INVITATION_NUDGE ago and still not accepted (expired too).
+    waiting = [i for i in pending_invitations(session, admin.centre_id)
+               if i.created_at <= utcnow() - INVITATION_NUDGE]
+    if waiting:
+        todos.append(Todo("invitations", f"{_plural(len(waiting), 'invitation', 'invitations')} "
+                          "not accepted", url_for("admin.people") + "#invitations-title",
+                          count=len(waiting), oldest=waiting[0].created_at,
+                          detail="Send it again, or check the address with the person."))
+    return todos

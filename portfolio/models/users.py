@@ -207,12 +207,15 @@ class LoginSession(Base):
 
 
 class PasswordReset(Base):
-    """A link to set a new password: single-use, short-lived, and only its SHA-256 is kept.
+    """A link to set a password: single-use, expiring, and only its SHA-256 is kept.
 
-    Asking again revokes the earlier links; using one ends every session of the person."""
+    `purpose` "reset": asked for on the sign-in page; "invite": sent by an admin
+    (`created_by_id`) so a new person chooses their first password. A newer link of the same
+    purpose revokes the earlier ones; using one ends every session of the person."""
 
     __tablename__ = "password_resets"
-    __table_args__ = (Index("ix_password_resets_user_open", "user_id", "used_at", "revoked_at"),)
+    __table_args__ = (Index("ix_password_resets_user_open", "user_id", "used_at", "revoked_at"),
+                      CheckConstraint("purpose IN ('reset', 'invite')", name="purpose_known"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -221,5 +224,8 @@ class PasswordReset(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    purpose: Mapped[str] = mapped_column(String(10), default="reset", server_default="reset")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])

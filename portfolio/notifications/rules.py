@@ -34,7 +34,7 @@ from portfolio.models import (
     UserRole,
     WitnessRequest,
 )
-from portfolio.permissions import can_countersign, can_view_enrolment
+from portfolio.permissions import can_countersign, can_manage_users, can_view_enrolment
 
 
 @dataclass(frozen=True)
@@ -311,6 +311,19 @@ def comment_added(session: Session, event: AuditEvent) -> list[Notice]:
             for person in people if person is not None]
 
 
+def invitation_accepted(session: Session, event: AuditEvent) -> list[Notice]:
+    """The person an admin invited has chosen their password: the admin is told."""
+    number = _int(event.subject_id)
+    person = session.get(User, number) if number is not None else None
+    inviter_id = (event.detail or {}).get("invited_by")
+    inviter = session.get(User, inviter_id) if isinstance(inviter_id, int) else None
+    if person is None or inviter is None:
+        return []
+    return [Notice(inviter, "invite_accepted",
+                   f"{person.full_name} accepted your invitation and can now sign in",
+                   "/admin/people", lambda u: can_manage_users(u, person.centre_id))]
+
+
 RULES: dict[str, Rule] = {
     "evidence.submit": evidence_submitted,
     "evidence.accepted": evidence_reviewed,
@@ -327,6 +340,7 @@ RULES: dict[str, Rule] = {
     "enrolment.create": enrolled,
     "iqa.outcome_recorded": iqa_actions_raised,
     "comment.added": comment_added,
+    "user.invite_accepted": invitation_accepted,
 }
 
 

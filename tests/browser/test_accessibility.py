@@ -79,7 +79,7 @@ CASES = [
     Case("people", "admin", "/admin/people"),
     Case("people-new", "admin", "/admin/people/new"),
     Case("people-new-errors", "admin", "/admin/people/new",
-         lambda p: _submit(p, "Add person")),
+         lambda p: _submit(p, "Add and invite")),
     Case("people-edit", "admin", "/admin/people/{learner}"),
     Case("enrolments", "admin", "/admin/enrolments"),
     Case("enrolments-new", "admin", "/admin/enrolments/new"),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from portfolio.models import Enrolment, User
-from tests.browser.conftest import login
+from tests.browser.conftest import PHONE, login
 from tests.factories import PASSWORD, make_user, make_world, unit40_spec
 
 SIGN_IN_ERROR = "That email and password do not match an active account."
@@ -97,7 +98,8 @@ def _iqa_equal_to_assessor_is_refused(page: Page, base_url: str, session, learne
     assert enrolment.employer != "Changed Employer Ltd"
 
 
-def test_admin_adds_a_person_and_enrols_them(page: Page, session, live_server):
+def test_admin_adds_a_person_and_enrols_them(page: Page, session, live_server, app,
+                                             new_page):
     world = make_world(session)
     both = _make_dual_role_person(session, world)
     login(page, live_server, world.admin.email, PASSWORD)
@@ -110,12 +112,14 @@ def test_admin_adds_a_person_and_enrols_them(page: Page, session, live_server):
     page.get_by_label("Email address").fill("nia@example.org")
     roles = page.get_by_role("group", name="Roles")
     roles.get_by_role("checkbox", name="Learner", exact=True).check()
-    page.get_by_label("Password").fill("a long first password for nia")
-    page.get_by_role("button", name="Add person").click()
+    # The admin never types a password: Nia is invited to choose her own.
+    expect(page.get_by_label("Password")).to_have_count(0)
+    page.get_by_role("button", name="Add and invite").click()
     expect(page).to_have_url(f"{live_server}/admin/people")
-    expect(page.locator(".flash-success")).to_have_text(
-        "Nia Newcomer can now sign in as nia@example.org.")
-    expect(page.get_by_role("row", name=re.compile("Nia Newcomer"))).to_contain_text("Learner")
+    expect(page.locator(".flash-success")).to_contain_text(
+        "Nia Newcomer is invited: we emailed nia@example.org a link to choose their password")
+    expect(page.get_by_role("row", name=re.compile("Nia Newcomer")).first).to_contain_text(
+        "Learner")
 
     # Enrol them on Unit 40 with an assessor and an IQA.
     page.get_by_role("link", name="Enrolments").click()
@@ -146,6 +150,23 @@ def test_admin_adds_a_person_and_enrols_them(page: Page, session, live_server):
     # The IQA may not be the assessor: the edit page says so and saves nothing.
     nia = session.scalar(select(User).where(User.email == "nia@example.org"))
     _iqa_equal_to_assessor_is_refused(page, live_server, session, nia, both)
+
+    # Nia opens the emailed link on her phone, chooses her password and signs in.
+    mails = [p.read_text().replace("=\n", "")
+             for p in Path(app.config["OUTBOX_DIR"]).glob("*.eml")]
+    link = next(re.search(r"/reset/pwr_[A-Za-z0-9_-]+", m).group(0) for m in mails
+                if "nia@example.org" in m and "/reset/" in m)
+    phone = new_page(viewport=PHONE)
+    phone.goto(live_server + link)
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Welcome, Nia Newcomer")
+    phone.get_by_label("New password", exact=True).fill("nia's own long passphrase")
+    phone.get_by_label("New password again").fill("nia's own long passphrase")
+    phone.get_by_role("button", name="Set my password").click()
+    expect(phone.locator(".flash-success")).to_contain_text("Welcome, Nia")
+    phone.fill("#email", "nia@example.org")
+    phone.fill("#password", "nia's own long passphrase")
+    phone.locator("main form").get_by_role("button", name="Sign in").click()
+    expect(phone.get_by_role("heading", level=1)).to_contain_text("Hello, Nia")
 
 
 def test_admin_cannot_make_the_assessor_the_iqa(page: Page, session, live_server):
