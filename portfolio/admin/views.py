@@ -38,9 +38,10 @@ def people() -> Any:
     search = (request.args.get("q") or "").strip()
     s = db.session()
     page = paginate(s, accounts.users_query(current_user.centre_id, search))
+    invitations = resets.pending_invitations(s, current_user.centre_id)
     return render_template("admin/people.html", people=page.items, page=page, q=search,
-                           invitations=resets.pending_invitations(s, current_user.centre_id),
-                           now=utcnow(), invite_form=ConfirmForm())
+                           invitations=invitations, now=utcnow(), invite_form=ConfirmForm(),
+                           invited_ids={i.user_id for i in invitations})
 
 
 def _invite_days() -> int:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from portfolio.audit import record_event
 from portfolio.auth.services import normalise_email, set_password
@@ -126,6 +126,7 @@ def pending_invitations(session: Session, centre_id: int) -> list[PasswordReset]
         select(PasswordReset).join(User, User.id == PasswordReset.user_id)
         .where(User.centre_id == centre_id, PasswordReset.purpose == "invite",
                PasswordReset.used_at.is_(None), PasswordReset.revoked_at.is_(None))
+        .options(contains_eager(PasswordReset.user), joinedload(PasswordReset.created_by))
         .order_by(PasswordReset.created_at, PasswordReset.id)))
 
 
