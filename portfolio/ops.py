@@ -83,9 +83,10 @@ def _finish(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id", "")
     # The route's pattern, not the address: no ids, no query (search words), no person.
     rule = request.url_rule.rule if request.url_rule is not None else "-"
-    log.info("request", extra={"method": request.method, "route": rule, "endpoint": endpoint,
-                               "status": response.status_code,
-                               "duration_ms": round(seconds * 1000, 1)})
+    duration_ms = round(seconds * 1000, 1)
+    log.info("%s %s %s %.1f ms", request.method, rule, response.status_code, duration_ms,
+             extra={"method": request.method, "route": rule, "endpoint": endpoint,
+                    "status": response.status_code, "duration_ms": duration_ms})
     return response
 
 

@@ -142,13 +142,14 @@ def test_request_logs_have_the_request_id_and_no_personal_data(app, session, jso
     admin.login(world.admin.email, PASSWORD)
     admin.client.get("/admin/people?q=Lee+Learner")
     records = json_logs()
-    requests_logged = [r for r in records if r.get("message") == "request"]
+    requests_logged = [r for r in records if r.get("logger") == "portfolio.requests"]
     assert len(requests_logged) >= 6
     ids = {r["request_id"] for r in requests_logged}
     assert seen.headers["X-Request-ID"] in ids
     coverage = next(r for r in requests_logged if r["endpoint"] == "evidence.coverage")
     assert coverage["route"] == "/enrolments/<int:enrolment_id>/coverage"
     assert coverage["status"] == 200 and coverage["duration_ms"] >= 0
+    assert coverage["message"].startswith("GET /enrolments/<int:enrolment_id>/coverage 200 ")
     everything = json.dumps(records)
     for personal in (world.learner.email, world.learner.full_name, world.admin.email,
                      "Lee", "a wrong password", PASSWORD, "127.0.0.1"):
