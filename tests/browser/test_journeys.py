@@ -118,8 +118,12 @@ def test_admin_adds_a_person_and_enrols_them(page: Page, session, live_server, a
     expect(page).to_have_url(f"{live_server}/admin/people")
     expect(page.locator(".flash-success")).to_contain_text(
         "Nia Newcomer is invited: we emailed nia@example.org a link to choose their password")
-    expect(page.get_by_role("row", name=re.compile("Nia Newcomer")).first).to_contain_text(
-        "Learner")
+    people = page.get_by_role("table", name=re.compile("^People in"))
+    expect(people.get_by_role("row", name=re.compile("Nia Newcomer"))).to_contain_text("Learner")
+    expect(people.get_by_role("row", name=re.compile("Nia Newcomer"))).to_contain_text("Invited")
+    invitations = page.get_by_role("table", name="Invitations not accepted yet")
+    expect(invitations.get_by_role("row", name=re.compile("Nia Newcomer"))).to_contain_text(
+        "Works until")
 
     # Enrol them on Unit 40 with an assessor and an IQA.
     page.get_by_role("link", name="Enrolments").click()
