@@ -22,6 +22,7 @@ from portfolio.enrolments.services import enrol_learner
 from portfolio.errors import DomainError
 from portfolio.evidence.integrity import StoredFileDamaged
 from portfolio.models import ApiToken, Enrolment, Role, Unit, User
+from portfolio.search.index import rebuild
 from portfolio.viewkit import file_store
 
 
@@ -57,6 +58,25 @@ def _ready_to_serve() -> None:
         check_production(current_app)
     except (schema.SchemaOutOfDate, NotConfigured) as exc:
         _fail(str(exc))
+
+
+# --- search ---------------------------------------------------------------------------------
+
+@cli.group("search")
+def search_group() -> None:
+    """The staff search index."""
+
+
+@search_group.command("rebuild")
+@with_appcontext
+def search_rebuild() -> None:
+    """Rebuild every search entry from the evidence, feedback and comments (after a restore, or
+    a bulk load that went round the app)."""
+    session = db.session()
+    counts = rebuild(session.connection())
+    session.commit()
+    click.echo("Search index rebuilt: " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+               + ".")
 
 
 # --- database -------------------------------------------------------------------------------

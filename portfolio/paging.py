@@ -46,7 +46,8 @@ class Page:
 def contains(search: str) -> str | None:
     """A LIKE pattern (escaped with a backslash) for text containing the search words, compared
     in lower case; None when there is nothing to search for."""
-    words = " ".join((search or "").split()).lower()
+    # NUL cannot be stored in a PostgreSQL text value, so it cannot be in one either.
+    words = " ".join((search or "").replace("\x00", " ").split()).lower()
     if not words:
         return None
     return "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -37,6 +37,7 @@ from portfolio.models.sampling import (
     SamplingPlanItem,
     SamplingStrategy,
 )
+from portfolio.models.search import SearchEntry
 from portfolio.models.users import (
     ROLES,
     ApiToken,
@@ -92,6 +93,7 @@ __all__ = [
     "SamplingPlan",
     "SamplingPlanItem",
     "SamplingStrategy",
+    "SearchEntry",
     "Signature",
     "Unit",
     "User",

@@ -91,6 +91,9 @@ CASES = [
     Case("bundle-import-errors", "admin", "/admin/bundles/import",
          lambda p: _submit(p, "Check and import")),
     Case("403", "learner", "/admin/people"),
+    Case("search", "assessor", "/search"),
+    *(Case("search-results", role, "/search?q=complaint") for role in ("assessor", "iqa", "admin")),
+    Case("search-nothing", "assessor", "/search?q=zzzqqqxx"),
     # The portfolio, its assessment and messages: each page for the roles whose view of it
     # differs (the learner's and the assessor's mostly; the IQA's and admin's are read-only).
     *(Case(name, "learner", path) for name, path in [
