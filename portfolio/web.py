@@ -108,6 +108,18 @@ def init_app(app: Flask) -> None:
             ensure_up_to_date(app)
             checked["ok"] = True
 
+    @app.after_request
+    def _redirect_for_upload_script(response: Response) -> Response:
+        # static/js/uploads.js sends evidence forms with XMLHttpRequest (for per-file progress),
+        # which would follow a redirect itself and use up the next page's message. It asks for
+        # the redirect as JSON instead, and opens that address as a normal navigation.
+        if request.headers.get("X-Upload") == "1" and response.status_code in (302, 303) \
+                and response.location:
+            answer = jsonify(redirect=response.location)
+            answer.headers["Vary"] = "X-Upload"
+            return answer
+        return response
+
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters.update(DISPLAY_FILTERS)
     app.jinja_env.globals.update(ROLE_LABELS=ROLE_LABELS, Role=Role)

@@ -44,6 +44,18 @@ def _clear_employer(page: Page) -> None:
     _submit(page, "Save changes")
 
 
+def _drop_files(page: Page) -> None:
+    """Two files in the drop box's list, one of them refused (empty), as uploads.js shows them."""
+    page.evaluate("""() => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File(["%PDF-1.4 rota"], "rota.pdf", {type: "application/pdf"}));
+      transfer.items.add(new File([], "empty.txt", {type: "text/plain"}));
+      document.querySelector(".dropzone").dispatchEvent(
+        new DragEvent("drop", {bubbles: true, cancelable: true, dataTransfer: transfer}));
+    }""")
+    assert page.locator(".upload-item").count() == 2
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -108,6 +120,8 @@ CASES = [
     Case("evidence-new-errors", "learner", PORTFOLIO + "/evidence/new/reflective_account",
          lambda p: _submit(p, "Save draft")),
     Case("evidence-new-observation", "assessor", PORTFOLIO + "/evidence/new/observation"),
+    Case("evidence-new-files-listed", "learner", PORTFOLIO + "/evidence/new/work_product",
+         _drop_files),
     Case("evidence-detail", "assessor", "/evidence/{evidence}"),
     *(Case("coverage", role, PORTFOLIO + "/coverage") for role in ("learner", "assessor")),
     *(Case("criterion", role, PORTFOLIO + "/criteria/{criterion}") for role in ("learner",
