@@ -70,6 +70,7 @@ ACTIONS = {
     "user.invite_accepted": "Invitation accepted",
     "user.invite_cancelled": "Invitation cancelled",
     "user.reset_requested": "Password reset link sent",
+    "user.reset_sent": "Password link sent by an admin",
     "user.reset_used": "Password reset",
     "user.import": "Accounts imported",
     "user.password": "Password changed",

@@ -120,3 +120,47 @@ def test_old_invitations_are_on_the_admins_to_do_list(app, session):
     home = admin.client.get("/").get_data(as_text=True)
     assert "1 invitation not accepted" in home
     assert session.scalar(select(User.is_active).where(User.email == "olu@example.org"))
+
+
+def test_the_edit_page_sends_a_link_instead_of_taking_a_password(app, session):
+    """Someone who forgot their password asks the centre: the admin ticks "email them a link";
+    the admin never types or sees a password, and the link works like a self-service reset."""
+    from portfolio.models import AuditEvent
+
+    world = make_world(session)
+    session.commit()
+    web = _admin(app, world)
+    page = web.client.get(f"/admin/people/{world.learner.id}").get_data(True)
+    assert 'type="password"' not in page
+    assert "Email them a link to choose a new password" in page
+    response = web.post(f"/admin/people/{world.learner.id}", {
+        "full_name": world.learner.full_name, "roles": "learner",
+        "assessor_status": "qualified", "is_active": "y", "send_reset": "y"})
+    assert response.status_code == 302
+    people = web.client.get("/admin/people").get_data(True)
+    assert f"We emailed {world.learner.email} a link" in people
+    [link] = _links(app)
+    assert link not in people
+    assert _choose(app.test_client(), link).status_code == 302
+    assert Browserless(app.test_client()).login(world.learner.email, CHOSEN).status_code == 302
+    assert session.scalar(select(AuditEvent).where(AuditEvent.action == "user.reset_sent")
+                          ).actor_id == world.admin.id
+    # Saving without the box ticked sends nothing more.
+    web.post(f"/admin/people/{world.learner.id}", {
+        "full_name": world.learner.full_name, "roles": "learner",
+        "assessor_status": "qualified", "is_active": "y"})
+    assert len(_links(app)) == 1
+
+
+def test_no_link_for_an_account_made_inactive(app, session):
+    world = make_world(session)
+    session.commit()
+    web = _admin(app, world)
+    response = web.post(f"/admin/people/{world.learner.id}", {
+        "full_name": world.learner.full_name, "roles": "learner",
+        "assessor_status": "qualified", "send_reset": "y"})
+    assert response.status_code == 422
+    assert "not active" in response.get_data(True)
+    assert _links(app) == []
+    session.expire_all()
+    assert session.get(User, world.learner.id).is_active  # nothing was saved

@@ -7,13 +7,12 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
-    PasswordField,
     SelectField,
     SelectMultipleField,
     StringField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portfolio.models.users import ROLE_LABELS
@@ -45,11 +44,10 @@ class PersonForm(FlaskForm):
                             description="A person may hold several roles.")
     assessor_status = SelectField("Assessor status", choices=ASSESSOR_STATUS_CHOICES,
                                   description="Only used when the person is an assessor.")
-    password = PasswordField(
-        "Password", validators=[Optional(), Length(max=1000)],
-        render_kw={"autocomplete": "new-password"},
-        description="Give it to the person by a safe route; they can change it after signing in.",
-    )
+    send_reset = BooleanField(
+        "Email them a link to choose a new password",
+        description="For someone who has forgotten theirs. Nobody else sees or sets it; using "
+                    "the link signs them out everywhere else.")
     is_active = BooleanField("Account active", default=True,
                              description="An inactive account cannot sign in or use API tokens.")
 

@@ -16,7 +16,7 @@ from portfolio.auth.forms import ConfirmForm
 from portfolio.db import utcnow
 from portfolio.enrolments import services as enrolments
 from portfolio.enrolments.queries import centre_enrolment_ids, list_units, load_enrolments
-from portfolio.errors import NotFound, ValidationFailed
+from portfolio.errors import InvalidTransition, NotFound, ValidationFailed
 from portfolio.models import Enrolment, Role, Unit, User
 from portfolio.paging import paginate
 from portfolio.security import roles_required
@@ -84,6 +84,20 @@ def cancel_invitation(invitation_id: int) -> Any:
     return redirect(url_for("admin.people") + "#invitations-title")
 
 
+def _reset_minutes() -> int:
+    return int(current_app.config["RESET_LINK_MINUTES"])
+
+
+def _email_reset(user: User, raw: str) -> None:
+    link = url_for("auth.reset", token=raw, _external=True)
+    notify.queue(notify.Message(
+        (user.email,), "Set a new password",
+        f"Hello {user.full_name},\n\n{current_user.full_name} at {user.centre.name} has sent "
+        f"you a link to choose a new password for the Evidence Builder. It works once, for "
+        f"{_reset_minutes()} minutes:\n\n{link}\n\nUsing it signs you out everywhere else. If "
+        f"you did not ask for this, ignore this email: your password stays as it is.\n"))
+
+
 @bp.route("/people/new", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
 def new_person() -> Any:
@@ -134,16 +148,19 @@ def edit_person(user_id: int) -> Any:
                 roles=form.roles.data, assessor_status=form.assessor_status.data,
                 is_active=form.is_active.data,
             )
-            if form.password.data:
-                accounts.set_password(s, person, form.password.data,
-                                      min_length=current_app.config["PASSWORD_MIN_LENGTH"])
-        except ValidationFailed as exc:
+            raw = resets.send_reset(s, person, actor=current_user, minutes=_reset_minutes()) \
+                if form.send_reset.data else None
+        except (ValidationFailed, InvalidTransition) as exc:
             s.rollback()
             show_error(form, exc)
             status = 422
         else:
+            if raw is not None:
+                _email_reset(person, raw)
             s.commit()
-            flash(f"Changes to {person.full_name} are saved.", "success")
+            flash(f"Changes to {person.full_name} are saved."
+                  + (f" We emailed {person.email} a link to choose a new password (it works "
+                     f"for {_reset_minutes()} minutes)." if raw else ""), "success")
             return redirect(url_for("admin.people"))
     elif form.is_submitted():
         status = 422

@@ -120,6 +120,26 @@ def invite(session: Session, user: User, *, actor: User, days: int) -> str:
     return raw
 
 
+def send_reset(session: Session, user: User, *, actor: User, minutes: int) -> str:
+    """An admin sends the person a link to choose a new password (they forgot it and asked the
+    centre): the admin never sees or sets it. Earlier reset links stop working. Returns the raw
+    link token.
+
+    :raises PermissionDenied: the actor is not an admin of the person's centre.
+    :raises InvalidTransition: the account is not active.
+    """
+    if not can_manage_users(actor, user.centre_id):
+        raise PermissionDenied("Only an admin of this person's centre can send them a link.")
+    if not user.is_active:
+        raise InvalidTransition("This person's account is not active: activate it first.")
+    raw = _new_link(session, user, purpose="reset", lifetime=timedelta(minutes=minutes),
+                    created_by=actor)
+    record_event(session, action="user.reset_sent", subject_type="user", subject_id=user.id,
+                 actor=actor, actor_role="admin")
+    session.flush()
+    return raw
+
+
 def pending_invitations(session: Session, centre_id: int) -> list[PasswordReset]:
     """The centre's invitations not accepted yet (expired ones too), oldest first."""
     return list(session.scalars(
