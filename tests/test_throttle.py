@@ -1,11 +1,14 @@
 """Password throttles under attack: concurrent guesses never reach the hash more than the limit.
 
 Every attempt runs in its own thread with its own client or database session against the real
-database, released together by a barrier, as a script firing requests in parallel would.
+database, released together by a barrier, as a script firing requests in parallel would. Each
+test runs twice: with the counters in the database (one machine), and in a real Redis server
+(REDIS_URL, shared by several machines).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from datetime import timedelta
@@ -49,9 +52,10 @@ def hasher(monkeypatch) -> CountingHasher:
     return counting
 
 
-@pytest.fixture
-def throttled_app(make_app):
-    return make_app(LOGIN_MAX_FAILURES=LIMIT, LOGIN_LOCKOUT_MINUTES=WINDOW)
+@pytest.fixture(params=["database", "redis"])
+def throttled_app(request, make_app):
+    extra = {"REDIS_URL": request.getfixturevalue("redis_url")} if request.param == "redis" else {}
+    return make_app(LOGIN_MAX_FAILURES=LIMIT, LOGIN_LOCKOUT_MINUTES=WINDOW, **extra)
 
 
 @pytest.fixture
@@ -126,7 +130,7 @@ def test_locked_out_answer_says_when_to_try_again(throttled_app, person):
     assert response.status_code == 429
     page = response.get_data(True)
     assert "Too many failed sign-in attempts" in page
-    assert f"Try again in {WINDOW} minutes" in page
+    assert f"Try again in {WINDOW} minutes" in page, re.findall(r"Try again in [^.]*", page)
     assert response.headers["Retry-After"] == str(WINDOW * 60)
 
 
@@ -136,8 +140,20 @@ def test_the_right_person_gets_in_once_the_window_has_passed(throttled_app, pers
         [SignIn(throttled_app, person.email, "wrong") for _ in range(ATTEMPTS)]))
     assert statuses[429] == ATTEMPTS - LIMIT
     assert _sign_in(throttled_app, person.email) == 429
-    later = utcnow() + timedelta(minutes=WINDOW, seconds=1)
-    monkeypatch.setattr(throttle, "utcnow", lambda: later)
+    url = throttled_app.config["REDIS_URL"]
+    if url:
+        # In Redis the window is the counter's expiry, set by its first count.
+        from redis import Redis
+
+        with Redis.from_url(url) as redis:
+            keys = redis.keys("portfolio-throttle*")
+            assert len(keys) == 2  # the account and the address, hashed: no email, no IP
+            assert all(b"@" not in k and b"198.51" not in k for k in keys)
+            assert all(WINDOW * 60 - 30 <= redis.ttl(k) <= WINDOW * 60 for k in keys)
+            redis.delete(*keys)  # what expiry does when the window ends
+    else:
+        later = utcnow() + timedelta(minutes=WINDOW, seconds=1)
+        monkeypatch.setattr(throttle, "utcnow", lambda: later)
     assert _sign_in(throttled_app, person.email) == 302
 
 
@@ -175,6 +191,10 @@ class Sign:
         return s, user
 
     def __call__(self, prepared) -> str:
+        with self.app.app_context():  # as in a request: the app's counter store is used
+            return self._sign(prepared)
+
+    def _sign(self, prepared) -> str:
         s, user = prepared
         try:
             confirm_signer(s, user, SignerConfirmation(
@@ -237,4 +257,37 @@ def test_concurrent_wrong_current_passwords_check_at_most_the_limit(throttled_ap
     assert refused.headers["Retry-After"].isdigit()
     s = get_database(throttled_app).sessionmaker()
     assert services.verify_password(s.get(User, person.id), PASSWORD)
+    s.close()
+
+
+def test_with_redis_a_failed_sign_in_writes_nothing_to_the_database(make_app, redis_url):
+    """The counters live in Redis, so a guess costs no database write, and a second app (a
+    second machine) sees the same counts."""
+    from sqlalchemy import func, select
+
+    from portfolio.models import AuthThrottle
+
+    one = make_app(LOGIN_MAX_FAILURES=LIMIT, LOGIN_LOCKOUT_MINUTES=WINDOW, REDIS_URL=redis_url)
+    two = make_app(LOGIN_MAX_FAILURES=LIMIT, LOGIN_LOCKOUT_MINUTES=WINDOW, REDIS_URL=redis_url)
+    s = get_database(one).sessionmaker()
+    user = make_user(s, make_centre(s), "assessor")
+    s.commit()
+    for i in range(LIMIT):
+        assert _sign_in(one if i % 2 else two, user.email, "wrong") == 401
+    assert _sign_in(two, user.email) == 429
+    assert _sign_in(one, user.email) == 429
+    assert s.scalar(select(func.count()).select_from(AuthThrottle)) == 0
+    s.close()
+
+
+def test_when_redis_is_down_the_database_counts(make_app):
+    """Redis configured but unreachable: the throttle still holds, counted in the database."""
+    app = make_app(LOGIN_MAX_FAILURES=LIMIT, LOGIN_LOCKOUT_MINUTES=WINDOW,
+                   REDIS_URL="redis://127.0.0.1:9/0")
+    s = get_database(app).sessionmaker()
+    user = make_user(s, make_centre(s), "assessor")
+    s.commit()
+    for _ in range(LIMIT):
+        assert _sign_in(app, user.email, "wrong") == 401
+    assert _sign_in(app, user.email) == 429
     s.close()

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from portfolio.audit import record_event
 from portfolio.auth.services import normalise_email, set_password
-from portfolio.auth.throttle import _bump, _key, own_transaction, side_engine
+from portfolio.auth.throttle import count_hits, counter_key
 from portfolio.db import utcnow
 from portfolio.errors import (
     DomainError,
@@ -58,9 +58,7 @@ def _hash(raw: str) -> str:
 
 def _count(session: Session, scope: str, value: str, limit: int, window: timedelta) -> bool:
     """Count one request for this scope and value; False when over the limit in the window."""
-    now = utcnow()
-    with own_transaction(session, side_engine(session)) as conn:
-        count, _started = _bump(conn, _key(scope, value), now, now - window)
+    [(count, _started)] = count_hits(session, [counter_key(scope, value)], window)
     return count <= limit
 
 

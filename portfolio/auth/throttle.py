@@ -6,21 +6,28 @@ connection. Concurrent requests therefore each see a distinct count, and no more
 ever reach the (slow) password hash. A right password clears the account's count and gives the
 address back its reservation; a wrong one leaves both counted.
 
-Counters are keyed by a SHA-256 of the scope and value, so the table holds neither email
-addresses nor IP addresses.
+Counters are keyed by a SHA-256 of the scope and value, so they hold neither email addresses
+nor IP addresses. With REDIS_URL set they live in Redis (the `limits` library's storage: an
+atomic INCRBY that starts the window's expiry with the first count), so every machine shares
+them and an anonymous hit writes nothing to the database; without it, or while Redis cannot be
+reached, in the `auth_throttles` table.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from weakref import WeakKeyDictionary
 
+from flask import current_app, has_app_context
+from limits.storage import RedisStorage, storage_from_string
 from sqlalchemy import case, create_engine, delete, event, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
@@ -33,6 +40,7 @@ from portfolio.errors import Throttled
 from portfolio.models.users import AuthThrottle
 
 ADDRESS_FACTOR = 4  # an address may fail four times as often as one account
+log = logging.getLogger(__name__)
 
 
 class LockedOut(Throttled):
@@ -61,16 +69,16 @@ class Reservation:
     address_key: str
 
 
-def _key(scope: str, value: str) -> str:
+def counter_key(scope: str, value: str) -> str:
     return hashlib.sha256(f"{scope}:{value}".encode()).hexdigest()
 
 
 def account_key(email: str) -> str:
-    return _key("account", (email or "").strip().lower())
+    return counter_key("account", (email or "").strip().lower())
 
 
 def address_key(client: str) -> str:
-    return _key("address", client or "unknown")
+    return counter_key("address", client or "unknown")
 
 
 # Counters go through their own unpooled engine: a request that already holds a pooled
@@ -155,14 +163,9 @@ def reserve_attempt(session: Session, *, email: str, client: str, limits: Limits
     """
     engine = side_engine(session)
     now = utcnow()
-    since = now - timedelta(minutes=limits.lockout_minutes)
     by_account, by_address = account_key(email), address_key(client)
-    with own_transaction(session, engine) as conn:
-        # Drop windows that ended long ago, so the table stays small.
-        conn.execute(delete(AuthThrottle).where(
-            AuthThrottle.window_started_at < now - timedelta(days=1)))
-        account_count, account_started = _bump(conn, by_account, now, since)
-        address_count, address_started = _bump(conn, by_address, now, since)
+    (account_count, account_started), (address_count, address_started) = count_hits(
+        session, [by_account, by_address], timedelta(minutes=limits.lockout_minutes), now)
     waits = []
     if account_count > limits.max_failures:
         waits.append(_minutes_left(account_started, now, limits.lockout_minutes))
@@ -181,6 +184,16 @@ def settle_attempt(reservation: Reservation, *, succeeded: bool) -> None:
     """
     if not succeeded:
         return
+    storage = _redis_storage()
+    if storage is not None:
+        try:
+            storage.clear(reservation.account_key)
+            if storage.get(reservation.address_key) > 0:
+                # Only a count that exists is given back (incr would start a new window).
+                storage.incr(reservation.address_key, 60, amount=-1)
+            return
+        except storage.base_exceptions:
+            log.warning("Redis cannot be reached: throttle counts go to the database")
     with own_transaction(reservation.session, reservation.engine) as conn:
         conn.execute(update(AuthThrottle).where(AuthThrottle.key == reservation.account_key)
                      .values(count=0))
@@ -188,6 +201,50 @@ def settle_attempt(reservation: Reservation, *, succeeded: bool) -> None:
                      .where(AuthThrottle.key == reservation.address_key,
                             AuthThrottle.count > 0)
                      .values(count=AuthThrottle.count - 1))
+
+
+def _redis_storage() -> RedisStorage | None:
+    """The app's Redis counter storage when REDIS_URL is set (one per app and URL)."""
+    if not has_app_context():
+        return None
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        return None
+    cache: dict[str, Any] = current_app.extensions.setdefault("portfolio-throttle", {})
+    if url not in cache:
+        cache[url] = storage_from_string(url, socket_connect_timeout=2, socket_timeout=2,
+                                         key_prefix="portfolio-throttle")
+    storage: RedisStorage = cache[url]
+    return storage
+
+
+def count_hits(session: Session, keys: list[str], window: timedelta,
+               now: datetime | None = None) -> list[tuple[int, datetime]]:
+    """Add one to each counter, atomically; return each one's count and when its window began.
+
+    A window begins with its first count and lasts `window`. In Redis when REDIS_URL is set,
+    otherwise (or when Redis cannot be reached) in the database, committed at once on a
+    connection of its own so that concurrent requests each see a distinct count.
+    """
+    now = now or utcnow()
+    storage = _redis_storage()
+    if storage is not None:
+        seconds = max(1, int(window.total_seconds()))
+        try:
+            counted = []
+            for key in keys:
+                count = storage.incr(key, seconds)
+                ends = datetime.fromtimestamp(storage.get_expiry(key), UTC)
+                # Redis's clock and ours differ by the time the call took: never later than now.
+                counted.append((count, min(now, ends - timedelta(seconds=seconds))))
+            return counted
+        except storage.base_exceptions:
+            log.warning("Redis cannot be reached: throttle counts go to the database")
+    with own_transaction(session, side_engine(session)) as conn:
+        # Drop windows that ended long ago, so the table stays small.
+        conn.execute(delete(AuthThrottle).where(
+            AuthThrottle.window_started_at < now - timedelta(days=1)))
+        return [_bump(conn, key, now, now - window) for key in keys]
 
 
 def wait_phrase(minutes: int) -> str:

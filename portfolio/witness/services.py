@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from portfolio.assessment.signing import sha256_of
 from portfolio.audit import record_event
 from portfolio.auth.services import normalise_email
+from portfolio.auth.throttle import count_hits, counter_key
 from portfolio.criteria.unitfile import METHODS
 from portfolio.db import utcnow
 from portfolio.errors import DomainError, InvalidTransition, PermissionDenied, ValidationFailed
@@ -37,7 +38,6 @@ from portfolio.models import (
     Enrolment,
     Evidence,
     LearningOutcome,
-    RateEvent,
     Role,
     User,
     WitnessRequest,
@@ -331,14 +331,11 @@ def replace(session: Session, request: WitnessRequest, *, actor: User, data: Req
 
 
 def rate_limited(session: Session, key: str, *, limit: int, window_minutes: int) -> bool:
-    """Record a hit for the key; True when it is over the limit in the window."""
-    now = utcnow()
-    since = now - timedelta(minutes=window_minutes)
-    count = session.scalar(select(func.count(RateEvent.id)).where(
-        RateEvent.key == key, RateEvent.at >= since)) or 0
-    session.add(RateEvent(key=key, at=now))
-    session.query(RateEvent).filter(RateEvent.at < now - timedelta(days=1)).delete()
-    return count >= limit
+    """Count a hit for the key (atomically, in Redis when it is configured); True when it is
+    over the limit in the window."""
+    [(count, _started)] = count_hits(session, [counter_key("witness", key)],
+                                     timedelta(minutes=window_minutes))
+    return count > limit
 
 
 def open_link(session: Session, raw: str) -> WitnessRequest:
