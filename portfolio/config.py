@@ -18,6 +18,15 @@ DEFAULTS: dict[str, Any] = {
     "ENV": "production",
     # SQLAlchemy URL; empty means an SQLite file in the instance folder.
     "DATABASE_URL": "",
+    # PostgreSQL connection pool, per process: connections kept open, extra ones allowed at a
+    # peak, seconds to wait for one before the request fails (503), and seconds after which a
+    # connection is replaced (under a proxy or firewall that drops idle ones). With gunicorn,
+    # workers x (DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW) must stay under the server's
+    # max_connections. SQLite ignores them.
+    "DATABASE_POOL_SIZE": 5,
+    "DATABASE_MAX_OVERFLOW": 10,
+    "DATABASE_POOL_TIMEOUT": 10,
+    "DATABASE_POOL_RECYCLE": 1800,
     # Signs session cookies and CSRF tokens. Outside production it is generated into
     # instance/secret_key on first run; in production it must be given (here or as a file),
     # identical on every machine.

@@ -62,13 +62,17 @@ def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine for the URL, with SQLite foreign keys switched on."""
+def make_engine(url: str, pool: dict[str, int] | None = None) -> Engine:
+    """Create an engine for the URL, with SQLite foreign keys switched on; `pool` sizes a
+    server database's connection pool (pool_size, max_overflow, pool_timeout, pool_recycle)."""
     if url.startswith("postgres://"):
         url = "postgresql://" + url.removeprefix("postgres://")
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, pool_pre_ping=True)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if not url.startswith("sqlite"):
+        options.update(pool or {})
+    engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _enable_sqlite_foreign_keys)
     return engine
@@ -77,10 +81,11 @@ def make_engine(url: str) -> Engine:
 class Database:
     """Holds one app's engine and session factory, and the key its sessions seal with."""
 
-    def __init__(self, url: str, sealer: Sealer | None = None) -> None:
+    def __init__(self, url: str, sealer: Sealer | None = None,
+                 pool: dict[str, int] | None = None) -> None:
         from portfolio.audit import checkpoint_after_commit, forget_head
 
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool)
         self.sealer = sealer
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False,
                                          info={"sealer": sealer} if sealer else {})
@@ -105,7 +110,11 @@ def app_sealer(app: Flask) -> Sealer | None:
 
 def init_app(app: Flask) -> None:
     """Attach a Database to the app and close the request session on teardown."""
-    app.extensions["portfolio.db"] = Database(app.config["DATABASE_URL"], app_sealer(app))
+    pool = {"pool_size": int(app.config["DATABASE_POOL_SIZE"]),
+            "max_overflow": int(app.config["DATABASE_MAX_OVERFLOW"]),
+            "pool_timeout": int(app.config["DATABASE_POOL_TIMEOUT"]),
+            "pool_recycle": int(app.config["DATABASE_POOL_RECYCLE"])}
+    app.extensions["portfolio.db"] = Database(app.config["DATABASE_URL"], app_sealer(app), pool)
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:

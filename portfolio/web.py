@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from portfolio.display import FILTERS as DISPLAY_FILTERS
@@ -92,6 +93,14 @@ def init_app(app: Flask) -> None:
         for name, value in exc.get_headers():
             if name.lower() != "content-type":
                 response.headers[name] = value
+        return response
+
+    @app.errorhandler(PoolTimeout)
+    def _pool_timeout(_exc: PoolTimeout) -> Any:
+        response = make_response(_respond(
+            503, "Busy", "Too many requests are being answered at once, so this one was not. "
+            "Nothing was saved; try again in a moment."))
+        response.headers["Retry-After"] = "5"
         return response
 
     @app.errorhandler(SchemaOutOfDate)
