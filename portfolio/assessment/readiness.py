@@ -22,7 +22,15 @@ from portfolio.assessment.services import (
 )
 from portfolio.assessment.signing import live_decisions, verify_all
 from portfolio.evidence.coverage import compute_coverage
-from portfolio.models import Enrolment, Role, User, UserRole, WitnessRequest
+from portfolio.models import (
+    ActionStatus,
+    Enrolment,
+    Role,
+    User,
+    UserRole,
+    WitnessRequest,
+    WitnessStatus,
+)
 from portfolio.permissions import can_countersign
 from portfolio.sampling.services import open_actions_for_enrolment
 
@@ -152,16 +160,17 @@ def readiness(session: Session, enrolment: Enrolment, today: date) -> Readiness:
         WitnessRequest.enrolment_id == enrolment.id).order_by(WitnessRequest.id)))
     still_open = {c.criterion_id for c in coverage.criteria if c.status in ("gap", "no_evidence")}
     for request in requests:
-        if request.status == "declined" and (
+        if request.status == WitnessStatus.DECLINED and (
                 not set(request.criterion_ids) & still_open
-                or any(r.id > request.id and r.status in ("pending", "signed")
+                or any(r.id > request.id
+                       and r.status in (WitnessStatus.PENDING, WitnessStatus.SIGNED)
                        for r in requests)):
             continue  # someone else was asked since, or its criteria are evidenced anyway
-        if request.status not in ("pending", "declined"):
+        if request.status not in (WitnessStatus.PENDING, WitnessStatus.DECLINED):
             continue
         who = f"{learner.full_name} (learner) or {assessor.full_name} (assessor)"
         both = frozenset({learner.id, assessor.id})
-        if request.status == "pending":
+        if request.status == WitnessStatus.PENDING:
             expired = request.expires_at.date() < today
             report.witnesses.append(Line(
                 f"Testimony from {request.witness_name} "
@@ -179,14 +188,14 @@ def readiness(session: Session, enrolment: Enrolment, today: date) -> Readiness:
         overdue = " (overdue)" if action.due_on < today else ""
         text = f"IQA action due {action.due_on:%d %b %Y}{overdue}: {action.description}"
         page = url_for("sampling.sample", sample_id=action.sample_id)
-        if action.status == "responded":
+        if action.status == ActionStatus.RESPONDED:
             iqa = session.get(User, action.sample.iqa_id)
             report.iqa_actions.append(Line(text, _named(iqa, "IQA"),
                                            "Check the response and close the action", page,
                                            frozenset({action.sample.iqa_id})))
         else:
-            how = ("Acknowledge it, do it, and say what you did" if action.status == "open"
-                   else "Do it and say what you did")
+            how = ("Acknowledge it, do it, and say what you did"
+                   if action.status == ActionStatus.OPEN else "Do it and say what you did")
             report.iqa_actions.append(Line(text, _named(action.owner, "action owner"), how,
                                            page, frozenset({action.owner_id})))
 

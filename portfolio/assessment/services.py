@@ -27,6 +27,7 @@ from portfolio.audit import record_event
 from portfolio.auth.services import check_password
 from portfolio.auth.throttle import wait_phrase
 from portfolio.db import rowcount, utcnow
+from portfolio.enrolments import states as enrolment_states
 from portfolio.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from portfolio.evidence import states
 from portfolio.evidence.coverage import compute_coverage
@@ -740,7 +741,7 @@ def cosign_unit(session: Session, enrolment: Enrolment, *, actor: User,
         content={"enrolment_id": enrolment.id, "signatures": [decision_signature_ref(signoff)]},
         signed_at=utcnow())
     session.add(signature)
-    enrolment.status = "completed"
+    enrolment_states.move(enrolment, "complete")
     session.flush()
     _audit_signature(session, signature, actor, enrolment)
     return signature
@@ -786,9 +787,8 @@ def invalidate_for_evidence(session: Session, evidence: Evidence, old_version: i
             touched.append(signature.id)
     detail: dict[str, Any] = {"signatures": touched, "reason": reason}
     enrolment = evidence.enrolment
-    if signoff_ended and enrolment.status == "completed":
-        # The completion rested on the sign-off that just ended: the unit is open again.
-        enrolment.status = "active"
+    # The completion rested on the sign-off that just ended: the unit is open again.
+    if signoff_ended and enrolment_states.reopen_if_completed(enrolment):
         detail["enrolment_reopened"] = True
     if touched:
         record_event(session, action="signature.invalidated", subject_type="evidence",

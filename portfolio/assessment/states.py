@@ -8,11 +8,10 @@ decision at once) are made by one conditional UPDATE built from the same table
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from portfolio.errors import InvalidTransition
 from portfolio.models.assessment import CriterionDecision, DecisionStatus
+from portfolio.states import Machine, Move
 
 AWAITING, MET, INVALIDATED, REOPENED, RETURNED = (
     DecisionStatus.AWAITING_COUNTERSIGNATURE, DecisionStatus.MET, DecisionStatus.INVALIDATED,
@@ -22,21 +21,18 @@ AWAITING, MET, INVALIDATED, REOPENED, RETURNED = (
 LIVE: frozenset[DecisionStatus] = frozenset({AWAITING, MET})
 
 
-@dataclass(frozen=True)
-class Move:
-    name: str
-    sources: frozenset[DecisionStatus]
-    target: DecisionStatus
-
-
-MOVES: dict[str, Move] = {move.name: move for move in (
-    Move("countersign", frozenset({AWAITING}), MET),
-    Move("return", frozenset({AWAITING}), RETURNED),
-    # The evidence it relied on changed or was withdrawn.
-    Move("invalidate", LIVE, INVALIDATED),
-    # An internal quality assurer disagreed with it.
-    Move("reopen", LIVE, REOPENED),
-)}
+MACHINE: Machine[DecisionStatus] = Machine(
+    [
+        Move("countersign", frozenset({AWAITING}), MET),
+        Move("return", frozenset({AWAITING}), RETURNED),
+        # The evidence it relied on changed or was withdrawn.
+        Move("invalidate", LIVE, INVALIDATED),
+        # An internal quality assurer disagreed with it.
+        Move("reopen", LIVE, REOPENED),
+    ],
+    refuse=lambda step, status: (f"This decision is {status.replace('_', ' ')}: it cannot be "
+                                 f"{step.name}ed now."))
+MOVES = MACHINE.moves
 
 
 def first_status(*, trainee: bool) -> DecisionStatus:
@@ -46,16 +42,10 @@ def first_status(*, trainee: bool) -> DecisionStatus:
 
 def move(decision: CriterionDecision, name: str) -> DecisionStatus:
     """Make a move on a loaded decision, or refuse it (nothing is changed)."""
-    step = MOVES[name]
-    if decision.status not in step.sources:
-        raise InvalidTransition(f"This decision is {str(decision.status).replace('_', ' ')}: "
-                                f"it cannot be {name}ed now.")
-    decision.status = step.target
-    return step.target
+    return MACHINE.move(decision, name)
 
 
 def claim_clause(name: str) -> tuple[Any, dict[str, DecisionStatus]]:
     """The WHERE clause and the new status of a conditional UPDATE making this move: it changes
     the row only if it is still in one of the move's starting states."""
-    step = MOVES[name]
-    return (CriterionDecision.status.in_(sorted(step.sources)), {"status": step.target})
+    return MACHINE.claim_clause(CriterionDecision.status, name)

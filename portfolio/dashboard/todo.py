@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session, aliased
 from portfolio.assessment.queries import list_awaiting_countersignature, list_returned_to
 from portfolio.db import utcnow
 from portfolio.models import (
+    ActionStatus,
     CriterionDecision,
     Enrolment,
+    EnrolmentStatus,
     Evidence,
     EvidenceMapping,
     EvidenceReview,
@@ -26,9 +28,11 @@ from portfolio.models import (
     ExportJob,
     IqaAction,
     IqaSample,
+    SampleStatus,
     Signature,
     User,
     WitnessRequest,
+    WitnessStatus,
 )
 from portfolio.permissions import can_countersign
 
@@ -103,7 +107,7 @@ def learner_todo(session: Session, learner: User, enrolments: list[Enrolment]) -
                 "declare", f"Sign your declaration for {unit}: every criterion is met",
                 url_for("assessment.sign_off", enrolment_id=e.id) + "#decl-title",
                 urgent=True, detail="Your assessor signs the unit off after it."))
-        if e.status == "completed":
+        if e.status == EnrolmentStatus.COMPLETED:
             continue
         referred = list(session.execute(
             select(Evidence, EvidenceVersion.title)
@@ -135,7 +139,7 @@ def learner_todo(session: Session, learner: User, enrolments: list[Enrolment]) -
         declined = session.execute(
             select(func.count(WitnessRequest.id), func.min(WitnessRequest.used_at))
             .where(WitnessRequest.enrolment_id == e.id,
-                   WitnessRequest.status == "declined")).one()
+                   WitnessRequest.status == WitnessStatus.DECLINED)).one()
         if declined[0]:
             todos.append(Todo(
                 "witness_declined",
@@ -161,7 +165,8 @@ def _all_met(session: Session, enrolment: Enrolment) -> bool:
 def _open_actions(session: Session, user: User) -> Todo | None:
     row = session.execute(select(func.count(IqaAction.id), func.min(IqaAction.created_at),
                                  func.min(IqaAction.due_on))
-                          .where(IqaAction.owner_id == user.id, IqaAction.status != "closed")
+                          .where(IqaAction.owner_id == user.id,
+                                 IqaAction.status != ActionStatus.CLOSED)
                           ).one()
     if not row[0]:
         return None
@@ -229,7 +234,7 @@ def assessor_todo(session: Session, assessor: User) -> list[Todo]:
             count=len(returned), oldest=returned[0].ended_at, urgent=True))
     signed_off = list(session.execute(
         select(Enrolment.id).where(Enrolment.assessor_id == assessor.id,
-                                   Enrolment.status != "completed")
+                                   Enrolment.status != EnrolmentStatus.COMPLETED)
         .where(exists().where(Signature.enrolment_id == Enrolment.id,
                               Signature.purpose == "unit_declaration",
                               Signature.invalidated_at.is_(None)))
@@ -262,7 +267,7 @@ def iqa_todo(session: Session, iqa: User, today: date) -> list[Todo]:
                           count=len(ready), oldest=min(i.added_at for i in ready)))
     in_progress = session.execute(
         select(func.count(IqaSample.id), func.min(IqaSample.started_at))
-        .where(IqaSample.iqa_id == iqa.id, IqaSample.status == "in_progress")).one()
+        .where(IqaSample.iqa_id == iqa.id, IqaSample.status == SampleStatus.IN_PROGRESS)).one()
     if in_progress[0]:
         todos.append(Todo("in_progress", f"{_plural(in_progress[0], 'sample', 'samples')} "
                           "started, outcome not signed yet", url_for("sampling.home"),
@@ -270,7 +275,7 @@ def iqa_todo(session: Session, iqa: User, today: date) -> list[Todo]:
     overdue = session.execute(
         select(func.count(IqaAction.id), func.min(IqaAction.created_at))
         .join(IqaSample, IqaSample.id == IqaAction.sample_id)
-        .where(IqaSample.iqa_id == iqa.id, IqaAction.status != "closed",
+        .where(IqaSample.iqa_id == iqa.id, IqaAction.status != ActionStatus.CLOSED,
                IqaAction.due_on < today)).one()
     if overdue[0]:
         todos.append(Todo("overdue", f"{_plural(overdue[0], 'action', 'actions')} you raised "

@@ -20,7 +20,7 @@ from portfolio.enrolments.queries import (
 )
 from portfolio.eqa.services import packs_of
 from portfolio.evidence.coverage import compute_coverage
-from portfolio.models import Enrolment, Role, User, UserRole
+from portfolio.models import Enrolment, EnrolmentStatus, Role, User, UserRole
 from portfolio.paging import paginate
 from portfolio.sampling.services import open_actions_for_owner
 
@@ -82,7 +82,7 @@ def home() -> Any:
         todos += todo.admin_todo(s, current_user)
     todos.sort(key=lambda t: not t.urgent)  # stable: the roles' own order otherwise
     completed = {e.id: todo.completion(s, e) for e, _c in panels.get("learner", [])
-                 if e.status == "completed"}
+                 if e.status == EnrolmentStatus.COMPLETED}
     return render_template("dashboard/home.html", panels=panels, units=list_units(s),
                            iqa_actions=iqa_actions, today=date.today(), todos=todos,
                            waited=todo.waited, completed=completed,

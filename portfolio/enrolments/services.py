@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portfolio.audit import record_event
+from portfolio.enrolments import states
 from portfolio.errors import PermissionDenied, ValidationFailed
 from portfolio.models import Enrolment, Role, Unit, User
 from portfolio.permissions import can_manage_users
@@ -129,8 +130,7 @@ def update_enrolment(
         raise PermissionDenied("Only an admin of the learner's centre can change this enrolment.")
     _check_people(enrolment.learner, assessor, iqa)
     _check_dates(start_on, planned_end_on)
-    if status not in ("active", "completed", "withdrawn"):
-        raise ValidationFailed("Status is active, completed or withdrawn.", field="status")
+    chosen = states.parse_status(status)
     before = {"assessor_id": enrolment.assessor_id, "iqa_id": enrolment.iqa_id,
               "status": enrolment.status}
     enrolment.assessor_id = assessor.id
@@ -139,7 +139,7 @@ def update_enrolment(
     enrolment.planned_end_on = planned_end_on
     enrolment.employer = _clean(employer, "employer", "employer")
     enrolment.workplace = _clean(workplace, "workplace", "workplace")
-    enrolment.status = status
+    states.set_by_admin(enrolment, chosen)
     session.flush()
     record_event(
         session,

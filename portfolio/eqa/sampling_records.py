@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from portfolio.models import CriterionDecision, Enrolment, EqaPack
+from portfolio.models import CriterionDecision, Enrolment, EqaPack, SampleStatus
 from portfolio.models.sampling import IqaSample, SamplingPlan, SamplingPlanItem
 from portfolio.sampling import services as sampling
 
@@ -98,7 +98,7 @@ def gather_sampling_records(session: Session, pack: EqaPack) -> SamplingRecords:
             source=item.source, removed=item.removed_at is not None,
             removed_reason=item.removed_reason or "",
             sample=("Not started" if sample is None else
-                    "Completed" if sample.status == "completed" else "In progress")))
+                    "Completed" if sample.status == SampleStatus.COMPLETED else "In progress")))
     for enrolment in sorted(enrolments, key=lambda e: ids.index(e.id)):
         for record in sampling.sample_records_for_enrolment(session, enrolment.id):
             sample = session.get(IqaSample, record["id"])

@@ -36,6 +36,7 @@ from portfolio.models import (
     Role,
     User,
     UserRole,
+    WitnessStatus,
 )
 from portfolio.permissions import is_admin_of
 
@@ -376,7 +377,8 @@ def witness_list(session: Session, enrolment: Enrolment) -> list[WitnessRow]:
     rows: list[WitnessRow] = []
     online: set[int] = set()
     for w in session.scalars(select(WitnessRequest).where(
-            WitnessRequest.enrolment_id == enrolment.id, WitnessRequest.status == "signed")
+            WitnessRequest.enrolment_id == enrolment.id,
+            WitnessRequest.status == WitnessStatus.SIGNED)
             .order_by(WitnessRequest.id)):
         if w.evidence_id:
             online.add(w.evidence_id)

@@ -7,11 +7,10 @@ them is `portfolio.permissions`' answer).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from portfolio.errors import InvalidTransition
 from portfolio.models.evidence import EvidenceStatus
+from portfolio.states import Machine, Move
 
 if TYPE_CHECKING:
     from portfolio.models import Evidence
@@ -24,17 +23,7 @@ DRAFT, SUBMITTED, REFERRED, ACCEPTED, WITHDRAWN = (
 EDITABLE: frozenset[EvidenceStatus] = frozenset({DRAFT, REFERRED})
 
 
-@dataclass(frozen=True)
-class Move:
-    """A named move: from any of `sources` to `target`."""
-
-    name: str
-    sources: frozenset[EvidenceStatus]
-    target: EvidenceStatus
-    refusal: str  # said when the item is in another state ({status} is filled in)
-
-
-MOVES: dict[str, Move] = {move.name: move for move in (
+MACHINE: Machine[EvidenceStatus] = Machine([
     Move("submit", EDITABLE, SUBMITTED,
          "This evidence is {status}: only a draft or a referred item can be submitted."),
     Move("withdraw", EDITABLE, WITHDRAWN,
@@ -47,18 +36,15 @@ MOVES: dict[str, Move] = {move.name: move for move in (
     # is signed, from the draft they started or after they revised it.
     Move("record", EDITABLE, ACCEPTED,
          "This record is {status}: it was signed already."),
-)}
+])
+MOVES = MACHINE.moves
 
 
 def possible(evidence: Evidence) -> frozenset[str]:
     """The moves the item's current state allows."""
-    return frozenset(name for name, move in MOVES.items() if evidence.status in move.sources)
+    return MACHINE.possible(evidence.status)
 
 
 def move(evidence: Evidence, name: str) -> EvidenceStatus:
     """Make a move, or refuse it with InvalidTransition (nothing is changed)."""
-    step = MOVES[name]
-    if evidence.status not in step.sources:
-        raise InvalidTransition(step.refusal.format(status=evidence.status))
-    evidence.status = step.target
-    return step.target
+    return MACHINE.move(evidence, name)

@@ -24,6 +24,7 @@ from portfolio.models import (
     Signature,
     User,
     WitnessRequest,
+    WitnessStatus,
 )
 from portfolio.sampling.services import sample_rows_for_export
 from portfolio.witness.services import paper_testimonies
@@ -181,7 +182,7 @@ def gather(session: Session, enrolment: Enrolment, *, now: datetime, verify_url:
                   "content_hash": w.content_hash}
                  for w in session.scalars(select(WitnessRequest).where(
                      WitnessRequest.enrolment_id == enrolment.id,
-                     WitnessRequest.status == "signed").order_by(WitnessRequest.id))]
+                     WitnessRequest.status == WitnessStatus.SIGNED).order_by(WitnessRequest.id))]
     actors = {u.id: u.full_name for u in session.scalars(select(User))}
     audit: list[dict[str, Any]] = [
              {"seq": e.seq, "at": e.at, "who": actors.get(e.actor_id or 0, "System"),

@@ -42,6 +42,7 @@ from portfolio.models import (
     Signature,
     User,
     WitnessRequest,
+    WitnessStatus,
 )
 from portfolio.permissions import can_view_enrolment
 
@@ -214,7 +215,7 @@ def compare_with_database(session: Session, manifest: dict[str, Any], *,
             changes.append(f"signature #{signature.id} has since been invalidated")
     witnesses = set(session.scalars(select(WitnessRequest.content_hash).where(
         WitnessRequest.enrolment_id == manifest.get("enrolment_id"),
-        WitnessRequest.status == "signed")))
+        WitnessRequest.status == WitnessStatus.SIGNED)))
     for digest in set(manifest.get("witnesses", [])) - witnesses:
         changes.append(f"a witness testimony ({digest[:12]}…) is no longer on record")
     enrolment = session.get(Enrolment, manifest.get("enrolment_id"))

@@ -8,7 +8,7 @@ from portfolio.models.assessment import (
 )
 from portfolio.models.audit import AuditEvent
 from portfolio.models.comments import CommentRead, EvidenceComment
-from portfolio.models.enrolments import Enrolment
+from portfolio.models.enrolments import Enrolment, EnrolmentStatus
 from portfolio.models.eqa import EqaAccessLog, EqaPack, EqaPackEnrolment
 from portfolio.models.evidence import (
     Evidence,
@@ -30,9 +30,11 @@ from portfolio.models.qualifications import (
     Unit,
 )
 from portfolio.models.sampling import (
+    ActionStatus,
     AssessorSamplingProfile,
     IqaAction,
     IqaSample,
+    SampleStatus,
     SamplingPlan,
     SamplingPlanItem,
     SamplingStrategy,
@@ -50,9 +52,10 @@ from portfolio.models.users import (
     User,
     UserRole,
 )
-from portfolio.models.witness import RateEvent, WitnessRequest
+from portfolio.models.witness import RateEvent, WitnessRequest, WitnessStatus
 
 __all__ = [
+    "ActionStatus",
     "ROLES",
     "ApiToken",
     "AssessorSamplingProfile",
@@ -66,6 +69,7 @@ __all__ = [
     "CriterionRevision",
     "DecisionStatus",
     "Enrolment",
+    "EnrolmentStatus",
     "EqaAccessLog",
     "EqaPack",
     "EqaPackEnrolment",
@@ -90,6 +94,7 @@ __all__ = [
     "Qualification",
     "RateEvent",
     "Role",
+    "SampleStatus",
     "SamplingPlan",
     "SamplingPlanItem",
     "SamplingStrategy",
@@ -99,4 +104,5 @@ __all__ = [
     "User",
     "UserRole",
     "WitnessRequest",
+    "WitnessStatus",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, String, UniqueConstraint
@@ -11,7 +12,16 @@ from portfolio.db import Base, UTCDateTime, utcnow
 from portfolio.models.qualifications import Unit
 from portfolio.models.users import User
 
-ENROLMENT_STATUSES = ("active", "completed", "withdrawn")
+
+class EnrolmentStatus(enum.StrEnum):
+    """Where an enrolment is; the moves between them are in `portfolio.enrolments.states`."""
+
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    WITHDRAWN = "withdrawn"
+
+
+ENROLMENT_STATUSES = tuple(status.value for status in EnrolmentStatus)
 
 
 class Enrolment(Base):
@@ -37,7 +47,7 @@ class Enrolment(Base):
     planned_end_on: Mapped[date] = mapped_column(Date)
     employer: Mapped[str] = mapped_column(String(200))
     workplace: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=EnrolmentStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     learner: Mapped[User] = relationship(foreign_keys=[learner_id])

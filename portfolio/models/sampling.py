@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 from typing import Any
 
@@ -26,10 +27,26 @@ from portfolio.models.users import User
 
 ASSESSOR_RISK_STATUSES = ("trainee", "newly_qualified", "first_year", "experienced")
 PLAN_ITEM_SOURCES = ("generated", "manual")
-SAMPLE_STATUSES = ("in_progress", "completed")
+class SampleStatus(enum.StrEnum):
+    """An IQA sample is in progress until its outcome is signed."""
+
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+
+
+class ActionStatus(enum.StrEnum):
+    """An IQA action's life; the moves are in `portfolio.sampling.states`."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESPONDED = "responded"
+    CLOSED = "closed"
+
+
+SAMPLE_STATUSES = tuple(status.value for status in SampleStatus)
 SAMPLE_OUTCOMES = ("agree", "agree_with_actions", "disagree")
 SAMPLE_SCOPES = ("criterion", "unit")
-ACTION_STATUSES = ("open", "acknowledged", "responded", "closed")
+ACTION_STATUSES = tuple(status.value for status in ActionStatus)
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -195,7 +212,7 @@ class IqaSample(Base):
     signoff_id: Mapped[int | None] = mapped_column(ForeignKey("signatures.id"), unique=True)
     enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id"), index=True)
     iqa_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="in_progress")
+    status: Mapped[str] = mapped_column(String(20), default=SampleStatus.IN_PROGRESS)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
     snapshot_sha256: Mapped[str] = mapped_column(String(64))
@@ -262,7 +279,7 @@ class IqaAction(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     description: Mapped[str] = mapped_column(Text)
     due_on: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    status: Mapped[str] = mapped_column(String(20), default=ActionStatus.OPEN)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     response_md: Mapped[str | None] = mapped_column(Text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 from typing import Any
 
@@ -13,7 +14,18 @@ from portfolio.db import Base, UTCDateTime, utcnow
 from portfolio.models.enrolments import Enrolment
 from portfolio.models.users import User
 
-WITNESS_STATUSES = ("pending", "signed", "declined", "cancelled", "replaced")
+
+class WitnessStatus(enum.StrEnum):
+    """Where a request is; the moves between them are in `portfolio.witness.states`."""
+
+    PENDING = "pending"
+    SIGNED = "signed"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    REPLACED = "replaced"
+
+
+WITNESS_STATUSES = tuple(status.value for status in WitnessStatus)
 
 
 class WitnessRequest(Base):
@@ -46,7 +58,7 @@ class WitnessRequest(Base):
     # SHA-256 of the link's secret; the secret itself is only ever in the email.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=WitnessStatus.PENDING)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_count: Mapped[int] = mapped_column(default=1)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

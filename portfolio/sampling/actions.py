@@ -13,20 +13,8 @@ from portfolio.models import (
     Role,
     User,
 )
+from portfolio.sampling import states
 from portfolio.sampling.strategy import is_iqa
-
-# (status, step) -> (who may take it, the status after). Anything else is refused.
-ACTION_TRANSITIONS: dict[tuple[str, str], tuple[str, str]] = {
-    ("open", "acknowledge"): ("owner", "acknowledged"),
-    ("acknowledged", "respond"): ("owner", "responded"),
-    ("responded", "respond"): ("owner", "responded"),  # the owner may add to the response
-    ("responded", "close"): ("iqa", "closed"),
-}
-_REFUSALS = {
-    "acknowledge": "Only an open action can be acknowledged.",
-    "respond": "Acknowledge the action before responding, and respond before it is closed.",
-    "close": "An action can be closed only once its owner has responded.",
-}
 
 
 def get_action(session: Session, action_id: int, user: User) -> IqaAction:
@@ -40,19 +28,17 @@ def get_action(session: Session, action_id: int, user: User) -> IqaAction:
 
 def advance_action(session: Session, action: IqaAction, *, actor: User, step: str,
                    text_md: str = "") -> IqaAction:
-    """Take one step in an action's life; the transition table says who and from where."""
-    rule = ACTION_TRANSITIONS.get((action.status, step))
-    if step not in _REFUSALS:
+    """Take one step in an action's life; `sampling.states` says who and from where."""
+    if step not in states.ACTIONS.moves:
         raise ValidationFailed("Unknown step.")
-    who = rule[0] if rule else {"acknowledge": "owner", "respond": "owner",
-                                "close": "iqa"}[step]
+    who = states.WHO[step]
     if who == "owner" and actor.id != action.owner_id:
         raise PermissionDenied("Only the action's owner can do that.")
     if who == "iqa" and (actor.id != action.sample.iqa_id or not is_iqa(actor)):
         raise PermissionDenied("Only the internal quality assurer who set the action closes "
                                "it.")
-    if rule is None:
-        raise InvalidTransition(_REFUSALS[step] + f" This one is {action.status}.")
+    if step not in states.ACTIONS.possible(action.status):
+        raise InvalidTransition(states.ACTIONS.refusal(step, action.status))
     text_md = (text_md or "").strip()
     if step == "respond" and not text_md:
         raise ValidationFailed("Say what you have done about the action.", field="response_md")
@@ -67,7 +53,7 @@ def advance_action(session: Session, action: IqaAction, *, actor: User, step: st
     else:
         action.closed_at, action.closed_by_id = now, actor.id
         action.closing_note = text_md
-    action.status = rule[1]
+    states.move_action(action, step)
     session.flush()
     record_event(session, action=f"iqa.action_{step}", subject_type="iqa_action",
                  subject_id=action.id, actor=actor,
@@ -79,11 +65,11 @@ def advance_action(session: Session, action: IqaAction, *, actor: User, step: st
 
 def open_actions_for_owner(session: Session, user: User) -> list[IqaAction]:
     return list(session.scalars(select(IqaAction).where(
-        IqaAction.owner_id == user.id, IqaAction.status != "closed")
+        IqaAction.owner_id == user.id, IqaAction.status != states.CLOSED)
         .order_by(IqaAction.due_on, IqaAction.id)))
 
 
 def open_actions_for_enrolment(session: Session, enrolment_id: int) -> list[IqaAction]:
     return list(session.scalars(select(IqaAction).where(
-        IqaAction.enrolment_id == enrolment_id, IqaAction.status != "closed")
+        IqaAction.enrolment_id == enrolment_id, IqaAction.status != states.CLOSED)
         .order_by(IqaAction.due_on, IqaAction.id)))

@@ -11,10 +11,12 @@ from sqlalchemy.orm import Session
 
 from portfolio.db import must_get
 from portfolio.models import (
+    ActionStatus,
     CriterionDecision,
     Enrolment,
     IqaAction,
     IqaSample,
+    SampleStatus,
     SamplingPlan,
     SamplingPlanItem,
     Signature,
@@ -66,10 +68,10 @@ def dashboard(session: Session, iqa: User, today: date) -> Dashboard:
              and i.decision.status == "met"]
     samples = list(session.scalars(select(IqaSample).where(IqaSample.iqa_id == iqa.id)
                                    .order_by(IqaSample.id)))
-    in_progress = [s for s in samples if s.status == "in_progress"]
+    in_progress = [s for s in samples if s.status == SampleStatus.IN_PROGRESS]
     actions = list(session.scalars(
         select(IqaAction).join(IqaSample, IqaSample.id == IqaAction.sample_id)
-        .where(IqaSample.iqa_id == iqa.id, IqaAction.status != "closed")
+        .where(IqaSample.iqa_id == iqa.id, IqaAction.status != ActionStatus.CLOSED)
         .order_by(IqaAction.due_on, IqaAction.id)))
     stages = {"interim": 0, "summative": 0}
     for s in samples:

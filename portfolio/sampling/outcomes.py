@@ -23,6 +23,7 @@ from portfolio.assessment.signing import (
 )
 from portfolio.audit import record_event
 from portfolio.db import utcnow
+from portfolio.enrolments import states as enrolment_states
 from portfolio.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from portfolio.models import (
     CriterionDecision,
@@ -35,6 +36,7 @@ from portfolio.models import (
     User,
 )
 from portfolio.permissions import can_sample
+from portfolio.sampling import states as sample_states
 from portfolio.sampling.plans import _check_independent
 from portfolio.sampling.profiles import _raise_after_disagreement
 from portfolio.sampling.snapshots import build_snapshot, build_unit_snapshot, snapshot_intact
@@ -72,7 +74,7 @@ def start_sample(session: Session, item: SamplingPlanItem, *, actor: User) -> Iq
                                 "to sample.")
     snapshot = build_snapshot(session, decision)
     sample = IqaSample(plan_item=item, decision_id=decision.id, enrolment_id=enrolment.id,
-                       iqa_id=actor.id, status="in_progress", started_at=utcnow(),
+                       iqa_id=actor.id, status=sample_states.IN_PROGRESS, started_at=utcnow(),
                        snapshot=snapshot, snapshot_sha256=sha256_of(snapshot), rationale_md="")
     session.add(sample)
     session.flush()
@@ -113,7 +115,7 @@ def start_unit_sample(session: Session, enrolment: Enrolment, *, actor: User) ->
         raise InvalidTransition("This unit sign-off is already being sampled.")
     snapshot = build_unit_snapshot(session, enrolment, signoff)
     sample = IqaSample(scope="unit", signoff_id=signoff.id, enrolment_id=enrolment.id,
-                       iqa_id=actor.id, status="in_progress", started_at=utcnow(),
+                       iqa_id=actor.id, status=sample_states.IN_PROGRESS, started_at=utcnow(),
                        snapshot=snapshot, snapshot_sha256=sha256_of(snapshot), rationale_md="")
     session.add(sample)
     session.flush()
@@ -205,7 +207,7 @@ def record_outcome(session: Session, sample: IqaSample, *, actor: User, outcome:
     else:
         assert sample.signoff is not None
         _check_may_sample_unit(session, actor, enrolment, sample.signoff)
-    if sample.status != "in_progress":
+    if sample.status != sample_states.IN_PROGRESS:
         raise InvalidTransition("This sample's outcome has already been signed; it cannot "
                                 "change.")
     if outcome not in OUTCOME_LABELS:
@@ -258,12 +260,13 @@ def record_outcome(session: Session, sample: IqaSample, *, actor: User, outcome:
         content=content, signed_at=now)
     session.add(signature)
     session.flush()
-    sample.status, sample.outcome, sample.rationale_md = "completed", outcome, rationale
+    sample_states.complete_sample(sample)
+    sample.outcome, sample.rationale_md = outcome, rationale
     sample.signature_id, sample.completed_at = signature.id, now
     for action in wanted:
         session.add(IqaAction(sample_id=sample.id, enrolment_id=enrolment.id, owner_id=owner.id,
                               description=action.description.strip(), due_on=action.due_on,
-                              status="open", created_at=now))
+                              status=sample_states.OPEN, created_at=now))
     session.flush()
     record_event(session, action="signature.iqa_outcome", subject_type="signature",
                  subject_id=signature.id, actor=actor, actor_role=Role.IQA.value,
@@ -309,8 +312,7 @@ def _reopen(session: Session, decision: CriterionDecision, *, actor: User,
     enrolment = decision.enrolment
     detail: dict[str, Any] = {"decision_id": decision.id, "criterion": decision.criterion.number,
                               "signatures": ended, "sample_id": sample.id}
-    if enrolment.status == "completed":
-        enrolment.status = "active"
+    if enrolment_states.reopen_if_completed(enrolment):
         detail["enrolment_reopened"] = True
     session.flush()
     record_event(session, action="decision.reopened", subject_type="decision",
@@ -334,8 +336,7 @@ def _reopen_unit(session: Session, enrolment: Enrolment, *, actor: User,
         ended.append(signature.id)
     detail: dict[str, Any] = {"signatures": ended, "sample_id": sample.id,
                               "signoff_id": sample.signoff_id}
-    if enrolment.status == "completed":
-        enrolment.status = "active"
+    if enrolment_states.reopen_if_completed(enrolment):
         detail["enrolment_reopened"] = True
     session.flush()
     record_event(session, action="unit.signoff_reopened", subject_type="enrolment",

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from portfolio.models import (
     IqaSample,
+    SampleStatus,
 )
 from portfolio.sampling.strategy import ACTION_STATUS_LABELS, OUTCOME_LABELS
 
@@ -32,7 +33,7 @@ def sample_records_for_enrolment(session: Session, enrolment_id: int) -> list[di
             "iqa": sample.iqa.full_name,
             "started_at": sample.started_at,
             "completed_at": sample.completed_at,
-            "status": "Completed" if sample.status == "completed" else "In progress",
+            "status": "Completed" if sample.status == SampleStatus.COMPLETED else "In progress",
             "outcome": OUTCOME_LABELS.get(sample.outcome or "", "Not yet recorded"),
             "rationale_md": sample.rationale_md,
             "snapshot_sha256": sample.snapshot_sha256,

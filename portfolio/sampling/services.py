@@ -15,7 +15,7 @@ needs from the database, stores its result, and runs the sampling workflow:
   standing decision with its evidence and signatures; "disagree" ends the sign-off and the
   learner's co-signature (a completed enrolment is active again) and raises the rate too;
 - **actions** go open -> acknowledged -> responded (by their owner, the assessor) -> closed (by
-  the IQA who set them). :data:`ACTION_TRANSITIONS` is the whole rule set.
+  the IQA who set them). :mod:`portfolio.sampling.states` is the whole rule set.
 
 Every change appends an audit event.
 """
@@ -23,8 +23,6 @@ Every change appends an audit event.
 from __future__ import annotations
 
 from portfolio.sampling.actions import (  # noqa: F401
-    _REFUSALS,
-    ACTION_TRANSITIONS,
     advance_action,
     get_action,
     open_actions_for_enrolment,

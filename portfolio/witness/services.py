@@ -43,6 +43,7 @@ from portfolio.models import (
     WitnessRequest,
 )
 from portfolio.permissions import can_add_evidence
+from portfolio.witness import states
 
 ADDED_BY = ("learner", "assessor")
 SAME_EMAIL_WARNING_AT = 3
@@ -293,9 +294,8 @@ def request_testimony(session: Session, enrolment: Enrolment, *, actor: User,
 
 def _manage(actor: User, request: WitnessRequest) -> None:
     _may_request(actor, request.enrolment)
-    if request.status != "pending":
-        raise InvalidTransition(f"This request is {request.status}: it can no longer be "
-                                "changed.")
+    if request.status not in states.OPEN:
+        raise InvalidTransition(states.MACHINE.refusal("cancel", request.status))
 
 
 def resend(session: Session, request: WitnessRequest, *, actor: User, link_days: int) -> str:
@@ -314,7 +314,7 @@ def resend(session: Session, request: WitnessRequest, *, actor: User, link_days:
 def cancel(session: Session, request: WitnessRequest, *, actor: User) -> None:
     """Withdraw a pending request; its link stops working."""
     _manage(actor, request)
-    request.status = "cancelled"
+    states.move(request, "cancel")
     record_event(session, action="witness.cancel", subject_type="witness_request",
                  subject_id=request.id, actor=actor, learner_id=request.enrolment.learner_id)
 
@@ -325,7 +325,7 @@ def replace(session: Session, request: WitnessRequest, *, actor: User, data: Req
     _manage(actor, request)
     new, raw = request_testimony(session, request.enrolment, actor=actor, data=data,
                                  today=today, link_days=link_days)
-    request.status = "replaced"
+    states.move(request, "replace")
     request.replaced_by_id = new.id
     return new, raw
 
@@ -349,13 +349,13 @@ def open_link(session: Session, raw: str) -> WitnessRequest:
         raise LinkUnusable("This link is not valid. Check that the whole link was copied from "
                            "the email; if it still fails, ask the person who sent it for a new "
                            "one.", "unknown")
-    if request.status == "signed":
+    if request.status == states.SIGNED:
         raise LinkUnusable("This testimony has already been signed. Thank you: there is "
                            "nothing more to do.", "used")
-    if request.status == "declined":
+    if request.status == states.DECLINED:
         raise LinkUnusable("You declined this request, so the link no longer works.",
                            "declined")
-    if request.status in ("cancelled", "replaced"):
+    if request.status in states.WITHDRAWN:
         raise LinkUnusable("This request was withdrawn by the person who sent it, so the link "
                            "no longer works.", request.status)
     if request.expires_at <= utcnow():
@@ -426,7 +426,7 @@ def sign_testimony(session: Session, raw: str, data: TestimonyInput) -> WitnessR
     request.used_at = now
     request.content = content
     request.content_hash = sha256_of(content)
-    request.status = "signed"  # the link now only says so: it is single-use
+    states.move(request, "sign")  # the link now only says so: it is single-use
     evidence = _to_evidence(session, request, criteria, text, relationship)
     request.evidence_id = evidence.id
     session.flush()
@@ -467,7 +467,7 @@ def _to_evidence(session: Session, request: WitnessRequest, criteria: list[Crite
 def decline(session: Session, raw: str, reason: str) -> WitnessRequest:
     """The witness declines; the link stops working and the requester can see why."""
     request = open_link(session, raw)
-    request.status = "declined"
+    states.move(request, "decline")
     request.decline_reason = " ".join((reason or "").split())[:500] or "No reason given."
     request.used_at = utcnow()
     record_event(session, action="witness.decline", subject_type="witness_request",
@@ -479,7 +479,7 @@ def decline(session: Session, raw: str, reason: str) -> WitnessRequest:
 def warnings_for(session: Session, request: WitnessRequest, unit_criteria: int) -> list[str]:
     """Return what the assessor should look at before relying on this testimony."""
     found = []
-    if request.status == "signed" and request.draft_md and (
+    if request.status == states.SIGNED and request.draft_md and (
             " ".join(request.draft_md.split()) == " ".join((request.testimony_md or "").split())):
         found.append("The witness signed the learner's draft without changing a word: check it "
                      "is really their account.")
@@ -504,7 +504,7 @@ def warnings_for(session: Session, request: WitnessRequest, unit_criteria: int) 
                                   .select_from(WitnessRequest)
                                   .join(Enrolment, Enrolment.id == WitnessRequest.enrolment_id)
                                   .where(WitnessRequest.witness_email == request.witness_email,
-                                         WitnessRequest.status == "signed")) or 0
+                                         WitnessRequest.status == states.SIGNED)) or 0
         if learners >= SAME_EMAIL_WARNING_AT:
             found.append(f"The same email address has signed testimonies for {learners} "
                          "learners.")
@@ -589,7 +589,7 @@ def minimise_contacts(session: Session, *, older_than_days: int) -> int:
     count = 0
     for request in session.scalars(select(WitnessRequest).where(
             WitnessRequest.contact_minimised_at.is_(None),
-            WitnessRequest.status != "pending",
+            WitnessRequest.status.not_in(states.OPEN),
             WitnessRequest.created_at < cutoff)):
         request.witness_email = ""
         request.contact_minimised_at = utcnow()

@@ -26,7 +26,7 @@ from portfolio.models import Criterion, WitnessRequest
 from portfolio.permissions import can_add_evidence, can_view_enrolment
 from portfolio.security import client_address, csrf
 from portfolio.viewkit import show_error
-from portfolio.witness import services
+from portfolio.witness import services, states
 from portfolio.witness.forms import DeclineForm, RequestForm, TestimonyForm
 
 bp = Blueprint("witness", __name__)
@@ -88,7 +88,7 @@ def _list_page(enrolment: Any, form: RequestForm, status: int = 200) -> Any:
         warnings={r.id: services.warnings_for(s, r, unit_criteria) for r in requests},
         recorded_warnings=services.recorded_testimony_warnings(s, enrolment),
         paper=services.paper_testimonies(s, enrolment),
-        signed=[r for r in requests if r.status == "signed"]), status
+        signed=[r for r in requests if r.status == states.SIGNED]), status
 
 
 @bp.route("/enrolments/<int:enrolment_id>/witnesses", methods=["GET", "POST"])
