@@ -50,12 +50,8 @@ def _invite_days() -> int:
 
 def _email_invitation(user: User, raw: str) -> None:
     link = url_for("auth.reset", token=raw, _external=True)
-    notify.queue(notify.Message(
-        (user.email,), f"You are invited to {user.centre.name}'s Evidence Builder",
-        f"Hello {user.full_name},\n\n{current_user.full_name} at {user.centre.name} has made "
-        f"you an account on the Evidence Builder, where portfolios of evidence are built, "
-        f"assessed and signed off.\n\nOpen this link to choose your password; it works once, "
-        f"for {_invite_days()} days:\n\n{link}\n\nThen sign in with {user.email}.\n"))
+    notify.queue(resets.invitation_email(user, link, inviter=current_user.full_name,
+                                         days=_invite_days()))
 
 
 @bp.post("/invitations/<int:invitation_id>/resend")
