@@ -397,3 +397,48 @@ def test_a_background_import_whose_process_died_is_marked_failed(app, session):
     assert progress["status"] == "failed" and "no longer running" in progress["message"]
     page = web.client.get(f"/admin/people/import/{token}")
     assert "was not imported" in page.get_data(as_text=True)
+
+
+def test_two_confirms_at_once_import_once(app, session):
+    import threading
+
+    world = make_world(session)
+    first = _admin(app, world)
+    token, html = _uploaded(first, HEADER + GOOD_NEW + GOOD_UK_DATES)
+    second = _admin(app, world)  # the same admin in another tab (another session)
+    tokens = [first.token(), second.token()]
+    checked = CHECKED.search(html).group(1)
+    barrier = threading.Barrier(2)
+    answers: list = [None, None]
+
+    def press(i: int, web: Browserless) -> None:
+        barrier.wait()
+        answers[i] = web.client.post(f"/admin/people/import/{token}/confirm", data={
+            "mode": "all", "checked": checked, "csrf_token": tokens[i]})
+
+    threads = [threading.Thread(target=press, args=(i, w)) for i, w in enumerate((first,
+                                                                                 second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [a.status_code for a in answers] == [303, 303]
+    pages = [w.client.get(a.headers["Location"]).get_data(as_text=True)
+             for w, a in zip((first, second), answers, strict=True)]
+    assert sum("nothing was imported twice" in p for p in pages) == 1
+    assert _count(session, Enrolment) == 3 + 2
+    assert len(_outbox(app)) == 2
+
+
+def test_an_invited_person_has_no_password_until_they_choose_one(app, session):
+    world = make_world(session)
+    web = _admin(app, world)
+    token, html = _uploaded(web, HEADER + GOOD_NEW)
+    assert _confirm(web, token, html, "all").status_code == 303
+    session.expire_all()
+    nia = session.scalar(select(User).where(User.email == "nia@example.org"))
+    from portfolio.auth.services import NO_PASSWORD_YET, verify_password
+
+    assert nia.password_hash == NO_PASSWORD_YET and not verify_password(nia, NO_PASSWORD_YET)
+    assert Browserless(app.test_client()).login("nia@example.org", "").status_code in (400,
+                                                                                       401)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -93,8 +92,8 @@ def new_person() -> Any:
             user = accounts.create_user(
                 s, centre=current_user.centre, email=form.email.data,
                 full_name=form.full_name.data,
-                # Nobody knows this one: the person chooses theirs with the invitation.
-                password=secrets.token_urlsafe(32),
+                # No password: the person chooses theirs with the invitation.
+                password=None,
                 roles=form.roles.data, assessor_status=form.assessor_status.data,
                 min_password_length=current_app.config["PASSWORD_MIN_LENGTH"], actor=current_user,
             )

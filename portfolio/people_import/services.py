@@ -488,8 +488,8 @@ def _learner_for(session: Session, row: RowCheck, centre: Centre, actor: User,
         return created[row.email]
     person = accounts.create_user(
         session, centre=centre, email=row.email, full_name=row.values["name"],
-        # Nobody knows this one: the person chooses theirs with the invitation.
-        password=secrets.token_urlsafe(32), roles=[Role.LEARNER.value],
+        # No password: the person chooses theirs with the invitation.
+        password=None, roles=[Role.LEARNER.value],
         min_password_length=min_password_length, actor=actor)
     outcome.invitations.append((person, resets.invite(session, person, actor=actor,
                                                       days=invite_days)))
