@@ -442,3 +442,36 @@ def test_an_invited_person_has_no_password_until_they_choose_one(app, session):
     assert nia.password_hash == NO_PASSWORD_YET and not verify_password(nia, NO_PASSWORD_YET)
     assert Browserless(app.test_client()).login("nia@example.org", "").status_code in (400,
                                                                                        401)
+
+
+def test_with_redis_a_large_import_waits_for_the_worker(make_app, session, redis_url):
+    import subprocess
+    import sys
+
+    from portfolio.people_import.jobs import QUEUE_NAME, queue_for
+    from tests.test_export_jobs import _centre_keys, _worker_env
+
+    app = make_app(REDIS_URL=redis_url, IMPORT_BACKGROUND_ROWS=2)
+    world = make_world(session)
+    _centre_keys(app)  # a worker refuses to start without the centres' signing keys
+    web = _admin(app, world)
+    token, html = _uploaded(web, HEADER + GOOD_NEW + GOOD_UK_DATES + EXISTING_STAFF)
+    assert _confirm(web, token, html, "all").status_code == 303
+    queue = queue_for(redis_url)
+    assert queue.name == QUEUE_NAME and queue.count == 1
+    time.sleep(0.3)  # nothing runs it in the web process
+    assert web.client.get(f"/admin/people/import/{token}/progress").get_json()["status"] \
+        == "queued"
+    root = Path(__file__).resolve().parent.parent
+    env = _worker_env(app) | {"PYTHONPATH": str(root)}
+    worker = subprocess.run(
+        [sys.executable, "-c", "from portfolio.cli import cli; cli()", "worker", "--burst"],
+        env=env, cwd=root, capture_output=True, text=True, timeout=300, check=False)
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    assert "'imports'" in worker.stdout
+    progress = web.client.get(f"/admin/people/import/{token}/progress").get_json()
+    assert progress["status"] == "done" and progress["done"] == 3, worker.stderr
+    assert _count(session, Enrolment) == 3 + 3
+    # The invitations went on the mail queue, which the same worker emptied.
+    mails = _outbox(app)
+    assert len(mails) == 2 and all("/reset/pwr_" in m.replace("=\n", "") for m in mails)
