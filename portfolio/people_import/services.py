@@ -31,7 +31,7 @@ from portfolio.auth import resets
 from portfolio.auth import services as accounts
 from portfolio.db import utcnow
 from portfolio.enrolments import services as enrolments
-from portfolio.errors import DomainError, NotFound, ValidationFailed
+from portfolio.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from portfolio.models import Centre, Enrolment, PeopleImport, Role, Unit, User
 from portfolio.permissions import can_manage_users
 
@@ -75,13 +75,6 @@ class FileRefused(ValidationFailed):
     def __init__(self, problems: list[str]) -> None:
         super().__init__(problems[0], field="file")
         self.problems = problems
-
-
-class ImportGone(DomainError):
-    """The import was discarded or has expired: upload the file again."""
-
-    status = 410
-    title = "This import has ended"
 
 
 # --- reading the file --------------------------------------------------------------------------
@@ -133,7 +126,7 @@ def read_file(text: str, *, max_rows: int) -> CsvFile:
         or more rows than `max_rows`.
     """
     text = text.lstrip("\ufeff")
-    first = text.split("\n", 1)[0].rstrip("\r")
+    first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
     if not first.strip():
         raise FileRefused(["The file is empty, or its first line is blank. The first line must "
                            "name the columns: download the template to see them."])
@@ -417,7 +410,7 @@ def stash_upload(session: Session, *, filename: str, text: str, row_count: int, 
     Previews of the centre's that were never confirmed and are past their lifetime lose their
     content here (their people are not kept for ever)."""
     if not can_manage_users(actor, actor.centre_id):
-        raise NotFound("No such page.")
+        raise PermissionDenied("Only a centre admin can import people.")
     expire_old_previews(session, actor.centre_id)
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     upload = PeopleImport(
@@ -595,7 +588,7 @@ def example_row(session: Session, centre: Centre) -> dict[str, str]:
             "end": today.replace(year=today.year + 1, day=min(today.day, 28)).isoformat()}
 
 
-__all__ = ["COLUMNS", "Checked", "CsvFile", "FileRefused", "ImportGone", "MAX_BYTES",
+__all__ = ["COLUMNS", "Checked", "CsvFile", "FileRefused", "MAX_BYTES",
            "Outcome", "RowCheck", "audit_import", "check_file", "check_rows",
            "decode", "example_row", "finish", "get_import", "import_rows", "is_stale",
            "parse_date", "read_file", "stash_upload", "summary", "template_csv"]

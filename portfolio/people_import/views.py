@@ -169,7 +169,11 @@ def confirm(token: str) -> Any:
         s.rollback()
         return _already(upload, token)
     s.refresh(upload)
-    checked = imports.check_file(s, upload.content, upload.centre, max_rows=_max_rows())
+    try:
+        checked = imports.check_file(s, upload.content, upload.centre, max_rows=_max_rows())
+    except imports.FileRefused:
+        s.rollback()
+        return _preview(upload, token)  # says why the file no longer reads (422)
     if request.form.get("checked") != checked.fingerprint():
         s.rollback()
         return _preview(upload, token, 409,
