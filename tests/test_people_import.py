@@ -481,3 +481,59 @@ def test_old_mac_line_ends_and_tabs_are_read():
     text = (HEADER + GOOD_NEW).replace(",", "\t").replace("\n", "\r")
     parsed = imports.read_file(text, max_rows=10)
     assert parsed.separator == "\t" and parsed.rows[0][1]["email"] == "nia@example.org"
+
+
+def _queued(session, world, text: str, mode: str) -> PeopleImport:
+    upload, _token = imports.stash_upload(session, filename="queued.csv", text=text,
+                                          row_count=text.count("\n") - 1, actor=world.admin)
+    upload.status, upload.mode = "queued", mode
+    session.commit()
+    return upload
+
+
+def test_a_background_import_of_all_rows_is_refused_if_a_row_went_bad(app, session):
+    from portfolio.people_import.jobs import run_import
+    from tests.factories import make_enrolment
+
+    world = make_world(session)
+    upload = _queued(session, world, HEADER + GOOD_NEW + GOOD_UK_DATES, "all")
+    raj = make_user(session, world.admin.centre, "learner", email="raj@example.org")
+    make_enrolment(session, raj, world.assessor, None, world.unit)
+    session.commit()
+    people = _count(session, User)
+    run_import(app, upload.id, "http://localhost/")
+    session.expire_all()
+    assert upload.status == "failed"
+    assert "Nothing was imported: 1 row no longer passes" in upload.message
+    assert _count(session, User) == people and upload.content == ""
+    assert session.scalar(select(AuditEvent.action).where(
+        AuditEvent.subject_type == "people_import")) == "people_import.refused"
+    run_import(app, upload.id, "http://localhost/")  # run again: it is not queued, nothing runs
+    assert _count(session, User) == people
+
+
+def test_a_background_import_that_breaks_keeps_its_finished_batches(app, session, monkeypatch):
+    from portfolio.people_import import jobs
+
+    world = make_world(session)
+    rows = "".join(f"Person {n},person{n}@example.org,Acme,Leeds,R/506/2151,"
+                   f"assessor@example.org,,2025-09-01,2026-08-31\n" for n in range(30))
+    upload = _queued(session, world, HEADER + rows, "good")
+    real = imports.import_rows
+    calls = []
+
+    def second_batch_breaks(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jobs.services, "import_rows", second_batch_breaks)
+    jobs.run_import(app, upload.id, "http://localhost/")
+    session.expire_all()
+    assert upload.status == "failed" and upload.content == ""
+    assert upload.message.startswith(f"The import stopped after {jobs.BATCH} of 30 rows")
+    assert _count(session, Enrolment) == 3 + jobs.BATCH  # the first batch is kept
+    assert len(_outbox(app)) == jobs.BATCH  # and its people were invited
+    assert session.scalar(select(AuditEvent.detail).where(
+        AuditEvent.action == "people_import.failed"))["enrolments_created"] == jobs.BATCH

@@ -155,7 +155,9 @@ def _run(app: Flask, import_id: int, link_base: str) -> None:
                                       max_rows=int(app.config["IMPORT_MAX_ROWS"]))
         if upload.mode == "all" and checked.bad:
             upload.status, upload.finished_at, upload.content = "failed", utcnow(), ""
-            upload.message = (f"Nothing was imported: {len(checked.bad)} rows no longer pass "
+            bad = len(checked.bad)
+            upload.message = (f"Nothing was imported: {bad} "
+                              f"{'row no longer passes' if bad == 1 else 'rows no longer pass'} "
                               "the checks (something changed since the preview). Upload the "
                               "file again to see why.")
             services.audit_import(s, upload, actor, action="people_import.refused",
