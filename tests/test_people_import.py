@@ -537,3 +537,18 @@ def test_a_background_import_that_breaks_keeps_its_finished_batches(app, session
     assert len(_outbox(app)) == jobs.BATCH  # and its people were invited
     assert session.scalar(select(AuditEvent.detail).where(
         AuditEvent.action == "people_import.failed"))["enrolments_created"] == jobs.BATCH
+
+
+def test_a_long_preview_lists_every_problem_but_counts_the_rest_of_the_good_rows(
+        app, session, monkeypatch):
+    from portfolio.people_import import views
+
+    monkeypatch.setattr(views, "GOOD_ROWS_SHOWN", 2)
+    world = make_world(session)
+    web = _admin(app, world)
+    rows = "".join(f"Person {n},person{n}@example.org,Acme,Leeds,R/506/2151,"
+                   f"assessor@example.org,,2025-09-01,2026-08-31\n" for n in range(5))
+    _token, html = _uploaded(web, HEADER + rows + BAD_ROWS)
+    # Nia's row passes here (nothing earlier repeats it): 6 good rows, 7 with problems.
+    assert "And 4 more rows that pass." in html
+    assert html.count("Person ") == 2 and html.count("class=\"import-problems\"") == 7
