@@ -639,11 +639,14 @@ def worker(burst: bool) -> None:
         # Notification emails are sent from a thread of this process, between and during jobs.
         start_background_sender(current_app._get_current_object())  # type: ignore[attr-defined]
     from portfolio.notify import MAIL_QUEUE, mail_queue
+    from portfolio.people_import.jobs import QUEUE_NAME as IMPORT_QUEUE
+    from portfolio.people_import.jobs import queue_for as import_queue_for
 
-    click.echo(f"Worker on queues '{MAIL_QUEUE}' and '{QUEUE_NAME}'"
+    click.echo(f"Worker on queues '{MAIL_QUEUE}', '{QUEUE_NAME}' and '{IMPORT_QUEUE}'"
                + (" (burst)" if burst else "") + "; Ctrl+C to stop.")
     # Emails first: they are quick, and should not wait behind a long export.
-    Worker([mail_queue(redis_url), queue], connection=queue.connection,
+    Worker([mail_queue(redis_url), queue, import_queue_for(redis_url)],
+           connection=queue.connection,
            work_horse_killed_handler=horse_killed).work(burst=burst)
 
 

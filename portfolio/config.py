@@ -69,6 +69,11 @@ DEFAULTS: dict[str, Any] = {
     # Largest portfolio bundle (ZIP) the admin's import page accepts, and the most it may unpack
     # to, in megabytes (the upload also stays within the request limit set from the two above).
     "BUNDLE_MAX_MB": 1000,
+    # CSV import of learners and enrolments: the most rows one file may have, and the number
+    # of rows to import above which the import runs in the background with a progress bar
+    # (on the RQ worker with REDIS_URL, else a thread) instead of inside the request.
+    "IMPORT_MAX_ROWS": 5000,
+    "IMPORT_BACKGROUND_ROWS": 200,
     # Outgoing email. Without SMTP_HOST, messages are written as .eml files to OUTBOX_DIR
     # (default instance/outbox) and shown on the Outbox page, which suits a demo.
     "SMTP_HOST": "",

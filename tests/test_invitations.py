@@ -164,3 +164,20 @@ def test_no_link_for_an_account_made_inactive(app, session):
     assert _links(app) == []
     session.expire_all()
     assert session.get(User, world.learner.id).is_active  # nothing was saved
+
+
+def test_signing_in_to_an_invited_account_costs_a_full_hash(app, session, monkeypatch):
+    """Before the person chooses a password, a sign-in attempt is refused after the same Argon2
+    work as any other, so timing does not tell which addresses were invited."""
+    from portfolio.auth import services
+
+    world = make_world(session)
+    session.commit()
+    web = _admin(app, world)
+    assert _add(web, "Nia Newcomer", "nia@example.org").status_code == 302
+    used = []
+    real = services._dummy_hash
+    monkeypatch.setattr(services, "_dummy_hash", lambda: used.append(1) or real())
+    response = Browserless(app.test_client()).login("nia@example.org", "!no-password-yet")
+    assert response.status_code == 401
+    assert used == [1]

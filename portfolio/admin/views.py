@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -50,12 +49,8 @@ def _invite_days() -> int:
 
 def _email_invitation(user: User, raw: str) -> None:
     link = url_for("auth.reset", token=raw, _external=True)
-    notify.queue(notify.Message(
-        (user.email,), f"You are invited to {user.centre.name}'s Evidence Builder",
-        f"Hello {user.full_name},\n\n{current_user.full_name} at {user.centre.name} has made "
-        f"you an account on the Evidence Builder, where portfolios of evidence are built, "
-        f"assessed and signed off.\n\nOpen this link to choose your password; it works once, "
-        f"for {_invite_days()} days:\n\n{link}\n\nThen sign in with {user.email}.\n"))
+    notify.queue(resets.invitation_email(user, link, inviter=current_user.full_name,
+                                         days=_invite_days()))
 
 
 @bp.post("/invitations/<int:invitation_id>/resend")
@@ -111,8 +106,8 @@ def new_person() -> Any:
             user = accounts.create_user(
                 s, centre=current_user.centre, email=form.email.data,
                 full_name=form.full_name.data,
-                # Nobody knows this one: the person chooses theirs with the invitation.
-                password=secrets.token_urlsafe(32),
+                # No password: the person chooses theirs with the invitation.
+                password=None,
                 roles=form.roles.data, assessor_status=form.assessor_status.data,
                 min_password_length=current_app.config["PASSWORD_MIN_LENGTH"], actor=current_user,
             )

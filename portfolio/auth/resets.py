@@ -32,6 +32,7 @@ from portfolio.errors import (
     Throttled,
 )
 from portfolio.models import PasswordReset, User
+from portfolio.notify import Message
 from portfolio.permissions import can_manage_users
 
 LINK_PREFIX = "pwr_"
@@ -138,6 +139,16 @@ def send_reset(session: Session, user: User, *, actor: User, minutes: int) -> st
     return raw
 
 
+def invitation_email(user: User, link: str, *, inviter: str, days: int) -> Message:
+    """The email that invites a person to choose their first password through `link`."""
+    return Message(
+        (user.email,), f"You are invited to {user.centre.name}'s Evidence Builder",
+        f"Hello {user.full_name},\n\n{inviter} at {user.centre.name} has made "
+        f"you an account on the Evidence Builder, where portfolios of evidence are built, "
+        f"assessed and signed off.\n\nOpen this link to choose your password; it works once, "
+        f"for {days} days:\n\n{link}\n\nThen sign in with {user.email}.\n")
+
+
 def pending_invitations(session: Session, centre_id: int) -> list[PasswordReset]:
     """The centre's invitations not accepted yet (expired ones too), oldest first."""
     return list(session.scalars(
@@ -222,4 +233,5 @@ def reset_password(session: Session, raw: str, password: str, *, min_length: int
 
 
 __all__ = ["LinkRefused", "ResetRequest", "Throttled", "cancel_invitation", "check_link",
-           "get_invitation", "invite", "pending_invitations", "request_reset", "reset_password"]
+           "get_invitation", "invitation_email", "invite", "pending_invitations",
+           "request_reset", "reset_password"]

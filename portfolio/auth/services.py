@@ -38,6 +38,9 @@ def _dummy_hash() -> str:
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TOKEN_PREFIX = "pat_"  # noqa: S105 - a label, not a secret
+# Stored for a person added with no password (they choose theirs through an invitation): not
+# an Argon2 hash, so no password matches it, and adding many people costs no hashing.
+NO_PASSWORD_YET = "!no-password-yet"  # noqa: S105 - not a password
 
 
 def hash_password(password: str) -> str:
@@ -120,10 +123,13 @@ def authenticate(
     user = session.scalar(select(User).where(User.email == email))
     ok = False
     try:
-        ok = _hasher.verify(user.password_hash if user else _dummy_hash(), password)
+        # An unknown email, or a person who has not chosen a password yet, costs the same hash
+        # as a real check: the time taken says nothing about which accounts exist.
+        usable = user is not None and user.password_hash != NO_PASSWORD_YET
+        ok = _hasher.verify(user.password_hash if usable and user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         ok = False
-    ok = ok and user is not None and user.is_active
+    ok = ok and usable and user is not None and user.is_active
     settle_attempt(reservation, succeeded=ok)
     _record_attempt(session, email, client, ok)
     if not ok or user is None:
@@ -179,13 +185,14 @@ def create_user(
     centre: Centre,
     email: str,
     full_name: str,
-    password: str,
+    password: str | None,
     roles: Iterable[str],
     assessor_status: str | None = None,
     min_password_length: int = 12,
     actor: User | None = None,
 ) -> User:
-    """Create a person with roles in a centre.
+    """Create a person with roles in a centre; with `password` None they cannot sign in until
+    they choose one (through an invitation).
 
     :raises PermissionDenied: the actor does not administer the centre.
     :raises ValidationFailed: bad email, name, password or roles; email taken.
@@ -196,7 +203,8 @@ def create_user(
     full_name = " ".join((full_name or "").split())
     if not full_name or len(full_name) > 200:
         raise ValidationFailed("Enter the person's full name.", field="full_name")
-    check_password_strength(password, min_password_length)
+    if password is not None:
+        check_password_strength(password, min_password_length)
     role_set = _clean_roles(roles)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise ValidationFailed("Someone already has that email address.", field="email")
@@ -204,7 +212,7 @@ def create_user(
         centre_id=centre.id,
         email=email,
         full_name=full_name,
-        password_hash=hash_password(password),
+        password_hash=NO_PASSWORD_YET if password is None else hash_password(password),
         assessor_status=_check_assessor_status(role_set, assessor_status),
         role_rows=[UserRole(role=r.value) for r in sorted(role_set)],
     )

@@ -19,6 +19,7 @@ from portfolio.models.evidence import (
     StoredFile,
 )
 from portfolio.models.exports import Export, ExportJob
+from portfolio.models.imports import PeopleImport
 from portfolio.models.notifications import Notification
 from portfolio.models.qualifications import (
     Criterion,
@@ -90,6 +91,7 @@ __all__ = [
     "LoginAttempt",
     "LoginSession",
     "PasswordReset",
+    "PeopleImport",
     "Notification",
     "Qualification",
     "RateEvent",

@@ -197,6 +197,28 @@ def _eqa_packs(session: Any, world: Any) -> dict[str, int]:
     return {"eqa_pack": pack.id, "eqa_pack_expired": expired.id}
 
 
+def _people_imports(session: Any, world: Any) -> dict[str, str]:
+    """The admin's spreadsheet imports: one waiting to be confirmed, with good and bad rows,
+    and one done."""
+    from portfolio.people_import import services as imports
+
+    rows = ("Name,Email,Employer,Workplace,Unit or qualification,Assessor email,IQA email,"
+            "Start date,Planned end date\n"
+            "Nia Newcomer,nia@example.org,Acme,Leeds,R/506/2151,assessor@example.org,"
+            "iqa@example.org,2025-09-01,2026-08-31\n"
+            "Lee Learner,learner@example.org,Acme,Leeds,R/506/2151,assessor@example.org,,"
+            "01/09/2025,31/08/2024\n")
+    _pending, preview = imports.stash_upload(session, filename="september.csv", text=rows,
+                                             row_count=2, actor=world.admin)
+    done, finished = imports.stash_upload(session, filename="august.csv", text=rows,
+                                          row_count=2, actor=world.admin)
+    done.mode, done.total_rows = "good", 3
+    imports.finish(done, imports.Outcome(people_created=2, people_reused=1,
+                                         enrolments_created=2, skipped=[(4, "Changed.")]))
+    session.commit()
+    return {"people_import_preview": preview, "people_import_done": finished}
+
+
 @pytest.fixture(scope="module")
 def shared_site(db_kind: str, _database_template: str,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSite]:
@@ -224,6 +246,7 @@ def shared_site(db_kind: str, _database_template: str,
             ids.update(plan=sampling.plan_id, sample_done=sampling.completed_sample_id,
                        sample_open=sampling.open_sample_id)
             ids["unit_sample"] = make_unit_samples(session, world)[0]
+            ids.update(_people_imports(session, world))
         with serve(app) as base_url:
             yield SharedSite(app, base_url, emails, ids)
     finally:
