@@ -53,7 +53,7 @@ from portfolio.models.users import (
     User,
     UserRole,
 )
-from portfolio.models.witness import RateEvent, WitnessRequest, WitnessStatus
+from portfolio.models.witness import WitnessRequest, WitnessStatus
 
 __all__ = [
     "ActionStatus",
@@ -94,7 +94,6 @@ __all__ = [
     "PeopleImport",
     "Notification",
     "Qualification",
-    "RateEvent",
     "Role",
     "SampleStatus",
     "SamplingPlan",

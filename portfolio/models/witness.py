@@ -77,14 +77,3 @@ class WitnessRequest(Base):
 
     enrolment: Mapped[Enrolment] = link_to()
     requested_by: Mapped[User] = link_to(foreign_keys=[requested_by_id])
-
-
-class RateEvent(Base):
-    """One hit on a rate-limited public page, by key (e.g. the client address); kept briefly."""
-
-    __tablename__ = "rate_events"
-    __table_args__ = (Index("ix_rate_events_key_at", "key", "at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(120))
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
