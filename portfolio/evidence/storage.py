@@ -11,7 +11,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -30,6 +30,7 @@ from portfolio.evidence.integrity import (
 from portfolio.evidence.parsing import Preview, Sniffed, UnsupportedFile, build_preview, sniff
 from portfolio.evidence.paths import HEX, object_path
 from portfolio.evidence.print_copy import ensure_print_copy, print_copy_path
+from portfolio.evidence.screen_copy import remove_screen_copies, write_screen_copy
 from portfolio.models import AuditEvent, StoredFile
 
 CHUNK = 1024 * 1024
@@ -124,15 +125,29 @@ class FileStore:
             os.replace(staged.temp_path, target)
             os.chmod(target, 0o640)
             created = True
-        if print_copy and staged.preview is not None and staged.preview.kind == "image":
-            # Best effort: when no copy can be made, an export prints from the original.
-            ensure_print_copy(self.root, staged.sha256)
+        if print_copy:
+            self.make_copies(staged)
         return created
+
+    def make_copies(self, staged: StagedFile) -> None:
+        """Keep a stored file's screen copy (made when it was staged) and make a photo's print
+        copy. Best effort: when no print copy can be made, an export prints from the original;
+        a lost screen copy is made again when it is first asked for."""
+        preview = staged.preview
+        if preview is None:
+            return
+        if preview.screen is not None and staged.sniffed is not None:
+            with suppress(OSError):
+                write_screen_copy(self.root, staged.sha256, staged.sniffed.media_type,
+                                  preview.screen)
+        if preview.kind == "image":
+            ensure_print_copy(self.root, staged.sha256)
 
     def remove(self, sha256: str) -> None:
         """Delete an object and anything derived from it."""
         self.path_for(sha256).unlink(missing_ok=True)
         print_copy_path(self.root, sha256).unlink(missing_ok=True)
+        remove_screen_copies(self.root, sha256)
 
     def open(self, sha256: str) -> BinaryIO:
         """Open a stored object for reading, unchecked: only for code that hashes what it
@@ -176,7 +191,8 @@ class UploadBatch:
         """Place every staged object, then commit the session; undo the new objects on failure.
 
         Only renames happen while the write transaction is open: photos' print copies are
-        made after the commit, so an upload never holds the database's write lock for them."""
+        made, and screen copies written, after the commit, so an upload never holds the
+        database's write lock for them."""
         created = [s.sha256 for s in self.files if self.store.place(s, print_copy=False)]
         try:
             session.commit()
@@ -189,9 +205,7 @@ class UploadBatch:
                 self.store.remove(sha)
             raise
         for staged in self.files:
-            if staged.preview is not None and staged.preview.kind == "image":
-                # Best effort: when no copy can be made, an export prints from the original.
-                ensure_print_copy(self.store.root, staged.sha256)
+            self.store.make_copies(staged)
 
 
 def damaged_objects(store: FileStore, sha256s: Iterable[str]) -> list[str]:
