@@ -114,9 +114,12 @@ def _pdf_page(data: bytes) -> tuple[bytes, dict[str, Any]]:
     try:
         document = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
-        if "password" in str(exc).lower():
+        code = getattr(exc, "err_code", None)
+        if code == 4:  # FPDF_ERR_PASSWORD
             raise _Refused("This PDF is protected with a password, so there is no preview. "
                            "Download it and open it with the password.") from exc
+        if code == 0:  # PDFium refuses a well-formed PDF with no pages, reporting no error
+            raise _Refused("This PDF has no pages, so there is nothing to preview.") from exc
         raise _Refused("This PDF is damaged or not really a PDF, so there is no preview. "
                        "Download it to check it opens.") from exc
     pages = len(document)
