@@ -197,6 +197,22 @@ def _eqa_packs(session: Any, world: Any) -> dict[str, int]:
     return {"eqa_pack": pack.id, "eqa_pack_expired": expired.id}
 
 
+def _evidence_with_pictures(app: Flask, session: Any, world: Any) -> int:
+    """A draft with a PDF (its first page shown as a picture) and a HEIC photo (shown from a
+    JPEG copy), for the pages that show files."""
+    from tests.factories import make_evidence, stage_bytes
+    from tests.real_files import GREEN, RED, heic_bytes, pdf_bytes
+
+    store = app.config["STORAGE_DIR"]
+    evidence = make_evidence(
+        session, world.enrolment, world.learner, "rpl", title="Level 2 certificate", body="",
+        details={"certificate_title": "Level 2 Customer Service", "awarding_body": "NCFE"},
+        files=[stage_bytes(store, pdf_bytes([RED, GREEN]), "Level 2 certificate.pdf"),
+               stage_bytes(store, heic_bytes(), "IMG_0042.heic")])
+    session.commit()
+    return evidence.id
+
+
 @pytest.fixture(scope="module")
 def shared_site(db_kind: str, _database_template: str,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSite]:
@@ -224,6 +240,7 @@ def shared_site(db_kind: str, _database_template: str,
             ids.update(plan=sampling.plan_id, sample_done=sampling.completed_sample_id,
                        sample_open=sampling.open_sample_id)
             ids["unit_sample"] = make_unit_samples(session, world)[0]
+            ids["evidence_pictures"] = _evidence_with_pictures(app, session, world)
         with serve(app) as base_url:
             yield SharedSite(app, base_url, emails, ids)
     finally:
