@@ -258,10 +258,7 @@ def test_staff_see_the_picture_too_and_strangers_do_not(app, session, world, lea
     evidence = session.scalar(select(Evidence))
     for person, allowed in ((world.assessor, True), (world.iqa, True),
                             (world.other_learner, False)):
-        client = app.test_client()
-        from tests.conftest import Browserless
-
-        Browserless(client).login(person.email, PASSWORD)
+        client = _signed_in(app, person)
         page = client.get(f"/evidence/{evidence.id}")
         preview = client.get(f"/files/{item.id}/preview")
         if allowed:
@@ -269,3 +266,50 @@ def test_staff_see_the_picture_too_and_strangers_do_not(app, session, world, lea
             assert preview.status_code == 200 and preview.mimetype == "image/png"
         else:
             assert page.status_code == 404 and preview.status_code == 404
+
+
+def _signed_in(app, person):
+    from tests.conftest import Browserless
+
+    client = app.test_client()
+    Browserless(client).login(person.email, PASSWORD)
+    return client
+
+
+def test_the_eqa_sees_the_picture_through_their_pack(app, session, world):
+    from tests.factories import make_eqa_pack, make_evidence, stage_bytes
+
+    evidence = make_evidence(
+        session, world.enrolment, world.learner, "rpl", title="Earlier certificate", body="",
+        details={"certificate_title": "Level 2", "awarding_body": "NCFE"},
+        files=[stage_bytes(app.config["STORAGE_DIR"], pdf_bytes([RED]), "certificate.pdf")])
+    pack = make_eqa_pack(session, world)
+    session.commit()
+    item = evidence.versions[0].files[0]
+    client = _signed_in(app, world.eqa)
+    page = client.get(f"/eqa/packs/{pack.id}/evidence/{evidence.id}").get_data(True)
+    url = f"/eqa/packs/{pack.id}/files/{item.id}/preview"
+    assert f'src="{url}"' in page
+    response = client.get(url)
+    assert response.status_code == 200 and response.mimetype == "image/png"
+    assert _close(_image(response.data).getpixel((400, 600)), RED)
+
+
+def test_the_countersigner_sees_a_heic_photo_the_decision_cites(app, session, world):
+    from tests.factories import accept, decide, make_evidence, stage_bytes
+
+    photo = make_evidence(
+        session, world.other_enrolment, world.other_learner, "photo", title="Desk notice",
+        body="", files=[stage_bytes(app.config["STORAGE_DIR"], heic_bytes(), "IMG_7.heic")],
+        maps=("2.9",), submit=True)
+    accept(session, photo, world.trainee)
+    decision = decide(session, world.other_enrolment, world.trainee, "2.9", [photo])
+    session.commit()
+    item = photo.versions[0].files[0]
+    client = _signed_in(app, world.assessor)
+    page = client.get(f"/decisions/{decision.id}/review").get_data(True)
+    url = f"/decisions/{decision.id}/files/{item.id}/preview"
+    assert f'src="{url}"' in page
+    response = client.get(url)
+    assert response.status_code == 200 and response.mimetype == "image/jpeg"
+    assert _image(response.data).size == (MAX_SIDE, 900)
