@@ -2,7 +2,7 @@
 HEIF photos (as JPEG), at most `MAX_SIDE` pixels on the long side.
 
 PDFium and libheif are C libraries reading untrusted bytes, so the reading is done in a child
-process (this file, run as a script in isolated mode), with a time limit and caps on its memory
+process (this file, run as a script), with a time limit and caps on its memory
 and CPU time: a file that makes a library crash, hang or balloon costs a child process and
 gives a plain-words "no preview" note, never a stuck or dead web worker. The child reads the
 file from its standard input (the very handle the parent opened, so bytes checked against
@@ -57,7 +57,10 @@ def render(handle: BinaryIO, media_type: str, *, pixel_limit: int,
     for anything the file holds (a note then says why there is none)."""
     noun = "PDF" if media_type == PDF_MEDIA_TYPE else "photo"
     handle.seek(0)
+    # A small environment: where to find Python packages, if the app was told, and no more.
     env = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     # A real file is handed over as it is (the child reads the same open file); anything else
     # is piped.
     try:
@@ -67,7 +70,8 @@ def render(handle: BinaryIO, media_type: str, *, pixel_limit: int,
         given = {"input": handle.read()}
     try:
         done = subprocess.run(
-            [sys.executable, "-I", str(Path(__file__).resolve()), media_type, str(pixel_limit),
+            # -P: the script's own folder (this package's modules) is not put on sys.path.
+            [sys.executable, "-P", str(Path(__file__).resolve()), media_type, str(pixel_limit),
              str(int(seconds) + 1)],
             capture_output=True, timeout=seconds, env=env, check=False, **given)
     except subprocess.TimeoutExpired:
