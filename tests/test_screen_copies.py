@@ -313,3 +313,42 @@ def test_the_countersigner_sees_a_heic_photo_the_decision_cites(app, session, wo
     response = client.get(url)
     assert response.status_code == 200 and response.mimetype == "image/jpeg"
     assert _image(response.data).size == (MAX_SIDE, 900)
+
+
+def test_files_stored_before_pictures_get_them_from_the_cli(app, session, world):
+    import shutil
+
+    from portfolio.cli import cli
+    from tests.factories import make_evidence, stage_bytes
+
+    store = FileStore(Path(app.config["STORAGE_DIR"]))
+    files = [stage_bytes(store.root, data, name) for data, name in (
+        (pdf_bytes([RED, GREEN, GREEN]), "certificate.pdf"), (heic_bytes(), "IMG_1.heic"),
+        (pdf_bytes([RED], password="secret"), "locked.pdf"), (pdf_bytes([GREEN]), "gone.pdf"))]
+    evidence = make_evidence(session, world.enrolment, world.learner, "work_product",
+                             title="Old uploads", body="", files=files)
+    # As uploads were stored before this release: a note and no picture or print copy.
+    for f in evidence.versions[0].files:
+        f.preview = {"kind": "none", "note": "There is no preview for a PDF document here."}
+    session.commit()
+    shutil.rmtree(store.root / "screen")
+    shutil.rmtree(store.root / "print")
+    certificate, photo, locked, gone = evidence.versions[0].files
+    store.path_for(gone.sha256).unlink()
+
+    result = app.test_cli_runner().invoke(cli, ["files", "pictures"])
+    assert result.exit_code == 1, result.output  # one original was missing
+    assert f"SKIPPED  {gone.sha256}" in result.output
+    assert ("4 stored PDF(s) or HEIC/HEIF photo(s) had no picture; 2 have one now (3 file "
+            "record(s) updated)") in result.output
+    session.expire_all()
+    assert certificate.preview["kind"] == "page" and certificate.preview["pages"] == 3
+    assert photo.preview["kind"] == "image" and photo.preview["taken_at"]
+    assert locked.preview["kind"] == "none" and "password" in locked.preview["note"]
+    assert screen_copy_path(store.root, certificate.sha256, "application/pdf").is_file()
+    assert screen_copy_path(store.root, photo.sha256, HEIC).is_file()
+    assert print_copy_path(store.root, photo.sha256).is_file()
+    client = _signed_in(app, world.learner)
+    page = client.get(f"/evidence/{evidence.id}").get_data(True)
+    assert f'src="/files/{certificate.id}/preview"' in page
+    assert f'src="/files/{photo.id}/preview"' in page

@@ -31,7 +31,7 @@ from portfolio.evidence.parsing import Preview, Sniffed, UnsupportedFile, build_
 from portfolio.evidence.paths import HEX, object_path
 from portfolio.evidence.print_copy import ensure_print_copy, print_copy_path
 from portfolio.evidence.screen_copy import remove_screen_copies, write_screen_copy
-from portfolio.models import AuditEvent, StoredFile
+from portfolio.models import AuditEvent, EvidenceFile, StoredFile
 
 CHUNK = 1024 * 1024
 HEAD = 64 * 1024
@@ -306,6 +306,57 @@ def scrub_store(session: Session, store: FileStore) -> ScrubReport:
     return report
 
 
-__all__ = ["FileStore", "FileTooLarge", "ScrubReport", "StagedFile", "StoredFileDamaged",
-           "UploadBatch", "damaged_objects", "record_file_damaged", "report_damage",
-           "scrub_store"]
+@dataclass
+class PictureRefresh:
+    """What `refresh_pictures` did."""
+
+    checked: int = 0  # stored PDFs and HEIC/HEIF photos that had no picture
+    pictured: int = 0  # of those, the ones that have one now
+    files: int = 0  # file records whose preview was rebuilt (pictured or not)
+    unreadable: list[str] = field(default_factory=list)  # damaged or missing: left as they were
+
+
+def refresh_pictures(session: Session, store: FileStore) -> PictureRefresh:
+    """Give PDFs and HEIC/HEIF photos stored before they could be pictured (their preview is
+    a "none" note) their first-page picture or JPEG copy, and rebuild those previews.
+
+    Only originals that still match their SHA-256 are read; the pictures and print copies are
+    written as uploads write them. Flushes the rebuilt previews; the caller commits.
+    """
+    from portfolio.evidence.parsing import TYPES
+    from portfolio.evidence.parsing.rendering import SCREEN_FORMATS
+
+    report = PictureRefresh()
+    sniffed_by_type = {t.media_type: t for t in TYPES.values()}
+    groups: dict[tuple[str, str], list[EvidenceFile]] = {}
+    for row in session.scalars(select(EvidenceFile).where(
+            EvidenceFile.media_type.in_(sorted(SCREEN_FORMATS))).order_by(EvidenceFile.id)):
+        if Preview.from_json(row.preview).kind == "none":
+            groups.setdefault((row.sha256, row.media_type), []).append(row)
+    for (sha, media_type), rows in groups.items():
+        report.checked += 1
+        try:
+            # Checked here, then read by the previewer from the same path: this is an
+            # operator's command, and a copy made from swapped bytes would not be served
+            # anyway (the file routes check the original before each picture they send).
+            store.open_verified(sha, route="files pictures").close()
+        except (FileNotFoundError, StoredFileDamaged):
+            report.unreadable.append(sha)
+            continue
+        sniffed = sniffed_by_type[media_type]
+        preview = build_preview(store.path_for(sha), sniffed)
+        for row in rows:  # still none (a password, no pages ...): the note now says why
+            row.preview = preview.to_json()
+            report.files += 1
+        if preview.kind == "none":
+            continue
+        report.pictured += 1
+        store.make_copies(StagedFile(sha, rows[0].size, sniffed, rows[0].filename,
+                                     store.path_for(sha), preview))
+    session.flush()
+    return report
+
+
+__all__ = ["FileStore", "FileTooLarge", "PictureRefresh", "ScrubReport", "StagedFile",
+           "StoredFileDamaged", "UploadBatch", "damaged_objects", "record_file_damaged",
+           "refresh_pictures", "report_damage", "scrub_store"]
