@@ -2,9 +2,9 @@
 HEIF photos (as JPEG), at most `MAX_SIDE` pixels on the long side.
 
 PDFium and libheif are C libraries reading untrusted bytes, so the reading is done in a child
-process (this file, run as a script), with a time limit and caps on its memory
-and CPU time: a file that makes a library crash, hang or balloon costs a child process and
-gives a plain-words "no preview" note, never a stuck or dead web worker. The child reads the
+process (this file, run as a script), with a time limit and caps on its memory and CPU time: a
+file that makes a library crash, hang or balloon costs a child process and gives a plain-words
+"no preview" note, never a stuck or dead web worker. The child reads the
 file from its standard input (the very handle the parent opened, so bytes checked against
 their SHA-256 are the bytes read) and writes one JSON line, then the image, to its output.
 
