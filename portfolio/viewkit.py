@@ -134,7 +134,6 @@ def send_screen_copy(item: Any, *, missing: str) -> Any:
     response.mimetype = screen_mimetype(item.media_type)
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 

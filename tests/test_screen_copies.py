@@ -142,6 +142,7 @@ def test_pdf_upload_end_to_end(app, session, world, learner_web):
     response = learner_web.client.get(f"/files/{item.id}/preview")
     assert response.status_code == 200 and response.mimetype == "image/png"
     assert response.headers["Cache-Control"] == "private, no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response.headers["Content-Security-Policy"]
     image = _image(response.data)
     assert image.size == (848, 1200) and _close(image.getpixel((400, 600)), RED)
