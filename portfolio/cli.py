@@ -832,6 +832,29 @@ def files_group() -> None:
     """The content-addressed file store: check that every stored file is intact."""
 
 
+@files_group.command("pictures")
+@with_appcontext
+def files_pictures() -> None:
+    """Picture the PDFs and HEIC/HEIF photos stored before they could be shown.
+
+    Their first page (a PDF) or a JPEG copy (a photo) is made as an upload makes it, and the
+    file's preview rebuilt; files that still cannot be pictured keep a note saying why. Run it
+    once after upgrading; running it again only retries those.
+    """
+    from portfolio.evidence.storage import refresh_pictures
+
+    s = db.session()
+    report = refresh_pictures(s, file_store())
+    s.commit()
+    for sha in report.unreadable:
+        click.secho(f"SKIPPED  {sha}: damaged or missing (see `portfolio files verify`)",
+                    fg="red")
+    click.echo(f"{report.checked} stored PDF(s) or HEIC/HEIF photo(s) had no picture; "
+               f"{report.pictured} have one now ({report.files} file record(s) updated).")
+    if report.unreadable:
+        sys.exit(1)
+
+
 @files_group.command("verify")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @with_appcontext

@@ -13,7 +13,8 @@ from flask import current_app, flash, make_response, request, send_file
 from portfolio import db
 from portfolio.assessment.services import SignerConfirmation
 from portfolio.errors import DomainError, NotFound, ValidationFailed
-from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES
+from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
+from portfolio.evidence.screen_copy import ensure_screen_copy, has_screen_copy, screen_mimetype
 from portfolio.evidence.services import MappingInput
 from portfolio.evidence.storage import FileStore
 from portfolio.ids import parse_id
@@ -101,6 +102,36 @@ def send_evidence_file(item: Any, *, download: bool, missing: str) -> Any:
     except BaseException:
         handle.close()
         raise
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def send_screen_copy(item: Any, *, missing: str) -> Any:
+    """Answer with the screen copy of an evidence file whose access was already checked: page 1
+    of a PDF, or a HEIC/HEIF photo as JPEG (see `portfolio.evidence.screen_copy`).
+
+    The original is checked against its SHA-256 first, and a copy missing from the store is
+    made again from the checked bytes. A file with no screen copy (another type, or one whose
+    preview note says why there is none) is a 404.
+
+    :raises StoredFileDamaged: the original's bytes no longer match (a 409 page).
+    """
+    none = "There is no preview image for this file. Download it to see it."
+    if not has_screen_copy(item.media_type) \
+            or Preview.from_json(item.preview).kind not in ("page", "image"):
+        raise NotFound(none)
+    store = file_store()
+    try:
+        handle = store.open_verified(item.sha256, route=request.endpoint or "preview")
+    except FileNotFoundError:
+        raise NotFound(missing) from None
+    with handle:
+        data = ensure_screen_copy(store.root, item.sha256, item.media_type, handle)
+    if data is None:
+        raise NotFound(none)
+    response = make_response(data)
+    response.mimetype = screen_mimetype(item.media_type)
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "private, no-store"
     return response

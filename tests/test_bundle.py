@@ -306,6 +306,33 @@ def test_imported_photos_get_their_print_copies(app, session, target_app, target
         assert image.format == "JPEG" and image.size == (1100, 733)
 
 
+def test_imported_pdfs_and_heic_photos_get_their_pictures(app, session, target_app, target,
+                                                          tmp_path):
+    from PIL import Image
+
+    from portfolio.evidence.print_copy import print_copy_path
+    from portfolio.evidence.screen_copy import screen_copy_path
+    from tests.real_files import RED, heic_bytes, pdf_bytes
+
+    w = make_cast(session).w
+    store = app.config["STORAGE_DIR"]
+    item = make_evidence(session, w.enrolment, w.learner, "work_product", title="Certificate",
+                         body="", files=[stage_bytes(store, pdf_bytes([RED]), "cert.pdf"),
+                                         stage_bytes(store, heic_bytes(), "IMG_1.heic")],
+                         maps=("1.1",))
+    session.commit()
+    pdf, heic = (f.sha256 for f in item.versions[0].files)
+    bundle = export_to(app, session, w.learner, tmp_path / "pictures.zip")
+    run_import(target_app, target, bundle, prepare_target(target))
+    root = Path(target_app.config["STORAGE_DIR"])
+    # Made on import, from the files the bundle carried.
+    with Image.open(screen_copy_path(root, pdf, "application/pdf")) as page:
+        assert page.format == "PNG" and max(page.size) == 1200
+    with Image.open(screen_copy_path(root, heic, "image/heic")) as photo:
+        assert photo.format == "JPEG" and photo.size == (1200, 900)
+    assert print_copy_path(root, heic).is_file()
+
+
 def test_imported_signature_still_detects_tampering(app, session, target_app, target, tmp_path):
     """Verification recomputes an imported seal with the source ids, but only while the row
     carries the ids the import gave it: re-pointing the signer is still caught."""

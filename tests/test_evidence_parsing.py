@@ -708,10 +708,13 @@ def test_image_decompression_bomb_is_not_decoded(tmp_path: Path) -> None:
     assert Image.MAX_IMAGE_PIXELS == parsing.MAX_IMAGE_PIXELS
 
 
-def test_heic_has_no_browser_preview(tmp_path: Path) -> None:
+def test_a_heic_that_is_only_a_header_gets_a_note(tmp_path: Path) -> None:
+    # Real HEIC photos are converted for preview (tests/test_screen_copies.py); this one has
+    # nothing in it to convert.
     path = write(tmp_path / "IMG_1.heic", ftyp(b"heic", b"mif1heic"))
     preview = build_preview(path, sniff_file(path))
-    assert preview.kind == "none" and "HEIC" in (preview.note or "")
+    assert preview.kind == "none" and "could not be read" in (preview.note or "")
+    assert preview.screen is None
 
 
 @pytest.mark.parametrize("data", [b"ID3\x04\x00" + bytes(50), ftyp(b"isom", b"isom"),
@@ -723,10 +726,10 @@ def test_audio_and_video_are_media(tmp_path: Path, data: bytes) -> None:
     assert build_preview(path, sniffed).kind == "media"
 
 
-def test_pdf_has_no_preview_but_a_note(tmp_path: Path) -> None:
+def test_a_pdf_that_is_only_a_header_gets_a_note(tmp_path: Path) -> None:
     path = write(tmp_path / "a.pdf", b"%PDF-1.4\n")
     preview = build_preview(path, sniff_file(path))
-    assert preview.kind == "none" and "PDF document" in (preview.note or "")
+    assert preview.kind == "none" and "damaged or not really a PDF" in (preview.note or "")
 
 
 def test_text_preview_is_capped(tmp_path: Path) -> None:

@@ -207,3 +207,29 @@ def test_the_audit_extract_holds_only_this_enrolments_events(app, session, portf
     assert ("evidence", "99999") not in subjects
     assert {("evidence", str(e.id)) for e in items} <= subjects
     assert ("enrolment", str(world.enrolment.id)) in subjects
+
+
+def test_a_heic_photo_prints_from_its_jpeg_copy_and_the_heic_is_attached(app, session):
+    from tests.real_files import RED, heic_bytes
+
+    with contextlib.suppress(FileExistsError):
+        init_centre_key(Path(app.instance_path), "Test Centre")
+    world = make_world(session, app.config["STORAGE_DIR"])
+    data = heic_bytes(RED, size=(2000, 1500), mark=False)
+    photo = make_evidence(
+        session, world.enrolment, world.learner, "photo", title="Notice on the service desk",
+        body="", files=[stage_bytes(app.config["STORAGE_DIR"], data, "IMG_0042.HEIC")],
+        maps=("1.1",), submit=True)
+    accept(session, photo, world.assessor)
+    session.commit()
+    _row, reader = _export(app, session, world)
+    # The original HEIC is attached byte for byte.
+    attached = {name: files[0] for name, files in reader.attachments.items()}
+    assert attached[f"E{photo.id}-IMG_0042.heic"] == data
+    # Its page shows the photo, printed from the JPEG print copy (WeasyPrint cannot read HEIC).
+    page = next(p for p in reader.pages if "IMG_0042.heic" in (p.extract_text() or "")
+                and "embedded in this PDF" in p.extract_text())
+    images = [image.image for image in page.images]
+    assert [image.size for image in images] == [(1100, 825)]
+    red = images[0].convert("RGB").getpixel((550, 412))
+    assert red[0] > 180 and red[1] < 80 and red[2] < 80

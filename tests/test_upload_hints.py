@@ -19,7 +19,10 @@ def test_pickers_offer_what_each_kind_takes(app, session):
     web.login(world.learner.email, PASSWORD)
     base = f"/enrolments/{world.enrolment.id}/evidence/new"
     photo = _file_input(web.client.get(f"{base}/photo").get_data(True))
-    assert 'accept="image/*"' in photo and "multiple" in photo
+    # HEIC and HEIF are named too: an iPhone keeps its photos as HEIC (issue 17).
+    assert 'accept="image/*,.heic,.heif,image/heic,image/heif"' in photo and "multiple" in photo
+    witness = _file_input(web.client.get(f"{base}/witness_testimony").get_data(True))
+    assert 'accept="image/*,.heic,.heif,image/heic,image/heif,application/pdf"' in witness
     assert 'accept=".eml,.msg' in _file_input(web.client.get(f"{base}/email").get_data(True))
     assert 'accept=".csv,.xlsx' in _file_input(web.client.get(f"{base}/log").get_data(True))
     assert "accept=" not in _file_input(web.client.get(f"{base}/work_product").get_data(True))

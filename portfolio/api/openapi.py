@@ -214,8 +214,10 @@ SCHEMAS.update({
             "size": {"type": "integer"}, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
             "url": {"type": "string"},
             "preview": {"type": "object", "description": "Preview built at upload: kind "
-                        "(html, table, email, image, text, media, none), content and a note "
-                        "when no preview could be made"},
+                        "(html, table, email, image, page, text, media, none), content and a "
+                        "note when no preview could be made; `page` is a PDF whose first "
+                        "page is shown as a picture on the evidence page (`pages` is its page "
+                        "count), and a HEIC/HEIF photo is an `image` shown from a JPEG copy"},
         },
     },
     "EvidenceVersion": {

@@ -24,7 +24,13 @@ from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
 from portfolio.models import CriterionDecision, Evidence, EvidenceFile, EvidenceVersion, Role
 from portfolio.permissions import can_read_for_countersign
 from portfolio.security import roles_required
-from portfolio.viewkit import confirmation_from, limits, run_signed, send_evidence_file
+from portfolio.viewkit import (
+    confirmation_from,
+    limits,
+    run_signed,
+    send_evidence_file,
+    send_screen_copy,
+)
 
 
 def decision_for_countersigner(decision_id: int) -> CriterionDecision:
@@ -71,19 +77,34 @@ def _review_page(decision: CriterionDecision, comment: str = "") -> Any:
         comment_limit=services.RETURN_COMMENT_LIMIT,
         file_url=lambda f, download=False: url_for(
             "assessment.countersign_file", decision_id=decision.id, file_id=f.id,
-            download=1 if download else None))
+            download=1 if download else None),
+        preview_url=lambda f: url_for("assessment.countersign_file_preview",
+                                      decision_id=decision.id, file_id=f.id))
 
 
-@bp.route("/decisions/<int:decision_id>/files/<int:file_id>")
-@roles_required(Role.ASSESSOR)
-def countersign_file(decision_id: int, file_id: int) -> Any:
+def _cited_file(decision_id: int, file_id: int) -> EvidenceFile:
+    """A file of the evidence a decision waiting for the current user cites; 404 otherwise."""
     decision = decision_for_countersigner(decision_id)
     item = db.session().get(EvidenceFile, file_id)
     cited = {(ref["evidence_id"], ref["version"]) for ref in decision.evidence}
     if item is None or (item.version.evidence_id, item.version.version) not in cited:
         raise NotFound("No such file in the evidence this decision cites.")
-    return send_evidence_file(item, download=bool(request.args.get("download")),
+    return item
+
+
+@bp.route("/decisions/<int:decision_id>/files/<int:file_id>")
+@roles_required(Role.ASSESSOR)
+def countersign_file(decision_id: int, file_id: int) -> Any:
+    return send_evidence_file(_cited_file(decision_id, file_id),
+                              download=bool(request.args.get("download")),
                               missing="The stored file is missing. Tell your centre admin.")
+
+
+@bp.route("/decisions/<int:decision_id>/files/<int:file_id>/preview")
+@roles_required(Role.ASSESSOR)
+def countersign_file_preview(decision_id: int, file_id: int) -> Any:
+    return send_screen_copy(_cited_file(decision_id, file_id),
+                            missing="The stored file is missing. Tell your centre admin.")
 
 
 @bp.route("/decisions/<int:decision_id>/return", methods=["POST"])

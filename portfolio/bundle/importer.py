@@ -749,7 +749,8 @@ def import_bundle(session: Session, path: Path, *, batch: UploadBatch, centre: C
                 sniffs[key] = (sniffed, preview.to_json())
                 placed = waiting.get(f["sha256"])
                 if placed is not None and placed.preview is None:
-                    placed.preview = preview  # so a photo gets its print copy when placed
+                    # So a photo gets its print copy, and a PDF its screen copy, when placed.
+                    placed.preview, placed.sniffed = preview, sniffed
     used = {f["sha256"] for item in manifest["evidence"] for v in item["versions"]
             for f in v["files"]}
     problems.extend(f"files/{sha} is listed in the manifest but no evidence version uses it."

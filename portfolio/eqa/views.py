@@ -37,7 +37,7 @@ from portfolio.evidence.services import current_version
 from portfolio.evidence.storage import FileStore
 from portfolio.models import EqaPack, EvidenceComment, Role, Signature
 from portfolio.security import roles_required
-from portfolio.viewkit import send_evidence_file
+from portfolio.viewkit import send_evidence_file, send_screen_copy
 
 bp = Blueprint("eqa", __name__, url_prefix="/eqa")
 
@@ -100,6 +100,7 @@ def evidence(pack: EqaPack, evidence_id: int) -> Any:
         "eqa/evidence.html", pack=pack, evidence=item, version=version,
         file_url=lambda f, download=False: url_for("eqa.file", pack_id=pack.id, file_id=f.id,
                                                    download=1 if download else None),
+        preview_url=lambda f: url_for("eqa.file_preview", pack_id=pack.id, file_id=f.id),
         enrolment=item.enrolment, kind=KINDS[item.kind], mappings=mappings,
         unit=get_unit_view(s, item.enrolment.unit_id),
         previews={f.id: Preview.from_json(f.preview) for f in version.files},
@@ -115,6 +116,13 @@ def file(pack: EqaPack, file_id: int) -> Any:
     item = services.pack_file(db.session(), pack, file_id)
     return send_evidence_file(item, download=bool(request.args.get("download")),
                               missing="The stored file is missing. Tell the centre's admin.")
+
+
+@bp.route("/packs/<int:pack_id>/files/<int:file_id>/preview")
+@pack_page
+def file_preview(pack: EqaPack, file_id: int) -> Any:
+    item = services.pack_file(db.session(), pack, file_id)
+    return send_screen_copy(item, missing="The stored file is missing. Tell the centre's admin.")
 
 
 @bp.route("/packs/<int:pack_id>/sampling")

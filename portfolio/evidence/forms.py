@@ -71,10 +71,13 @@ def form_class(kind_key: str) -> type[EvidenceForm]:
 
 
 # What the file picker offers first, for kinds whose files are of one sort. Other kinds take
-# any allowed file, so their picker is not narrowed.
+# any allowed file, so their picker is not narrowed. HEIC and HEIF are named as well as
+# image/*: some pickers do not count them as images, and an iPhone keeps its photos as HEIC
+# (converted for preview and print here; the original is kept).
+HEIF_ACCEPT = ".heic,.heif,image/heic,image/heif"
 ACCEPT = {
-    "photo": "image/*",
+    "photo": f"image/*,{HEIF_ACCEPT}",
     "email": ".eml,.msg,message/rfc822",
     "log": ".csv,.xlsx,text/csv",
-    "witness_testimony": "image/*,application/pdf",
+    "witness_testimony": f"image/*,{HEIF_ACCEPT},application/pdf",
 }

@@ -92,6 +92,7 @@ def _detail_context(evidence: Evidence, version: EvidenceVersion, *, posted: boo
     return {
         "file_url": lambda f, download=False: url_for("evidence.file", file_id=f.id,
                                                       download=1 if download else None),
+        "preview_url": lambda f: url_for("evidence.file_preview", file_id=f.id),
         "mapping_source": source, "other_mappings": other, "prefill": prefill,
         "reviews": list_reviews(s, evidence.id), "review_form": review_form,
         "can_review": can_assess(current_user, enrolment)

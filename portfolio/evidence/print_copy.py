@@ -14,6 +14,12 @@ made from swapped bytes is never made, and a copy whose original has since been 
 used (the export then refuses the original too). The copy itself carries no hash of its own in
 the database; what a PDF attaches, and what verification checks, is the original.
 
+HEIC and HEIF photos (the iPhone's default) are printed from their copy too: WeasyPrint and
+browsers cannot read them. Pillow reads them through pillow-heif, registered here, so in every
+process that prints evidence. A photo is only ever decoded here once its first decoding, when it
+was uploaded, succeeded in a child process with time and memory limits (see
+`portfolio.evidence.parsing.rendering`).
+
 Kept free of the web app and the database: the PDF render processes import it.
 """
 
@@ -23,6 +29,8 @@ import io
 from pathlib import Path
 from typing import BinaryIO
 
+import pillow_heif
+
 from portfolio.atomic import write_atomically
 from portfolio.evidence.integrity import check_handle, report_damage
 from portfolio.evidence.paths import object_path
@@ -31,6 +39,9 @@ PRINT_BOX = (1100, 1000)  # pixels: about 150 dpi over the printed image box (18
 QUALITY = 82
 ORIENTATION = 0x0112  # the EXIF tag
 FOLDER = "print"
+
+# Only the main image of a HEIC/HEIF file: never its thumbnails, depth maps or other parts.
+pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 
 
 def print_copy_path(store_root: Path, sha256: str) -> Path:

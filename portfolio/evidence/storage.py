@@ -11,7 +11,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -30,7 +30,8 @@ from portfolio.evidence.integrity import (
 from portfolio.evidence.parsing import Preview, Sniffed, UnsupportedFile, build_preview, sniff
 from portfolio.evidence.paths import HEX, object_path
 from portfolio.evidence.print_copy import ensure_print_copy, print_copy_path
-from portfolio.models import AuditEvent, StoredFile
+from portfolio.evidence.screen_copy import remove_screen_copies, write_screen_copy
+from portfolio.models import AuditEvent, EvidenceFile, StoredFile
 
 CHUNK = 1024 * 1024
 HEAD = 64 * 1024
@@ -124,15 +125,29 @@ class FileStore:
             os.replace(staged.temp_path, target)
             os.chmod(target, 0o640)
             created = True
-        if print_copy and staged.preview is not None and staged.preview.kind == "image":
-            # Best effort: when no copy can be made, an export prints from the original.
-            ensure_print_copy(self.root, staged.sha256)
+        if print_copy:
+            self.make_copies(staged)
         return created
+
+    def make_copies(self, staged: StagedFile) -> None:
+        """Keep a stored file's screen copy (made when it was staged) and make a photo's print
+        copy. Best effort: when no print copy can be made, an export prints from the original;
+        a lost screen copy is made again when it is first asked for."""
+        preview = staged.preview
+        if preview is None:
+            return
+        if preview.screen is not None and staged.sniffed is not None:
+            with suppress(OSError):
+                write_screen_copy(self.root, staged.sha256, staged.sniffed.media_type,
+                                  preview.screen)
+        if preview.kind == "image":
+            ensure_print_copy(self.root, staged.sha256)
 
     def remove(self, sha256: str) -> None:
         """Delete an object and anything derived from it."""
         self.path_for(sha256).unlink(missing_ok=True)
         print_copy_path(self.root, sha256).unlink(missing_ok=True)
+        remove_screen_copies(self.root, sha256)
 
     def open(self, sha256: str) -> BinaryIO:
         """Open a stored object for reading, unchecked: only for code that hashes what it
@@ -176,7 +191,8 @@ class UploadBatch:
         """Place every staged object, then commit the session; undo the new objects on failure.
 
         Only renames happen while the write transaction is open: photos' print copies are
-        made after the commit, so an upload never holds the database's write lock for them."""
+        made, and screen copies written, after the commit, so an upload never holds the
+        database's write lock for them."""
         created = [s.sha256 for s in self.files if self.store.place(s, print_copy=False)]
         try:
             session.commit()
@@ -189,9 +205,7 @@ class UploadBatch:
                 self.store.remove(sha)
             raise
         for staged in self.files:
-            if staged.preview is not None and staged.preview.kind == "image":
-                # Best effort: when no copy can be made, an export prints from the original.
-                ensure_print_copy(self.store.root, staged.sha256)
+            self.store.make_copies(staged)
 
 
 def damaged_objects(store: FileStore, sha256s: Iterable[str]) -> list[str]:
@@ -292,6 +306,57 @@ def scrub_store(session: Session, store: FileStore) -> ScrubReport:
     return report
 
 
-__all__ = ["FileStore", "FileTooLarge", "ScrubReport", "StagedFile", "StoredFileDamaged",
-           "UploadBatch", "damaged_objects", "record_file_damaged", "report_damage",
-           "scrub_store"]
+@dataclass
+class PictureRefresh:
+    """What `refresh_pictures` did."""
+
+    checked: int = 0  # stored PDFs and HEIC/HEIF photos that had no picture
+    pictured: int = 0  # of those, the ones that have one now
+    files: int = 0  # file records whose preview was rebuilt (pictured or not)
+    unreadable: list[str] = field(default_factory=list)  # damaged or missing: left as they were
+
+
+def refresh_pictures(session: Session, store: FileStore) -> PictureRefresh:
+    """Give PDFs and HEIC/HEIF photos stored before they could be pictured (their preview is
+    a "none" note) their first-page picture or JPEG copy, and rebuild those previews.
+
+    Only originals that still match their SHA-256 are read; the pictures and print copies are
+    written as uploads write them. Flushes the rebuilt previews; the caller commits.
+    """
+    from portfolio.evidence.parsing import TYPES
+    from portfolio.evidence.parsing.rendering import SCREEN_FORMATS
+
+    report = PictureRefresh()
+    sniffed_by_type = {t.media_type: t for t in TYPES.values()}
+    groups: dict[tuple[str, str], list[EvidenceFile]] = {}
+    for row in session.scalars(select(EvidenceFile).where(
+            EvidenceFile.media_type.in_(sorted(SCREEN_FORMATS))).order_by(EvidenceFile.id)):
+        if Preview.from_json(row.preview).kind == "none":
+            groups.setdefault((row.sha256, row.media_type), []).append(row)
+    for (sha, media_type), rows in groups.items():
+        report.checked += 1
+        try:
+            # Checked here, then read by the previewer from the same path: this is an
+            # operator's command, and a copy made from swapped bytes would not be served
+            # anyway (the file routes check the original before each picture they send).
+            store.open_verified(sha, route="files pictures").close()
+        except (FileNotFoundError, StoredFileDamaged):
+            report.unreadable.append(sha)
+            continue
+        sniffed = sniffed_by_type[media_type]
+        preview = build_preview(store.path_for(sha), sniffed)
+        for row in rows:  # still none (a password, no pages ...): the note now says why
+            row.preview = preview.to_json()
+            report.files += 1
+        if preview.kind == "none":
+            continue
+        report.pictured += 1
+        store.make_copies(StagedFile(sha, rows[0].size, sniffed, rows[0].filename,
+                                     store.path_for(sha), preview))
+    session.flush()
+    return report
+
+
+__all__ = ["FileStore", "FileTooLarge", "PictureRefresh", "ScrubReport", "StagedFile",
+           "StoredFileDamaged", "UploadBatch", "damaged_objects", "record_file_damaged",
+           "refresh_pictures", "report_damage", "scrub_store"]

@@ -64,6 +64,7 @@ from portfolio.viewkit import (  # noqa: F401
     mapping_inputs,
     run_signed,
     send_evidence_file,
+    send_screen_copy,
     show_error,
 )
 from portfolio.web import problem, wants_problem_json
@@ -438,6 +439,14 @@ def file(file_id: int) -> Any:
     item = get_file(db.session(), file_id, current_user)
     return send_evidence_file(item, download=bool(request.args.get("download")),
                               missing="The stored file is missing. Tell your centre admin.")
+
+
+@bp.route("/files/<int:file_id>/preview")
+@login_required
+def file_preview(file_id: int) -> Any:
+    """The picture shown for a file a browser cannot show: page 1 of a PDF, a HEIC photo."""
+    item = get_file(db.session(), file_id, current_user)
+    return send_screen_copy(item, missing="The stored file is missing. Tell your centre admin.")
 
 
 @bp.route("/markdown-preview", methods=["POST"])

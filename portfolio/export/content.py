@@ -16,6 +16,7 @@ from portfolio.criteria.queries import get_unit_view
 from portfolio.evidence.coverage import compute_coverage
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
+from portfolio.evidence.parsing.rendering import HEIF_MEDIA_TYPES
 from portfolio.evidence.services import current_version
 from portfolio.models import (
     AuditEvent,
@@ -39,6 +40,14 @@ class FileItem:
     size: int
     inline_image: bool
     preview: Preview
+
+
+def _file_item(f: Any) -> FileItem:
+    preview = Preview.from_json(f.preview)
+    # A HEIC/HEIF photo that could be read when uploaded prints from its JPEG print copy.
+    printable = f.media_type in SAFE_INLINE_IMAGE_TYPES or (
+        f.media_type in HEIF_MEDIA_TYPES and preview.kind == "image")
+    return FileItem(f.id, f.filename, f.media_type, f.sha256, f.size, printable, preview)
 
 
 @dataclass
@@ -148,9 +157,7 @@ def gather(session: Session, enrolment: Enrolment, *, now: datetime, verify_url:
             id=item.id, anchor=f"ev-{item.id}", kind_label=kind.label, title=version.title,
             status=item.status, version=version.version, activity_on=version.activity_on,
             activity_place=version.activity_place, body_md=version.body_md, details=details,
-            files=[FileItem(f.id, f.filename, f.media_type, f.sha256, f.size,
-                            f.media_type in SAFE_INLINE_IMAGE_TYPES,
-                            Preview.from_json(f.preview)) for f in version.files],
+            files=[_file_item(f) for f in version.files],
             reviews=[{"outcome": r.outcome, "by": r.reviewer.full_name,
                       "at": r.created_at, "feedback_md": r.feedback_md, "varcs": r.varcs}
                      for r in list_reviews(session, item.id)],

@@ -219,6 +219,22 @@ def _people_imports(session: Any, world: Any) -> dict[str, str]:
     return {"people_import_preview": preview, "people_import_done": finished}
 
 
+def _evidence_with_pictures(app: Flask, session: Any, world: Any) -> int:
+    """A draft with a PDF (its first page shown as a picture) and a HEIC photo (shown from a
+    JPEG copy), for the pages that show files."""
+    from tests.factories import make_evidence, stage_bytes
+    from tests.real_files import GREEN, RED, heic_bytes, pdf_bytes
+
+    store = app.config["STORAGE_DIR"]
+    evidence = make_evidence(
+        session, world.enrolment, world.learner, "rpl", title="Level 2 certificate", body="",
+        details={"certificate_title": "Level 2 Customer Service", "awarding_body": "NCFE"},
+        files=[stage_bytes(store, pdf_bytes([RED, GREEN]), "Level 2 certificate.pdf"),
+               stage_bytes(store, heic_bytes(), "IMG_0042.heic")])
+    session.commit()
+    return evidence.id
+
+
 @pytest.fixture(scope="module")
 def shared_site(db_kind: str, _database_template: str,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSite]:
@@ -247,6 +263,7 @@ def shared_site(db_kind: str, _database_template: str,
                        sample_open=sampling.open_sample_id)
             ids["unit_sample"] = make_unit_samples(session, world)[0]
             ids.update(_people_imports(session, world))
+            ids["evidence_pictures"] = _evidence_with_pictures(app, session, world)
         with serve(app) as base_url:
             yield SharedSite(app, base_url, emails, ids)
     finally:

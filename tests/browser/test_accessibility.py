@@ -128,6 +128,9 @@ CASES = [
     Case("evidence-new-files-listed", "learner", PORTFOLIO + "/evidence/new/work_product",
          _drop_files),
     Case("evidence-detail", "assessor", "/evidence/{evidence}"),
+    # A PDF's first page and a HEIC photo, each shown as a picture made from the file.
+    *(Case("evidence-pictures", role, "/evidence/{evidence_pictures}")
+      for role in ("learner", "assessor", "iqa")),
     *(Case("coverage", role, PORTFOLIO + "/coverage") for role in ("learner", "assessor")),
     *(Case("criterion", role, PORTFOLIO + "/criteria/{criterion}") for role in ("learner",
                                                                                "assessor")),
@@ -148,6 +151,7 @@ CASES = [
     *(Case(name, "eqa", "/eqa/packs/{eqa_pack}" + path) for name, path in [
         ("eqa-pack", ""), ("eqa-staff", "/staff"), ("eqa-sampling", "/sampling"),
         ("eqa-enrolment", "/enrolments/{enrolment}"), ("eqa-evidence", "/evidence/{evidence}"),
+        ("eqa-evidence-pictures", "/evidence/{evidence_pictures}"),
     ]),
     Case("eqa-packs", "eqa", "/eqa"),
     Case("eqa-pack-expired", "eqa", "/eqa/packs/{eqa_pack_expired}"),

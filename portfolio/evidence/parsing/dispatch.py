@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from portfolio.evidence.parsing.documents import _preview_docx
+from portfolio.evidence.parsing.documents import _preview_docx, _preview_pdf
 from portfolio.evidence.parsing.emails import _preview_eml, _preview_msg
-from portfolio.evidence.parsing.images import _preview_image
+from portfolio.evidence.parsing.images import _preview_heif, _preview_image
 from portfolio.evidence.parsing.model import Preview, _key_of, _noun, _PreviewRefused
 from portfolio.evidence.parsing.sniffing import Sniffed
 from portfolio.evidence.parsing.tables import _preview_csv, _preview_xlsx
@@ -21,6 +21,7 @@ def build_preview(path: Path, sniffed: Sniffed) -> Preview:
     key = _key_of(sniffed)
     builders = {"docx": _preview_docx, "xlsx": _preview_xlsx, "csv": _preview_csv,
                 "eml": _preview_eml, "msg": _preview_msg, "txt": _preview_text,
+                "pdf": _preview_pdf, "heic": _preview_heif, "heif": _preview_heif,
                 **dict.fromkeys(("jpeg", "png", "gif", "webp"), _preview_image)}
     try:
         if key in builders:

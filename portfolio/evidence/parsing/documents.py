@@ -1,4 +1,4 @@
-"""Word documents shown as sanitised HTML."""
+"""Word documents shown as sanitised HTML; PDFs by a picture of their first page."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 import nh3
 
 from portfolio.evidence.parsing.emails import _html_to_text
-from portfolio.evidence.parsing.limits import MAX_HTML_CHARS, MAX_TEXT_CHARS
-from portfolio.evidence.parsing.model import Preview, _check_zip
+from portfolio.evidence.parsing.limits import MAX_HTML_CHARS, MAX_IMAGE_PIXELS, MAX_TEXT_CHARS
+from portfolio.evidence.parsing.model import Preview, _check_zip, _PreviewRefused
+from portfolio.evidence.parsing.rendering import render
 from portfolio.evidence.parsing.sniffing import Sniffed
 from portfolio.markdown import ALLOWED_ATTRIBUTES, ALLOWED_SCHEMES, ALLOWED_TAGS
 
@@ -47,3 +48,15 @@ def _preview_docx(path: Path, sniffed: Sniffed) -> Preview:
         return Preview(kind="none", note="This Word file has no text to preview.")
     return Preview(kind="html", html=html, truncated=truncated or len(text) > MAX_TEXT_CHARS,
                    text=text[:MAX_TEXT_CHARS])
+
+
+def _preview_pdf(path: Path, sniffed: Sniffed) -> Preview:
+    """A PDF (often an RPL certificate): its first page drawn as a PNG screen copy, made in a
+    child process with time and memory limits; a note when there can be none."""
+    with open(path, "rb") as handle:
+        made = render(handle, sniffed.media_type, pixel_limit=MAX_IMAGE_PIXELS)
+    if made.image is None:
+        raise _PreviewRefused(made.note or "This PDF could not be read, so it is kept as it is "
+                              "without a preview.")
+    return Preview(kind="page", width=made.width, height=made.height, pages=made.pages,
+                   screen=made.image)

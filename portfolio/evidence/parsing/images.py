@@ -1,4 +1,5 @@
-"""Photos: size checked before decoding, the EXIF date kept."""
+"""Photos: size checked before decoding, the EXIF date kept; HEIC and HEIF photos (the iPhone's
+default) converted to a JPEG screen copy in a child process (see `rendering`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from PIL import Image
 
 from portfolio.evidence.parsing.limits import MAX_DECODE_PIXELS, MAX_IMAGE_PIXELS
 from portfolio.evidence.parsing.model import Preview, _PreviewRefused
+from portfolio.evidence.parsing.rendering import render
 from portfolio.evidence.parsing.sniffing import Sniffed
 
 _EXIF_DATE = re.compile(r"(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
@@ -24,6 +26,11 @@ def _taken_at(image: Image.Image) -> str | None:
         return None
     if isinstance(value, bytes):
         value = value.decode("ascii", errors="replace")
+    return _exif_date(value)
+
+
+def _exif_date(value: object) -> str | None:
+    """An EXIF date ("2024:03:05 10:11:12") as an ISO date-time, or None."""
     match = _EXIF_DATE.match(str(value or "").strip("\0 "))
     if not match:
         return None
@@ -69,3 +76,15 @@ def _preview_image(path: Path, sniffed: Sniffed) -> Preview:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _PreviewRefused(too_large) from exc
     return Preview(kind="image", taken_at=taken_at, width=width, height=height)
+
+
+def _preview_heif(path: Path, sniffed: Sniffed) -> Preview:
+    """A HEIC or HEIF photo: its size and EXIF date, and a JPEG screen copy (browsers other than
+    Safari cannot show HEIC). The original is kept as it is."""
+    with open(path, "rb") as handle:
+        made = render(handle, sniffed.media_type, pixel_limit=MAX_IMAGE_PIXELS)
+    if made.image is None:
+        raise _PreviewRefused(made.note or "This photo could not be read, so it is kept as it "
+                              "is without a preview.")
+    return Preview(kind="image", taken_at=_exif_date(made.taken), width=made.width,
+                   height=made.height, screen=made.image)

@@ -34,6 +34,9 @@ CSV_SNIFF_CHARS = 8 * 1024  # csv.Sniffer's patterns can be slow on long samples
 MAX_IMAGE_PIXELS = 100_000_000
 MAX_DECODE_PIXELS = 40_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+# PDFs and HEIC/HEIF photos are read in a child process (see `rendering`), which keeps the same
+# pixel limit and its own: at most 2,000 pages and 200 inches a page side, a picture of at most
+# 1200 px a side, 30 seconds, 1.5 GB of memory.
 
 ALLOWED_SUMMARY = (
     "Upload documents (PDF, Word, PowerPoint, OpenDocument, RTF or plain text), images "

@@ -4,7 +4,7 @@ library opens a container."""
 from __future__ import annotations
 
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,15 @@ class Preview:
     height: int | None = None
     text: str = ""
     note: str | None = None
+    pages: int | None = None  # a PDF's page count, when its first page is shown
+    # The screen copy just made (page 1 of a PDF, a HEIC photo as JPEG): written beside the
+    # original once it is stored, never kept in the JSON.
+    screen: bytes | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """Return the preview as a JSON-ready dict."""
-        data = asdict(self)
+        data = asdict(replace(self, screen=None))
+        del data["screen"]
         if self.email is not None:
             data["email"]["headers"] = [[n, v] for n, v in self.email.headers]
         return data
@@ -74,14 +79,14 @@ class Preview:
             table=[[str(c) for c in row] for row in table] if isinstance(table, list) else None,
             truncated=bool(data.get("truncated")), email=email, taken_at=data.get("taken_at"),
             width=data.get("width"), height=data.get("height"), text=str(data.get("text") or ""),
-            note=data.get("note"))
+            note=data.get("note"), pages=data.get("pages"))
 
 
 # Nouns for notes, by media type: "This Word file could not be read ...".
 def _noun(sniffed: Sniffed) -> str:
     return {
         "docx": "Word file", "xlsx": "Excel file", "csv": "CSV file", "eml": "email",
-        "msg": "Outlook email", "txt": "text file",
+        "msg": "Outlook email", "txt": "text file", "pdf": "PDF",
     }.get(_key_of(sniffed), "photo" if sniffed.category == "image" else "file")
 
 
