@@ -59,3 +59,17 @@ def heic_bytes(colour: tuple[int, int, int] = RED, *, size: tuple[int, int] = (1
     out = io.BytesIO()
     image.save(out, "HEIF", quality=80, exif=exif.tobytes())
     return out.getvalue()
+
+
+def text_pdf_bytes(lines: list[str]) -> bytes:
+    """A one-page PDF that says these lines in Helvetica (text PDFium can read back)."""
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=A4)
+    page = pdf.pages[-1]
+    page.obj.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=pikepdf.Dictionary(
+        Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica)))
+    shown = " ".join(f"({line}) Tj 0 -30 Td" for line in lines)
+    page.obj.Contents = pikepdf.Stream(pdf, f"BT /F1 20 Tf 72 760 Td {shown} ET".encode())
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()

@@ -243,3 +243,18 @@ def test_the_rebuild_command_refills_an_emptied_index(app, session, world):
     assert "Search index rebuilt: 1 evidence" in result.output
     session.expire_all()
     assert len(_found(session, world.assessor, "cormorant")) == 1
+
+
+def test_words_inside_a_pdf_are_found(app, session, world):
+    """An RPL certificate as a PDF: its text is read (in the sandboxed child that draws its
+    first page) and indexed."""
+    from tests.real_files import text_pdf_bytes
+
+    store = app.config["STORAGE_DIR"]
+    pdf = text_pdf_bytes(["Certificate of achievement", "Customer service with Distinction"])
+    item = make_evidence(session, world.enrolment, world.learner, "work_product",
+                         title="Certificate", body="", files=[stage_bytes(store, pdf, "c.pdf")])
+    session.commit()
+    assert _found(session, world.assessor, "distinction") == {item.id}
+    html = _page(app, world.assessor.email, "distinction").get_data(as_text=True)
+    assert "<mark>Distinction</mark>" in html

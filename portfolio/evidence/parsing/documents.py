@@ -59,4 +59,4 @@ def _preview_pdf(path: Path, sniffed: Sniffed) -> Preview:
         raise _PreviewRefused(made.note or "This PDF could not be read, so it is kept as it is "
                               "without a preview.")
     return Preview(kind="page", width=made.width, height=made.height, pages=made.pages,
-                   screen=made.image)
+                   screen=made.image, text=made.text)

@@ -30,6 +30,9 @@ from typing import Any, BinaryIO
 
 MAX_SIDE = 1200
 MAX_PDF_PAGES = 2_000
+# The text read from a PDF for search: from its first pages, up to this many characters.
+TEXT_PAGES = 30
+TEXT_CHARS = 100_000
 MAX_PAGE_POINTS = 14_400  # the largest page side the PDF format allows: 200 inches
 RENDER_SECONDS = 30
 RENDER_MEMORY_BYTES = 1536 * 1024 * 1024
@@ -48,6 +51,7 @@ class Rendered:
     height: int | None = None
     pages: int | None = None
     taken: str | None = None  # a photo's EXIF date, as written in the file
+    text: str = ""  # a PDF's text (its first pages), for search
     note: str | None = None
 
 
@@ -90,7 +94,7 @@ def render(handle: BinaryIO, media_type: str, *, pixel_limit: int,
         return Rendered(note=str(report["note"]))
     return Rendered(image=image or None, width=report.get("width"),
                     height=report.get("height"), pages=report.get("pages"),
-                    taken=report.get("taken"))
+                    taken=report.get("taken"), text=str(report.get("text") or ""))
 
 
 # --- the child process ---------------------------------------------------------------------
@@ -142,7 +146,25 @@ def _pdf_page(data: bytes) -> tuple[bytes, dict[str, Any]]:
     image = bitmap.to_pil().convert("RGB")
     out = io.BytesIO()
     image.save(out, "PNG", optimize=False)
-    return out.getvalue(), {"width": image.width, "height": image.height, "pages": pages}
+    return out.getvalue(), {"width": image.width, "height": image.height, "pages": pages,
+                            "text": _pdf_text(document, pages)}
+
+
+def _pdf_text(document: Any, pages: int) -> str:
+    """The words of the first pages (a scanned page has none), for search; never fails."""
+    parts: list[str] = []
+    size = 0
+    for number in range(min(pages, TEXT_PAGES)):
+        try:
+            text = document[number].get_textpage().get_text_bounded()
+        except Exception:  # noqa: BLE001 - an unreadable page adds no words, nothing worse
+            continue
+        text = " ".join(text.split())
+        parts.append(text)
+        size += len(text)
+        if size >= TEXT_CHARS:
+            break
+    return "\n".join(p for p in parts if p)[:TEXT_CHARS]
 
 
 def _exif_date(image: Any) -> str | None:
