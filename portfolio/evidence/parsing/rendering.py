@@ -157,7 +157,7 @@ def _pdf_text(document: Any, pages: int) -> str:
     for number in range(min(pages, TEXT_PAGES)):
         try:
             text = document[number].get_textpage().get_text_bounded()
-        except Exception:  # noqa: BLE001 - an unreadable page adds no words, nothing worse
+        except Exception:  # noqa: BLE001, S112 - an unreadable page adds no words, no more
             continue
         text = " ".join(text.split())
         parts.append(text)
