@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 from flask_wtf import FlaskForm
@@ -80,4 +81,23 @@ ACCEPT = {
     "email": ".eml,.msg,message/rfc822",
     "log": ".csv,.xlsx,text/csv",
     "witness_testimony": f"image/*,{HEIF_ACCEPT},application/pdf",
+}
+
+
+@dataclass(frozen=True)
+class Capture:
+    """A phone's camera or recorder, offered beside the file picker (static/js/uploads.js): an
+    extra picker with `capture`, which opens the camera or recorder straight away."""
+
+    accept: str
+    facing: str  # "environment" (the back camera) or "user" (the front one, or the microphone)
+    label: str
+
+
+CAPTURE = {
+    "photo": Capture("image/*", "environment", "Take a photo"),
+    "witness_testimony": Capture("image/*", "environment", "Photograph a signed paper copy"),
+    "observation": Capture("image/*", "environment", "Take a photo"),
+    "work_product": Capture("image/*", "environment", "Photograph a document"),
+    "professional_discussion": Capture("audio/*", "user", "Record the discussion"),
 }

@@ -35,7 +35,7 @@ from portfolio.evidence.coverage import (
     CELL_SYMBOLS,
     compute_coverage,
 )
-from portfolio.evidence.forms import EvidenceForm, WithdrawForm, form_class
+from portfolio.evidence.forms import CAPTURE, EvidenceForm, WithdrawForm, form_class
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.pages import (  # noqa: F401
     _detail_context,
@@ -199,6 +199,7 @@ def _record_signer(s: Any) -> tuple[str, list[services.MappingInput]]:
 def _form_page(enrolment: Any, spec: Any, form: Any, can_record: bool) -> str:
     return render_template(
         "evidence/form.html", enrolment=enrolment, kind=spec, form=form, evidence=None,
+        capture=CAPTURE.get(spec.key),
         version=None, can_record=can_record,
         unit=get_unit_view(db.session(), enrolment.unit_id) if can_record else None,
         ticked=set(parse_ids(request.form.getlist("criteria"))),
@@ -276,6 +277,7 @@ def edit(evidence_id: int) -> Any:
     elif form.is_submitted():
         status = 422
     return render_template("evidence/form.html", enrolment=evidence.enrolment, kind=spec,
+                           capture=CAPTURE.get(spec.key),
                            form=form, evidence=evidence, version=current), status
 
 

@@ -37,6 +37,28 @@
   choose.addEventListener("click", function () { input.click(); });
   zone.querySelector(".dropzone-choose").appendChild(choose);
   zone.appendChild(input);
+  // A phone's camera or recorder, straight away: a second picker with `capture`. Desktop
+  // browsers ignore `capture` and open the file picker, so the button is for touch screens.
+  if (box.dataset.captureAccept && window.matchMedia("(pointer: coarse)").matches) {
+    var camera = document.createElement("input");
+    camera.type = "file";
+    camera.accept = box.dataset.captureAccept;
+    camera.setAttribute("capture", box.dataset.captureFacing || "environment");
+    camera.className = "visually-hidden";
+    camera.tabIndex = -1;
+    camera.setAttribute("aria-hidden", "true");
+    camera.addEventListener("change", function () {
+      add(Array.prototype.slice.call(camera.files));
+      camera.value = "";
+    });
+    var shoot = document.createElement("button");
+    shoot.type = "button";
+    shoot.className = "button button-small dropzone-capture";
+    shoot.textContent = box.dataset.captureLabel || "Take a photo";
+    shoot.addEventListener("click", function () { camera.click(); });
+    zone.insertBefore(shoot, zone.querySelector(".dropzone-text").nextSibling);
+    zone.appendChild(camera);
+  }
   zone.appendChild(list);
   input.classList.add("visually-hidden");
   input.tabIndex = -1;

@@ -109,3 +109,38 @@ def test_a_form_with_errors_comes_back_as_a_page(make_app, session, new_page):
         page.wait_for_selector(".field-error")
         assert page.locator("#title-error").is_visible()
     assert session.query(Evidence).filter(Evidence.enrolment_id == world.enrolment.id).count() == 0
+
+
+def test_a_phone_offers_its_camera_beside_the_picker(make_app, session, new_page):
+    """On a touch screen the photo form has "Take a photo": a picker with `capture`, which opens
+    the back camera at once; what it takes joins the list like any file. A desktop has no such
+    button (its browser would only open the file picker again)."""
+    app = make_app()
+    world = make_world(session)
+    session.commit()
+    with serve(app) as base:
+        phone = new_page(viewport=PHONE, has_touch=True, is_mobile=True)
+        login(phone, base, world.learner.email)
+        phone.goto(f"{base}/enrolments/{world.enrolment.id}/evidence/new/photo")
+        camera = phone.locator("input[type=file][capture=environment]")
+        assert camera.get_attribute("accept") == "image/*"
+        assert phone.get_by_role("button", name="Take a photo").is_visible()
+        camera.set_input_files([{"name": "IMG_2041.png", "mimeType": "image/png",
+                                 "buffer": _png("blue")}])
+        assert "IMG_2041.png" in phone.locator(".upload-item").inner_text()
+        assert phone.evaluate("document.querySelector('[data-dropzone] input[name=files]')"
+                              ".files.length") == 1
+        # The recorder for a professional discussion (the assessor adds those).
+        phone = new_page(viewport=PHONE, has_touch=True, is_mobile=True)
+        login(phone, base, world.assessor.email)
+        phone.goto(f"{base}/enrolments/{world.enrolment.id}/evidence/new/"
+                   "professional_discussion")
+        recorder = phone.locator("input[type=file][capture=user]")
+        assert recorder.get_attribute("accept") == "audio/*"
+        assert phone.get_by_role("button", name="Record the discussion").is_visible()
+
+        desk = new_page()
+        login(desk, base, world.learner.email)
+        desk.goto(f"{base}/enrolments/{world.enrolment.id}/evidence/new/photo")
+        assert desk.locator(".dropzone").is_visible()
+        assert desk.get_by_role("button", name="Take a photo").count() == 0
