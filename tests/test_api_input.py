@@ -172,3 +172,53 @@ def test_collections_page_by_keyset(app, world, session):
         assert response.status_code == 422, bad
     enrolments = api("GET", "/enrolments?limit=1").get_json()
     assert len(enrolments["items"]) == 1
+
+
+def _walk(api, url: str) -> tuple[list[int], int, list[str]]:
+    """Follow `next` to the end: every id seen, the pages read, and each page's Link header."""
+    seen: list[int] = []
+    links: list[str] = []
+    pages = 0
+    while url:
+        response = api("GET", url.removeprefix("/api/v1"))
+        assert response.status_code == 200, url
+        body = response.get_json()
+        seen += [item["id"] for item in body["items"]]
+        links.append(response.headers.get("Link", ""))
+        assert (body["next"] is None) == (not response.headers.get("Link"))
+        if body["next"]:
+            assert response.headers["Link"] == f'<{body["next"]}>; rel="next"'
+        url, pages = body["next"], pages + 1
+    return seen, pages, links
+
+
+def test_every_collection_pages_with_a_link_header(app, world, session):
+    """Enrolments (in SQL), evidence (in SQL), decisions, signatures and units all page by
+    keyset with `next` and an RFC 8288 Link header (issue 14)."""
+    from tests.factories import accept, decide, make_enrolment, make_user
+
+    for n in range(3):
+        extra = make_user(session, world.learner.centre, "learner", email=f"l{n}@example.org")
+        make_enrolment(session, extra, world.assessor, world.iqa, world.unit)
+    items = [make_evidence(session, world.enrolment, world.learner, maps=(number,),
+                           submit=True) for number in ("1.1", "1.2", "1.3")]
+    for item in items:
+        accept(session, item, world.assessor)
+    for number, item in zip(("1.1", "1.2", "1.3"), items, strict=True):
+        decide(session, world.enrolment, world.assessor, number, [item])
+    session.commit()
+    api = _api(app, world.assessor_token)
+    e = world.enrolment.id
+    for url, at_least in (("/enrolments?limit=1", 4), (f"/enrolments/{e}/evidence?limit=2", 3),
+                          (f"/enrolments/{e}/decisions?limit=1", 3),
+                          (f"/enrolments/{e}/signatures?limit=2", 3), ("/units?limit=1", 1)):
+        seen, pages, _links = _walk(api, url)
+        everything = api("GET", url.split("?")[0]).get_json()
+        assert seen == sorted(seen) == [i["id"] for i in everything["items"]], url
+        assert len(seen) >= at_least and pages >= len(seen) // int(url.rsplit("=", 1)[1]), url
+    # The signature summary counts the whole enrolment, not the page.
+    first = api("GET", f"/enrolments/{e}/signatures?limit=1").get_json()
+    assert sum(first["summary"].values()) == len(_walk(api, f"/enrolments/{e}/signatures")[0])
+    for bad in ("limit=0", "after=x"):
+        for path in (f"/enrolments/{e}/decisions", f"/enrolments/{e}/signatures", "/units"):
+            assert api("GET", f"{path}?{bad}").status_code == 422, (path, bad)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portfolio import db
 from portfolio.api.evidence import evidence_json
-from portfolio.api.inputs import json_object, whole_number
+from portfolio.api.inputs import json_object, keyset_page, paged, whole_number
 from portfolio.api.views import bp
 from portfolio.assessment import services
 from portfolio.assessment.queries import list_decisions
@@ -101,7 +101,8 @@ def evidence_declare_submit(evidence_id: int) -> Any:
 def decisions_list(enrolment_id: int) -> Any:
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, g.api_user)
-    return jsonify({"items": [decision_json(d) for d in list_decisions(s, enrolment.id)]})
+    items, following = keyset_page(list_decisions(s, enrolment.id))
+    return paged([decision_json(d) for d in items], following)
 
 
 @bp.post("/enrolments/<int:enrolment_id>/decisions")
@@ -182,8 +183,9 @@ def signatures_list(enrolment_id: int) -> Any:
     verdicts = {v.signature_id: v for v in verify_all(s, [enrolment.id])}
     signatures = s.scalars(select(Signature).where(Signature.enrolment_id == enrolment.id)
                            .order_by(Signature.id))
-    items = [signature_json(sig, verdicts[sig.id]) for sig in signatures]
-    return jsonify({"items": items,
-                    "summary": {state: sum(1 for i in items
-                                           if i["verification"]["state"] == state)
-                                for state in ("valid", "invalidated", "broken")}})
+    page, following = keyset_page(list(signatures))
+    # The summary counts every signature of the enrolment, whichever page this is.
+    summary = {state: sum(1 for v in verdicts.values() if v.state == state)
+               for state in ("valid", "invalidated", "broken")}
+    return paged([signature_json(sig, verdicts[sig.id]) for sig in page], following,
+                 summary=summary)

@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app, g, jsonify, request, url_for
 
 from portfolio import db
-from portfolio.api.inputs import json_object, keyset_page, whole_number
+from portfolio.api.inputs import json_object, next_page_url, page_params, paged, whole_number
 from portfolio.api.views import bp
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import NotFound, PermissionDenied, ValidationFailed
@@ -145,13 +145,15 @@ def evidence_list(enrolment_id: int) -> Any:
     enrolment = get_enrolment(db.session(), enrolment_id, g.api_user)
     kind = request.args.get("kind") or None
     status = request.args.get("status") or None
-    rows, following = keyset_page(list_evidence(db.session(), enrolment.id, kind=kind,
-                                                 status=status))
-    return jsonify({"next": following, "items": [{
+    after, limit = page_params()
+    rows = list_evidence(db.session(), enrolment.id, kind=kind, status=status,
+                         after_id=after, limit=limit + 1)
+    following = next_page_url(rows[limit - 1].id, limit) if len(rows) > limit else None
+    return paged([{
         "id": r.id, "kind": r.kind, "status": r.status, "title": r.title,
         "activity_on": r.activity_on.isoformat() if r.activity_on else None,
         "current_version": r.version, "file_count": r.file_count, "criteria": list(r.criteria),
-    } for r in rows]})
+    } for r in rows[:limit]], following)
 
 
 @bp.post("/enrolments/<int:enrolment_id>/evidence")

@@ -18,7 +18,8 @@ def _ok(schema_name: str, description: str) -> dict[str, Any]:
 
 
 # Keyset paging of collections: ?after=<the last id seen>&limit=<1..500>; `next` is the
-# address of the following page, or null on the last one.
+# address of the following page, or null on the last one (also sent as a `Link: <...>;
+# rel="next"` header).
 _NEXT = {"type": ["string", "null"],
          "description": "The address of the next page, or null on the last page"}
 _PAGE_PARAMS = [
@@ -109,9 +110,10 @@ SCHEMAS: dict[str, Any] = {
         "properties": _UNIT_SUMMARY_PROPS,
     },
     "UnitList": {
-        "type": "object", "required": ["items"], "additionalProperties": False,
+        "type": "object", "required": ["items", "next"], "additionalProperties": False,
         "properties": {"items": {"type": "array",
-                                 "items": {"$ref": "#/components/schemas/UnitSummary"}}},
+                                 "items": {"$ref": "#/components/schemas/UnitSummary"}},
+                       "next": _NEXT},
     },
     "Guidance": {
         "type": "object", "required": ["kind", "text"], "additionalProperties": False,
@@ -389,7 +391,8 @@ PATHS: dict[str, Any] = {
     }},
     "/units": {"get": {
         "operationId": "units", "summary": "Units loaded from the criteria files",
-        "responses": {"200": _ok("UnitList", "All units"), **_ERRORS},
+        "parameters": _PAGE_PARAMS,
+        "responses": {"200": _ok("UnitList", "Units, in id order"), **_ERRORS, **_BAD_PAGE},
     }},
     "/units/{unit_id}": {"get": {
         "operationId": "unit", "summary": "A unit with its learning outcomes, criteria, "
@@ -535,9 +538,10 @@ SCHEMAS.update({
         },
     },
     "DecisionList": {
-        "type": "object", "required": ["items"], "additionalProperties": False,
+        "type": "object", "required": ["items", "next"], "additionalProperties": False,
         "properties": {"items": {"type": "array",
-                                 "items": {"$ref": "#/components/schemas/Decision"}}},
+                                 "items": {"$ref": "#/components/schemas/Decision"}},
+                       "next": _NEXT},
     },
     "Signature": {
         "type": "object", "additionalProperties": False,
@@ -564,9 +568,10 @@ SCHEMAS.update({
         },
     },
     "SignatureList": {
-        "type": "object", "required": ["items", "summary"], "additionalProperties": False,
+        "type": "object", "required": ["items", "next", "summary"], "additionalProperties": False,
         "properties": {
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/Signature"}},
+            "next": _NEXT,
             "summary": {"type": "object", "required": ["valid", "invalidated", "broken"],
                         "properties": {k: {"type": "integer"}
                                        for k in ("valid", "invalidated", "broken")}},
@@ -599,8 +604,9 @@ PATHS.update({
     "/enrolments/{enrolment_id}/decisions": {
         "get": {
             "operationId": "decisions_list", "summary": "Criterion decisions, live and ended",
-            "parameters": [_id_param("enrolment_id")],
-            "responses": {"200": _ok("DecisionList", "Decisions"), **_ERRORS, **_NOT_FOUND},
+            "parameters": [_id_param("enrolment_id"), *_PAGE_PARAMS],
+            "responses": {"200": _ok("DecisionList", "Decisions, in id order"), **_ERRORS,
+                          **_NOT_FOUND, **_BAD_PAGE},
         },
         **_signing("decisions_create", "Sign a criterion as met (assessor)", "enrolment_id",
                    "DecisionRequest", "Decision"),
@@ -631,9 +637,11 @@ PATHS.update({
         "Signature"),
     "/enrolments/{enrolment_id}/signatures": {"get": {
         "operationId": "signatures_list",
-        "summary": "Every signature, each verified now: valid, invalidated (why) or broken",
-        "parameters": [_id_param("enrolment_id")],
-        "responses": {"200": _ok("SignatureList", "Signatures"), **_ERRORS, **_NOT_FOUND},
+        "summary": "Every signature, each verified now: valid, invalidated (why) or broken; the "
+                   "summary counts all of the enrolment's signatures, whichever the page",
+        "parameters": [_id_param("enrolment_id"), *_PAGE_PARAMS],
+        "responses": {"200": _ok("SignatureList", "Signatures, in id order"), **_ERRORS,
+                      **_NOT_FOUND, **_BAD_PAGE},
     }},
 })
 

@@ -7,11 +7,11 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 
 from portfolio import db
-from portfolio.api.inputs import keyset_page
+from portfolio.api.inputs import keyset_page, keyset_query, paged
 from portfolio.api.openapi import build_openapi
 from portfolio.auth.services import user_for_token
 from portfolio.criteria.queries import get_unit_view
-from portfolio.enrolments.queries import get_enrolment, list_units, list_visible_enrolments
+from portfolio.enrolments.queries import get_enrolment, list_units, visible_enrolments_query
 from portfolio.models import Enrolment, User
 from portfolio.permissions import can_view_unit
 from portfolio.security import csrf
@@ -89,8 +89,9 @@ def me() -> Any:
 
 @bp.get("/enrolments")
 def enrolments() -> Any:
-    items, following = keyset_page(list_visible_enrolments(db.session(), g.api_user))
-    return jsonify({"items": [_enrolment_json(e) for e in items], "next": following})
+    items, following = keyset_query(db.session(), visible_enrolments_query(g.api_user),
+                                    Enrolment.id, unique=True)
+    return paged([_enrolment_json(e) for e in items], following)
 
 
 @bp.get("/enrolments/<int:enrolment_id>")
@@ -108,7 +109,8 @@ def _unit_summary(unit: Any) -> dict[str, Any]:
 def units() -> Any:
     if not can_view_unit(g.api_user):
         return problem(403, "Not allowed", "Your account cannot read units.")
-    return jsonify({"items": [_unit_summary(u) for u in list_units(db.session())]})
+    items, following = keyset_page(list_units(db.session()))
+    return paged([_unit_summary(u) for u in items], following)
 
 
 @bp.get("/units/<int:unit_id>")

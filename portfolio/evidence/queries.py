@@ -71,8 +71,11 @@ class EvidenceRow:
 
 
 def list_evidence(session: Session, enrolment_id: int, *, kind: str | None = None,
-                  status: str | None = None) -> list[EvidenceRow]:
-    """Return the enrolment's evidence with titles, file counts and mapped criteria (3 queries)."""
+                  status: str | None = None, after_id: int | None = None,
+                  limit: int | None = None) -> list[EvidenceRow]:
+    """Return the enrolment's evidence with titles, file counts and mapped criteria (3 queries),
+    newest activity first; with `after_id`, in id order after that id (keyset paging), at most
+    `limit` items."""
     current = and_(EvidenceVersion.evidence_id == Evidence.id,
                    EvidenceVersion.version == Evidence.current_version)
     query = (
@@ -87,6 +90,10 @@ def list_evidence(session: Session, enrolment_id: int, *, kind: str | None = Non
         query = query.where(Evidence.kind == kind)
     if status:
         query = query.where(Evidence.status == status)
+    if after_id is not None:
+        query = query.where(Evidence.id > after_id).order_by(None).order_by(Evidence.id)
+    if limit is not None:
+        query = query.limit(limit)
     rows = session.execute(query).all()
     version_ids = [r[6] for r in rows]
     evidence_ids = [r[0] for r in rows]
