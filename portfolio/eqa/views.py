@@ -34,7 +34,7 @@ from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
 from portfolio.evidence.queries import list_evidence
 from portfolio.evidence.services import current_version
-from portfolio.evidence.storage import FileStore
+from portfolio.evidence.storage import file_store_for
 from portfolio.models import EqaPack, EvidenceComment, Role, Signature
 from portfolio.security import roles_required
 from portfolio.viewkit import send_evidence_file
@@ -137,7 +137,7 @@ def download(pack: EqaPack) -> Any:
         s, pack, actor=user, config=current_app.config,
         instance_path=Path(current_app.instance_path),
         static_dir=Path(current_app.static_folder or "static"),
-        store=FileStore(Path(current_app.config["STORAGE_DIR"])),
+        store=file_store_for(current_app.config),
         verify_base=current_app.config["PUBLIC_URL"].rstrip("/") + "/verify")
     s.commit()
     return send_file(result.path, mimetype="application/zip", as_attachment=True,

@@ -17,6 +17,14 @@ def object_path(objects_root: Path, sha256: str) -> Path:
     return objects_root / sha256[:2] / sha256[2:4] / sha256
 
 
+def object_key(sha256: str) -> str:
+    """The storage key of the object with this hash (its path relative to the store's root).
+
+    :raises ValueError: not a lower-case SHA-256 hex digest.
+    """
+    return object_path(Path("objects"), sha256).as_posix()
+
+
 class ObjectPaths:
     """The read-only part of the file store: `path_for(sha256)` under a storage root."""
 

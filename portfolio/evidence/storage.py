@@ -10,27 +10,22 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portfolio.errors import DomainError, ValidationFailed
-from portfolio.evidence.integrity import (
-    StoredFileDamaged,
-    hash_handle,
-    open_verified,
-    report_damage,
-    verify_object,
-)
+from portfolio.evidence.integrity import StoredFileDamaged, report_damage
 from portfolio.evidence.parsing import Preview, Sniffed, UnsupportedFile, build_preview, sniff
-from portfolio.evidence.paths import HEX, object_path
-from portfolio.evidence.print_copy import ensure_print_copy, print_copy_path
+from portfolio.evidence.paths import HEX, object_key, object_path
+from portfolio.evidence.print_copy import ensure_print_copy, print_copy_key
 from portfolio.models import AuditEvent, StoredFile
+from portfolio.storage import Backend
 
 CHUNK = 1024 * 1024
 HEAD = 64 * 1024
@@ -53,18 +48,37 @@ class StagedFile:
 
 @dataclass
 class FileStore:
+    """Evidence files by SHA-256, kept by a storage backend (a local folder by default).
+
+    `root` is always a local folder: uploads are staged in root/tmp whatever the backend.
+    """
+
     root: Path
+    backend: Backend | None = None
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        if self.backend is None:
+            from portfolio.storage.local import LocalBackend
+
+            self.backend = LocalBackend(self.root)
+
+    @property
+    def blobs(self) -> Backend:
+        """The backend that keeps the bytes."""
+        assert self.backend is not None  # set in __post_init__
+        return self.backend
 
     @property
     def objects(self) -> Path:
         return self.root / "objects"
 
     def path_for(self, sha256: str) -> Path:
-        """Return where the object with this hash lives."""
+        """Return where the object with this hash lives in a local store."""
         return object_path(self.objects, sha256)
 
     def exists(self, sha256: str) -> bool:
-        return self.path_for(sha256).is_file()
+        return self.blobs.exists(object_key(sha256))
 
     def stage(self, stream: BinaryIO, filename: str, max_bytes: int) -> StagedFile:
         """Copy an upload to a temp file in chunks, hashing it; check size and type.
@@ -110,38 +124,38 @@ class FileStore:
                           safe_filename(filename, sniffed.extension), temp_path, preview)
 
     def place(self, staged: StagedFile, *, print_copy: bool = True) -> bool:
-        """Rename a staged file into place; return True when the object is new.
+        """Put a staged file in the store under its hash; return True when the object is new.
 
-        A photo also gets its print copy, so no PDF export has to make it later (unless
-        `print_copy` is False: an upload makes it once its transaction has committed).
+        Locally a rename; in S3 one PUT (atomic: nobody sees half an object). A photo also
+        gets its print copy, so no PDF export has to make it later (unless `print_copy` is
+        False: an upload makes it once its transaction has committed).
         """
-        target = self.path_for(staged.sha256)
-        if target.exists():
+        key = object_key(staged.sha256)
+        if self.blobs.exists(key):
             staged.temp_path.unlink(missing_ok=True)
             created = False
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged.temp_path, target)
-            os.chmod(target, 0o640)
+            self.blobs.put_file(key, staged.temp_path)
+            staged.temp_path.unlink(missing_ok=True)
             created = True
         if print_copy and staged.preview is not None and staged.preview.kind == "image":
             # Best effort: when no copy can be made, an export prints from the original.
-            ensure_print_copy(self.root, staged.sha256)
+            ensure_print_copy(self, staged.sha256)
         return created
 
     def remove(self, sha256: str) -> None:
         """Delete an object and anything derived from it."""
-        self.path_for(sha256).unlink(missing_ok=True)
-        print_copy_path(self.root, sha256).unlink(missing_ok=True)
+        self.blobs.delete(object_key(sha256))
+        self.blobs.delete(print_copy_key(sha256))
 
     def open(self, sha256: str) -> BinaryIO:
         """Open a stored object for reading, unchecked: only for code that hashes what it
         reads itself. Anything served or embedded goes through `open_verified`."""
-        return open(self.path_for(sha256), "rb")  # noqa: SIM115 - caller closes
+        return self.blobs.open(object_key(sha256))
 
     def verify(self, sha256: str) -> bool:
         """True when the object exists and its bytes still hash to its name (streamed)."""
-        return verify_object(self.path_for(sha256), sha256)
+        return self.blobs.verify(object_key(sha256), sha256)
 
     def open_verified(self, sha256: str, *, route: str = "") -> BinaryIO:
         """Open a stored object once its bytes have been checked; the caller closes it.
@@ -149,7 +163,15 @@ class FileStore:
         :raises FileNotFoundError: no such object.
         :raises StoredFileDamaged: its bytes no longer match its SHA-256 (logged).
         """
-        return open_verified(self.path_for(sha256), sha256, route=route)
+        return self.blobs.open_verified(object_key(sha256), sha256, route=route)
+
+    def read_verified(self, sha256: str, *, route: str = "") -> bytes:
+        """Return a stored object's bytes, hashed as read; nothing unless they match.
+
+        :raises FileNotFoundError: no such object.
+        :raises StoredFileDamaged: its bytes no longer match its SHA-256 (logged).
+        """
+        return self.blobs.read_verified(object_key(sha256), sha256, route=route)
 
     @contextmanager
     def batch(self) -> Iterator[UploadBatch]:
@@ -191,7 +213,15 @@ class UploadBatch:
         for staged in self.files:
             if staged.preview is not None and staged.preview.kind == "image":
                 # Best effort: when no copy can be made, an export prints from the original.
-                ensure_print_copy(self.store.root, staged.sha256)
+                ensure_print_copy(self.store, staged.sha256)
+
+
+def file_store_for(config: Mapping[str, Any]) -> FileStore:
+    """Return the store an app's config describes (STORAGE_BACKEND, STORAGE_DIR, S3_*)."""
+    from portfolio.storage import open_backend, settings_from_config
+
+    settings = settings_from_config(config)
+    return FileStore(Path(settings.root), open_backend(settings))
 
 
 def damaged_objects(store: FileStore, sha256s: Iterable[str]) -> list[str]:
@@ -259,30 +289,26 @@ class ScrubReport:
                 "unreferenced": self.unreferenced, "stray": self.stray}
 
 
-def _objects_on_disk(store: FileStore) -> Iterator[tuple[str, Path]]:
-    """Every file under objects/, with its name (whether or not it is a valid object name)."""
-    for dirpath, dirnames, filenames in os.walk(store.objects):
-        dirnames.sort()
-        for name in sorted(filenames):
-            yield name, Path(dirpath) / name
-
-
 def scrub_store(session: Session, store: FileStore) -> ScrubReport:
     """Re-hash every object in the store (streamed, never from the cache) and compare the
     store with the StoredFile rows. Reads only; the caller decides what to record."""
     report = ScrubReport()
     referenced = set(session.scalars(select(StoredFile.sha256)))
     present: set[str] = set()
-    for name, path in _objects_on_disk(store):
-        if len(name) != 64 or not HEX.issuperset(name) or path != store.path_for(name):
-            report.stray.append(str(path.relative_to(store.root)))
+    for key in store.blobs.iter_keys("objects/"):
+        name = key.rsplit("/", 1)[-1]
+        if len(name) != 64 or not HEX.issuperset(name) or key != object_key(name):
+            report.stray.append(key)
             continue
         present.add(name)
         report.checked += 1
         try:
-            with open(path, "rb") as handle:
-                report.bytes_read += os.fstat(handle.fileno()).st_size
-                good = hash_handle(handle) == name
+            with store.blobs.open(key) as handle:
+                digest = hashlib.sha256()
+                while chunk := handle.read(CHUNK):
+                    report.bytes_read += len(chunk)
+                    digest.update(chunk)
+                good = digest.hexdigest() == name
         except OSError:
             good = False
         if not good:
@@ -293,5 +319,5 @@ def scrub_store(session: Session, store: FileStore) -> ScrubReport:
 
 
 __all__ = ["FileStore", "FileTooLarge", "ScrubReport", "StagedFile", "StoredFileDamaged",
-           "UploadBatch", "damaged_objects", "record_file_damaged", "report_damage",
-           "scrub_store"]
+           "UploadBatch", "damaged_objects", "file_store_for", "record_file_damaged",
+           "report_damage", "scrub_store"]
