@@ -536,7 +536,14 @@ def export_command(learner_email: str, unit_ref: str, out: str | None) -> None:
         s.commit()
         _fail(exc.message)
     s.commit()
-    target = out or str(Path(current_app.config["EXPORTS_DIR"]) / export.filename)
+    if out:
+        target = out
+    else:
+        from portfolio.export.files import export_files
+
+        files = export_files(current_app.config)
+        target = str(files.local_path(export.filename)
+                     or f"{files.backend.describe()}{files.key(export.filename)}")
     click.echo(f"Wrote {target}: {export.pages} pages, {export.size} bytes, "
                f"SHA-256 {export.sha256}")
 

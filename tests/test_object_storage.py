@@ -414,3 +414,117 @@ def test_migrate_exits_non_zero_when_the_bucket_does_not_match_after_upload(make
 def test_migrate_needs_a_bucket(make_app):
     result = make_app().test_cli_runner().invoke(cli, ["storage", "migrate", "--to", "s3"])
     assert result.exit_code != 0 and "S3_BUCKET" in result.output
+
+
+# ---------------------------------------------------------------- finished exports
+
+
+def _keys(app) -> None:
+    from portfolio.export.signing import init_centre_key
+
+    with contextlib.suppress(FileExistsError):
+        init_centre_key(Path(app.instance_path), "Test Centre")
+
+
+def test_a_finished_export_is_kept_and_downloaded_with_ranges(app_on, backend_config):
+    from portfolio.db import get_database
+    from portfolio.export.files import export_files
+    from portfolio.export.services import export_portfolio
+
+    _keys(app_on)
+    store = file_store_for(app_on.config)
+    session = get_database(app_on).sessionmaker()
+    try:
+        world = make_world(session, store)
+        session.commit()
+        with app_on.test_request_context():
+            export = export_portfolio(session, world.enrolment, actor=world.assessor,
+                                      config=app_on.config,
+                                      instance_path=Path(app_on.instance_path),
+                                      static_dir=STATIC, store=store,
+                                      verify_base="https://portfolio.example/verify")
+        session.commit()
+        export_id, filename, sha = export.id, export.filename, export.sha256
+    finally:
+        session.close()
+    files = export_files(app_on.config)
+    pdf = files.read(filename)
+    import hashlib
+
+    assert hashlib.sha256(pdf).hexdigest() == sha
+    in_folder = list(Path(app_on.config["EXPORTS_DIR"]).iterdir())
+    if backend_config:  # in the bucket, next to the evidence; nothing on this disk
+        assert files.local_path(filename) is None and in_folder == []
+        assert store.blobs.exists(f"exports/{filename}")
+    else:
+        assert [p.name for p in in_folder] == [filename]
+    web = Browserless(app_on.test_client())
+    web.login("assessor@example.org", PASSWORD)
+    whole = web.client.get(f"/exports/{export_id}/download")
+    assert whole.status_code == 200 and whole.data == pdf
+    assert whole.headers["Cache-Control"] == "private, no-store"
+    part = web.client.get(f"/exports/{export_id}/download", headers={"Range": "bytes=0-7"})
+    assert part.status_code == 206 and part.data == pdf[:8]
+    stranger = Browserless(app_on.test_client())
+    stranger.login("far-learner@example.org", PASSWORD)
+    assert stranger.client.get(f"/exports/{export_id}/download").status_code == 404
+    if backend_config:  # changed in the bucket: refused, not served
+        files.write(filename, pdf.replace(b"%%EOF", b"%%EOX"))
+        assert web.client.get(f"/exports/{export_id}/download").status_code == 409
+
+
+def test_an_eqa_pack_is_kept_in_the_bucket(make_app, s3_config):
+    import zipfile
+
+    from portfolio.db import get_database
+    from portfolio.export.files import export_files
+    from portfolio.models import AuditEvent
+    from tests.factories import make_eqa_pack
+
+    app = make_app(**s3_config)
+    _keys(app)
+    store = file_store_for(app.config)
+    session = get_database(app).sessionmaker()
+    try:
+        world = make_world(session, store)
+        pack = make_eqa_pack(session, world)
+        session.commit()
+        web = Browserless(app.test_client())
+        web.login("eqa@example.org", PASSWORD)
+        response = web.post(f"/eqa/packs/{pack.id}/download")
+        assert response.status_code == 200, response.get_data(True)[:500]
+        event = session.scalar(select(AuditEvent).where(
+            AuditEvent.action == "eqa.pack_download"))
+        stored_name = event.detail["file"]
+    finally:
+        session.close()
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    assert "manifest.json" in archive.namelist()
+    files = export_files(app.config)
+    assert files.read(f"eqa/{stored_name}") == response.data
+    assert list(Path(app.config["EXPORTS_DIR"]).rglob("*")) == []
+
+
+def test_s3_reads_a_whole_object_in_few_requests(s3_config, make_app, monkeypatch):
+    """An unchecked whole read (redaction, scrubbing) is one ranged GET, not one per 8 KiB."""
+    from portfolio.storage.s3 import S3Backend
+
+    store = file_store_for(make_app(**s3_config).config)
+    data = b"%PDF-1.4\n" + bytes(range(256)) * 12_000  # about 3 MiB
+    sha = _put(store, data, "big.pdf")
+    calls: list[tuple[int, int]] = []
+    real = S3Backend.get_range
+
+    def counted(self, key, start, length, *, etag=""):
+        calls.append((start, length))
+        return real(self, key, start, length, etag=etag)
+
+    monkeypatch.setattr(S3Backend, "get_range", counted)
+    with store.open(sha) as handle:
+        assert handle.read() == data
+    assert len(calls) == 1
+    calls.clear()
+    with store.open(sha) as handle:  # streamed in chunks: a GET per MiB at most
+        while handle.read(8192):
+            pass
+    assert 1 <= len(calls) <= 4

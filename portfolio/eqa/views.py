@@ -8,6 +8,7 @@ request, allowed or refused, is written to the pack's access log with its status
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -140,5 +141,6 @@ def download(pack: EqaPack) -> Any:
         store=file_store_for(current_app.config),
         verify_base=current_app.config["PUBLIC_URL"].rstrip("/") + "/verify")
     s.commit()
-    return send_file(result.path, mimetype="application/zip", as_attachment=True,
-                     download_name=result.path.name)
+    # Sent from memory (it was just made), wherever the stored copy is kept.
+    return send_file(io.BytesIO(result.data), mimetype="application/zip", as_attachment=True,
+                     download_name=result.filename)

@@ -24,12 +24,3 @@ def object_key(sha256: str) -> str:
     """
     return object_path(Path("objects"), sha256).as_posix()
 
-
-class ObjectPaths:
-    """The read-only part of the file store: `path_for(sha256)` under a storage root."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-
-    def path_for(self, sha256: str) -> Path:
-        return object_path(self.root / "objects", sha256)

@@ -197,8 +197,9 @@ class UploadBatch:
     def commit(self, session: Session) -> None:
         """Place every staged object, then commit the session; undo the new objects on failure.
 
-        Only renames happen while the write transaction is open: photos' print copies are
-        made after the commit, so an upload never holds the database's write lock for them."""
+        Only renames (locally) or PUTs (S3) happen while the write transaction is open:
+        photos' print copies are made after the commit, so an upload never holds the
+        database's write lock for them."""
         created = [s.sha256 for s in self.files if self.store.place(s, print_copy=False)]
         try:
             session.commit()
