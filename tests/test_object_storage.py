@@ -528,3 +528,43 @@ def test_s3_reads_a_whole_object_in_few_requests(s3_config, make_app, monkeypatc
         while handle.read(8192):
             pass
     assert 1 <= len(calls) <= 4
+
+
+def test_production_refuses_an_s3_backend_without_a_bucket(make_app):
+    from portfolio.startup import production_problems
+
+    app = make_app(STORAGE_BACKEND="s3")
+    app.config["TESTING"] = False  # judged as production would be
+    problems = production_problems(app)
+    assert any("S3_BUCKET" in p for p in problems), problems
+    bad = make_app(STORAGE_BACKEND="ftp")
+    bad.config["TESTING"] = False
+    assert any("STORAGE_BACKEND must be one of local, s3" in p
+               for p in production_problems(bad))
+
+
+def test_a_bundle_export_reads_checked_files_from_the_bucket(make_app, s3_config, tmp_path):
+    import zipfile
+
+    from portfolio.db import get_database
+    from tests.factories import TINY_PDF
+
+    app = make_app(**s3_config)
+    store = file_store_for(app.config)
+    session = get_database(app).sessionmaker()
+    try:
+        world = make_world(session, store)
+        session.commit()
+        sha = world.evidence.versions[0].files[0].sha256
+    finally:
+        session.close()
+    out = tmp_path / "lee.zip"
+    runner = app.test_cli_runner()
+    result = runner.invoke(cli, ["bundle", "export", "learner@example.org", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert zipfile.ZipFile(out).read(f"files/{sha}") == TINY_PDF
+    store.blobs.put_bytes(object_key(sha), TINY_PDF.replace(b"Catalog", b"Katalog"))
+    refused = runner.invoke(cli, ["bundle", "export", "learner@example.org",
+                                  "--out", str(tmp_path / "again.zip")])
+    assert refused.exit_code != 0 and "damaged" in refused.output
+    assert not (tmp_path / "again.zip").exists()
