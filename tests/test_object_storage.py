@@ -568,3 +568,29 @@ def test_a_bundle_export_reads_checked_files_from_the_bucket(make_app, s3_config
                                   "--out", str(tmp_path / "again.zip")])
     assert refused.exit_code != 0 and "damaged" in refused.output
     assert not (tmp_path / "again.zip").exists()
+
+
+def test_a_render_process_reads_photos_from_the_bucket(make_app, s3_config, tmp_path):
+    """The PDF render processes (spawned, without the app) open the bucket from the store's
+    picklable settings and print photos from it."""
+    from portfolio.export.pipeline import RenderPool
+    from portfolio.export.worker import SECTION_DIR, render_part
+
+    store = file_store_for(make_app(**s3_config).config)
+    photo = store.stage(io.BytesIO(_photo()), "whiteboard.png", 10**7)
+    store.place(photo, print_copy=False)  # the render process has to make the copy
+    settings = store.blobs.settings
+    assert settings.backend == "s3"
+    html = (f'<h1>Photos</h1><img src="evidence-print:{photo.sha256}" alt="">'
+            f'<img src="evidence-print:{"0" * 64}" alt="">')
+    pool = RenderPool(1)
+    try:
+        future = pool.start().submit(render_part, html, "photo-part", str(STATIC), settings,
+                                     str(tmp_path))
+        pages, _anchors = future.result(timeout=240)
+    finally:
+        pool.close()
+    assert pages == 1
+    pdf = (tmp_path / SECTION_DIR / "photo-part.pdf").read_bytes()
+    assert b"/Image" in pdf  # the photo is in it; the unknown hash was refused
+    assert store.blobs.exists(print_copy_key(photo.sha256))
