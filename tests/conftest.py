@@ -330,9 +330,10 @@ def seaweedfs() -> Iterator[dict[str, str]]:
             time.sleep(0.1)
         yield settings
     finally:
+        # Its data is thrown away: no need to wait out a graceful shutdown.
         process.terminate()
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=2)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
