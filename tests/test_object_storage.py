@@ -594,3 +594,20 @@ def test_a_render_process_reads_photos_from_the_bucket(make_app, s3_config, tmp_
     pdf = (tmp_path / SECTION_DIR / "photo-part.pdf").read_bytes()
     assert b"/Image" in pdf  # the photo is in it; the unknown hash was refused
     assert store.blobs.exists(print_copy_key(photo.sha256))
+
+
+def test_readyz_answers_quickly_when_the_store_is_unreachable(make_app, s3_config):
+    import socket
+    import time
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = make_app(**{**s3_config, "S3_ENDPOINT_URL": f"http://127.0.0.1:{port}"})
+    started = time.monotonic()
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert time.monotonic() - started < 5
+    reason = response.get_json()["checks"]["storage"]
+    assert reason.startswith("the S3 bucket does not answer") and "127.0.0.1" not in reason
+    assert s3_config["S3_SECRET_ACCESS_KEY"] not in reason

@@ -46,11 +46,12 @@ def forget_checks() -> None:
         _verified.clear()
 
 
-def _client(settings: StorageSettings) -> Any:
+def _client(settings: StorageSettings, *, probe: bool = False) -> Any:
     """One boto3 client per set of settings and process (clients are thread-safe, and slow
-    to make)."""
+    to make). A probe (readiness) client tries once with short timeouts, so /readyz answers
+    quickly when the store does not."""
     ident = (settings.endpoint_url, settings.region, settings.access_key_id,
-             hashlib.sha256(settings.secret_access_key.encode()).hexdigest())
+             hashlib.sha256(settings.secret_access_key.encode()).hexdigest(), str(probe))
     with _clients_lock:
         client = _clients.get(ident)
         if client is None:
@@ -59,8 +60,9 @@ def _client(settings: StorageSettings) -> Any:
 
             config = Config(
                 s3={"addressing_style": "path" if settings.endpoint_url else "auto"},
-                retries={"max_attempts": 3, "mode": "standard"},
-                connect_timeout=5, read_timeout=60, signature_version="s3v4")
+                retries={"max_attempts": 1 if probe else 3, "mode": "standard"},
+                connect_timeout=2 if probe else 5, read_timeout=3 if probe else 60,
+                signature_version="s3v4")
             session = boto3.session.Session()
             client = session.client(
                 "s3", endpoint_url=settings.endpoint_url or None,
@@ -334,7 +336,7 @@ class S3Backend:
 
     def check(self) -> str | None:
         try:
-            self.client.head_bucket(Bucket=self.bucket)
+            _client(self.settings, probe=True).head_bucket(Bucket=self.bucket)
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             return f"the S3 bucket does not answer ({_code(exc) or type(exc).__name__})"
         return None
