@@ -611,3 +611,19 @@ def test_readyz_answers_quickly_when_the_store_is_unreachable(make_app, s3_confi
     reason = response.get_json()["checks"]["storage"]
     assert reason.startswith("the S3 bucket does not answer") and "127.0.0.1" not in reason
     assert s3_config["S3_SECRET_ACCESS_KEY"] not in reason
+
+
+def test_s3_refuses_an_upload_that_arrived_different(make_app, s3_config):
+    """Uploads carry Content-MD5: a body changed on the way is refused, nothing is stored."""
+    import base64
+    import hashlib
+
+    from botocore.exceptions import ClientError
+
+    store = file_store_for(make_app(**s3_config).config)
+    sent = b"%PDF-1.4\n% what the learner uploaded\n"
+    md5_of_other = base64.b64encode(hashlib.md5(b"something else").digest()).decode()
+    key = object_key(hashlib.sha256(sent).hexdigest())
+    with pytest.raises(ClientError):
+        store.blobs._put(key, sent, len(sent), md5_of_other)  # type: ignore[attr-defined]
+    assert not store.blobs.exists(key)

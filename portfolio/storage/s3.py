@@ -14,6 +14,7 @@ player seeking through a recording) fetch only the ranges asked for.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import tempfile
@@ -62,7 +63,12 @@ def _client(settings: StorageSettings, *, probe: bool = False) -> Any:
                 s3={"addressing_style": "path" if settings.endpoint_url else "auto"},
                 retries={"max_attempts": 1 if probe else 3, "mode": "standard"},
                 connect_timeout=2 if probe else 5, read_timeout=3 if probe else 60,
-                signature_version="s3v4")
+                signature_version="s3v4",
+                # Checksums only where the API requires them: newer boto3 otherwise adds
+                # trailing CRC checksums that several S3-compatible stores refuse. Uploads
+                # carry Content-MD5 instead (above), which all of them check.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required")
             session = boto3.session.Session()
             client = session.client(
                 "s3", endpoint_url=settings.endpoint_url or None,
@@ -146,23 +152,31 @@ class S3Backend:
 
     # --- writing ---
 
+    def _put(self, key: str, body: BinaryIO | bytes, size: int, md5: str) -> None:
+        # Content-MD5: every S3-compatible store refuses a body that arrived different from
+        # what was sent, so nothing damaged in transit is stored under the object's name.
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body,
+                               ContentLength=size, ContentMD5=md5,
+                               ContentType="application/octet-stream")
+
     def put_file(self, key: str, path: Path) -> None:
-        with open(path, "rb") as handle:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=handle,
-                                   ContentLength=Path(path).stat().st_size,
-                                   ContentType="application/octet-stream")
+        self.put_copy(key, path)
         Path(path).unlink(missing_ok=True)
 
     def put_copy(self, key: str, path: Path) -> None:
         """Upload a local file, leaving it in place (migration)."""
         with open(path, "rb") as handle:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=handle,
-                                   ContentLength=Path(path).stat().st_size,
-                                   ContentType="application/octet-stream")
+            digest = hashlib.md5(usedforsecurity=False)
+            size = 0
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+            handle.seek(0)
+            self._put(key, handle, size, base64.b64encode(digest.digest()).decode())
 
     def put_bytes(self, key: str, data: bytes, *, durable: bool = True) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
-                               ContentType="application/octet-stream")
+        md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+        self._put(key, data, len(data), md5)
 
     def delete(self, key: str) -> None:
         with _verified_lock:
