@@ -891,7 +891,8 @@ def storage_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @with_appcontext
 def storage_migrate(to: str, as_json: bool) -> None:
-    """Copy the local store (STORAGE_DIR) into the S3 bucket, checking each file's SHA-256.
+    """Copy the local store (STORAGE_DIR) and finished exports (EXPORTS_DIR) into the S3
+    bucket, checking each file's SHA-256.
 
     Files already in the bucket with the right hash are skipped, so it can be run again.
     Exits 1 when a local file is damaged (not copied) or a file in the bucket does not match
@@ -912,7 +913,10 @@ def storage_migrate(to: str, as_json: bool) -> None:
     problem = target.check()
     if problem:
         raise click.ClickException(problem)
-    report = migrate_store(source, target)
+    from portfolio.export.files import BUCKET_FOLDER
+
+    exports = LocalBackend(Path(current_app.config["EXPORTS_DIR"]))
+    report = migrate_store(source, target, exports=exports, exports_folder=BUCKET_FOLDER)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=1, sort_keys=True))
     else:
@@ -922,6 +926,8 @@ def storage_migrate(to: str, as_json: bool) -> None:
         click.echo(f"  files already there with the right hash: {report.already_there}")
         click.echo(f"  print copies copied: {report.print_copied}, "
                    f"already there: {report.print_already_there}")
+        click.echo(f"  finished exports copied: {report.exports_copied}, "
+                   f"already there: {report.exports_already_there}")
         for sha in report.damaged_locally:
             click.echo(f"  DAMAGED locally (its bytes no longer match; not copied): {sha}")
         for key in report.failed_after_upload:

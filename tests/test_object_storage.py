@@ -359,6 +359,11 @@ def test_migrate_copies_checks_skips_and_reports_damage(make_app, s3_config):
     path = local.path_for(broken)
     path.write_bytes(b"%PDF-1.4\n% damaged on this disk\n")
     (local.root / "objects" / "stray.txt").write_text("not an object")
+    exports = Path(app.config["EXPORTS_DIR"])
+    (exports / "eqa").mkdir(parents=True)
+    (exports / ".gitkeep").write_text("")
+    (exports / "portfolio-lee-20260101-090000.pdf").write_bytes(b"%PDF-1.7 signed export")
+    (exports / "eqa" / "eqa-pack-1-20260101-090000.zip").write_bytes(b"PK a pack")
     bucket = open_backend(settings_from_config(app.config))
     assert bucket.name == "s3"
 
@@ -368,6 +373,10 @@ def test_migrate_copies_checks_skips_and_reports_damage(make_app, s3_config):
     assert f"DAMAGED locally (its bytes no longer match; not copied): {broken}" in first.output
     assert "files copied and checked: 3" in first.output
     assert "print copies copied: 1" in first.output
+    assert "finished exports copied: 2" in first.output
+    assert bucket.read("exports/portfolio-lee-20260101-090000.pdf") == b"%PDF-1.7 signed export"
+    assert bucket.read("exports/eqa/eqa-pack-1-20260101-090000.zip") == b"PK a pack"
+    assert not bucket.exists("exports/.gitkeep")
     assert "objects/stray.txt" in first.output
     for sha in (letter, other, photo.sha256):
         assert bucket.verify(object_key(sha), sha, use_cache=False)
@@ -382,6 +391,7 @@ def test_migrate_copies_checks_skips_and_reports_damage(make_app, s3_config):
     counts = json.loads(second.output)
     assert counts["copied"] == 0 and counts["already_there"] == 3
     assert counts["print_already_there"] == 1 and counts["ok"] is True
+    assert counts["exports_copied"] == 0 and counts["exports_already_there"] == 2
 
     # A file that arrived wrong (or was changed in the bucket) is copied again and checked.
     bucket.put_bytes(object_key(other), b"not the original")

@@ -4,8 +4,9 @@ Evidence objects are named by their SHA-256, so each one is checked twice: the l
 before they are sent (a damaged local file is reported and never copied as if it were the
 evidence), and the bytes in the target after the upload, read back in full. An object already
 in the target with the right hash is left alone, so running it again only copies what is
-missing. Print copies (derived from the originals, no hash of their own) are copied when the
-target lacks them and compared with the local bytes after the upload.
+missing. Print copies (derived from the originals, no hash of their own) and finished exports
+(EXPORTS_DIR: signed PDFs, EQA packs) are copied unless the target has the same bytes, and
+compared with the local bytes after the upload.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class MigrationReport:
     bytes_copied: int = 0
     print_copied: int = 0
     print_already_there: int = 0
+    exports_copied: int = 0
+    exports_already_there: int = 0
     damaged_locally: list[str] = field(default_factory=list)  # not copied
     failed_after_upload: list[str] = field(default_factory=list)  # target bytes do not match
     stray: list[str] = field(default_factory=list)  # not named like an object: left alone
@@ -43,6 +46,8 @@ class MigrationReport:
         return {"ok": self.ok, "copied": self.copied, "already_there": self.already_there,
                 "bytes_copied": self.bytes_copied, "print_copied": self.print_copied,
                 "print_already_there": self.print_already_there,
+                "exports_copied": self.exports_copied,
+                "exports_already_there": self.exports_already_there,
                 "damaged_locally": self.damaged_locally,
                 "failed_after_upload": self.failed_after_upload, "stray": self.stray}
 
@@ -55,9 +60,24 @@ def _hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def migrate_store(source: LocalBackend, target: Backend,
+def _copy_checked(path: Path, key: str, target: Backend) -> bool | None:
+    """Copy a file that has no hash of its own; None when the target already had these
+    bytes, else whether they read back the same after the upload."""
+    local = _hash_file(path)
+    try:
+        if hashlib.sha256(target.read(key)).hexdigest() == local:
+            return None
+    except FileNotFoundError:
+        pass
+    target.put_copy(key, path)
+    return hashlib.sha256(target.read(key)).hexdigest() == local
+
+
+def migrate_store(source: LocalBackend, target: Backend, *,
+                  exports: LocalBackend | None = None, exports_folder: str = "exports/",
                   progress: Callable[[str], None] | None = None) -> MigrationReport:
-    """Copy every object and print copy from source to target; see the module docstring."""
+    """Copy every object and print copy from source to target, and finished exports (signed
+    PDFs, EQA packs) from `exports` to `exports_folder` there; see the module docstring."""
     report = MigrationReport()
     for key in source.iter_keys("objects/"):
         name = key.rsplit("/", 1)[-1]
@@ -80,14 +100,29 @@ def migrate_store(source: LocalBackend, target: Backend,
         else:
             report.failed_after_upload.append(name)
     for key in source.iter_keys("print/"):
-        path = source.path(key)
-        if target.exists(key):
-            report.print_already_there += 1
+        if key.rsplit("/", 1)[-1].startswith("."):  # a print copy being written
             continue
-        local = _hash_file(path)
-        target.put_copy(key, path)
-        if hashlib.sha256(target.read(key)).hexdigest() == local:
+        copied = _copy_checked(source.path(key), key, target)
+        if copied is None:
+            report.print_already_there += 1
+        elif copied:
             report.print_copied += 1
         else:
             report.failed_after_upload.append(key)
+    if exports is not None:
+        _copy_exports(exports, target, exports_folder, report)
     return report
+
+
+def _copy_exports(exports: LocalBackend, target: Backend, folder: str,
+                  report: MigrationReport) -> None:
+    for name in exports.iter_keys(""):
+        if name.rsplit("/", 1)[-1].startswith("."):  # .gitkeep, half-written .partial-*
+            continue
+        copied = _copy_checked(exports.path(name), folder + name, target)
+        if copied is None:
+            report.exports_already_there += 1
+        elif copied:
+            report.exports_copied += 1
+        else:
+            report.failed_after_upload.append(folder + name)
