@@ -556,7 +556,14 @@ def export_command(learner_email: str, unit_ref: str, out: str | None) -> None:
         s.commit()
         _fail(exc.message)
     s.commit()
-    target = out or str(Path(current_app.config["EXPORTS_DIR"]) / export.filename)
+    if out:
+        target = out
+    else:
+        from portfolio.export.files import export_files
+
+        files = export_files(current_app.config)
+        target = str(files.local_path(export.filename)
+                     or f"{files.backend.describe()}{files.key(export.filename)}")
     click.echo(f"Wrote {target}: {export.pages} pages, {export.size} bytes, "
                f"SHA-256 {export.sha256}")
 
@@ -917,3 +924,61 @@ def files_verify(as_json: bool) -> None:
             click.echo("Every stored file is intact.")
     if not report.ok:
         sys.exit(1)
+
+
+@cli.group("storage")
+def storage_group() -> None:
+    """Where evidence files are kept (STORAGE_BACKEND)."""
+
+
+@storage_group.command("migrate")
+@click.option("--to", "to", type=click.Choice(["s3"]), required=True,
+              help="The backend to copy the local store into (configured by the S3_* keys).")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@with_appcontext
+def storage_migrate(to: str, as_json: bool) -> None:
+    """Copy the local store (STORAGE_DIR) and finished exports (EXPORTS_DIR) into the S3
+    bucket, checking each file's SHA-256.
+
+    Files already in the bucket with the right hash are skipped, so it can be run again.
+    Exits 1 when a local file is damaged (not copied) or a file in the bucket does not match
+    after the upload. Then set STORAGE_BACKEND=s3.
+    """
+    import json
+
+    from portfolio.storage import open_backend, settings_from_config
+    from portfolio.storage.local import LocalBackend
+    from portfolio.storage.migrate import migrate_store
+
+    try:
+        settings = settings_from_config(current_app.config, backend=to)
+    except (ValueError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    source = LocalBackend(Path(settings.root))
+    target = open_backend(settings)
+    problem = target.check()
+    if problem:
+        raise click.ClickException(problem)
+    from portfolio.export.files import BUCKET_FOLDER
+
+    exports = LocalBackend(Path(current_app.config["EXPORTS_DIR"]))
+    report = migrate_store(source, target, exports=exports, exports_folder=BUCKET_FOLDER)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=1, sort_keys=True))
+    else:
+        click.echo(f"From {source.describe()} to {target.describe()}:")
+        click.echo(f"  files copied and checked: {report.copied} "
+                   f"({report.bytes_copied} bytes)")
+        click.echo(f"  files already there with the right hash: {report.already_there}")
+        click.echo(f"  print copies copied: {report.print_copied}, "
+                   f"already there: {report.print_already_there}")
+        click.echo(f"  finished exports copied: {report.exports_copied}, "
+                   f"already there: {report.exports_already_there}")
+        for sha in report.damaged_locally:
+            click.echo(f"  DAMAGED locally (its bytes no longer match; not copied): {sha}")
+        for key in report.failed_after_upload:
+            click.echo(f"  MISMATCH in the bucket after upload: {key}")
+        for key in report.stray:
+            click.echo(f"  not an object name, left alone: {key}")
+    if not report.ok:
+        raise SystemExit(1)

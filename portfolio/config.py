@@ -60,8 +60,20 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_LOCKOUT_MINUTES": 15,
     # Minimum password length for new and changed passwords.
     "PASSWORD_MIN_LENGTH": 12,
-    # Uploaded evidence files, stored by SHA-256; empty means instance/storage.
+    # Uploaded evidence files, stored by SHA-256; empty means instance/storage. With the s3
+    # backend this folder still stages uploads (and holds nothing else).
     "STORAGE_DIR": "",
+    # Where evidence files and print copies are kept: "local" (STORAGE_DIR) or "s3" (any
+    # S3-compatible store: AWS S3, MinIO, Ceph, SeaweedFS). The S3 keys are read only for s3;
+    # empty credentials fall back to boto3's own chain (AWS_* environment, instance role).
+    "STORAGE_BACKEND": "local",
+    "S3_ENDPOINT_URL": "",
+    "S3_BUCKET": "",
+    "S3_REGION": "",
+    "S3_PREFIX": "",
+    "S3_ACCESS_KEY_ID": "",
+    "S3_SECRET_ACCESS_KEY": "",
+    "S3_SECRET_ACCESS_KEY_FILE": "",
     # Largest single evidence file accepted, in megabytes.
     "MAX_FILE_MB": 50,
     # Most files accepted in one upload.

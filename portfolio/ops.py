@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import secrets
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -169,15 +168,22 @@ def _check_redis() -> str | None:
 
 
 def _check_storage() -> str | None:
-    root = Path(current_app.config["STORAGE_DIR"])
+    """The configured backend answers (the bucket, with S3); uploads are still staged in
+    the local STORAGE_DIR, so that must be writable too."""
+    from portfolio.storage import open_backend, settings_from_config
+    from portfolio.storage.local import LocalBackend
+
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=root, prefix=".ready-", delete=True) as probe:
-            probe.write(b"ok")
-            probe.flush()
-    except OSError as exc:
-        return f"the file store cannot be written ({exc.strerror or type(exc).__name__})"
-    return None
+        settings = settings_from_config(current_app.config)
+    except (ValueError, RuntimeError) as exc:
+        return f"the file store is not configured: {exc}"
+    staging = LocalBackend(Path(settings.root)).check()
+    if staging is not None or settings.backend == "local":
+        return staging
+    try:
+        return open_backend(settings).check()
+    except Exception as exc:  # noqa: BLE001 - e.g. a malformed endpoint: not ready, say why
+        return f"the S3 store cannot be reached ({type(exc).__name__})"
 
 
 CHECKS = {"database": _check_database, "migrations": _check_migrations,

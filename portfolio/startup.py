@@ -35,6 +35,13 @@ def production_problems(app: Flask) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - an un-migrated database is reported elsewhere
             missing = []
             app.logger.debug("signing keys not checked: %s", type(exc).__name__)
+    from portfolio.storage import settings_from_config
+
+    try:
+        settings_from_config(app.config)
+    except (ValueError, RuntimeError) as exc:
+        problems.append(f"The file store is not configured: {exc} (see the README's "
+                        "Object storage section).")
     if missing:
         problems.append("No signing key for " + ", ".join(missing) + ": run `portfolio keys "
                         "init --all` (or set PORTFOLIO_SIGNING_PKCS12 for a single centre), "

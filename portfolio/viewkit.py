@@ -5,7 +5,6 @@ the criteria ticked on a mapping form. Views import these from here, never from 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from flask import current_app, flash, make_response, request, send_file
@@ -16,7 +15,7 @@ from portfolio.errors import DomainError, NotFound, ValidationFailed
 from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
 from portfolio.evidence.screen_copy import ensure_screen_copy, has_screen_copy, screen_mimetype
 from portfolio.evidence.services import MappingInput
-from portfolio.evidence.storage import FileStore
+from portfolio.evidence.storage import FileStore, file_store_for
 from portfolio.ids import parse_id
 from portfolio.security import client_address
 
@@ -69,7 +68,7 @@ def run_signed(action: Any, render: Any) -> Any:
 
 def file_store() -> FileStore:
     """Return the app's content-addressed store."""
-    return FileStore(Path(current_app.config["STORAGE_DIR"]))
+    return file_store_for(current_app.config)
 
 
 def send_evidence_file(item: Any, *, download: bool, missing: str) -> Any:
@@ -90,7 +89,10 @@ def send_evidence_file(item: Any, *, download: bool, missing: str) -> Any:
         raise NotFound(missing) from None
     inline = item.media_type in SAFE_INLINE_IMAGE_TYPES and not download
     try:
-        size = os.fstat(handle.fileno()).st_size
+        # Locally a file; with S3, a local copy made while checking it, or a reader that
+        # fetches only the ranges asked for. Either way seekable, so its length is known.
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(0)
         response = send_file(handle, mimetype=item.media_type, as_attachment=not inline,
                              download_name=item.filename, conditional=False,
                              etag=item.sha256, max_age=0)
@@ -127,7 +129,7 @@ def send_screen_copy(item: Any, *, missing: str) -> Any:
     except FileNotFoundError:
         raise NotFound(missing) from None
     with handle:
-        data = ensure_screen_copy(store.root, item.sha256, item.media_type, handle)
+        data = ensure_screen_copy(store, item.sha256, item.media_type, handle)
     if data is None:
         raise NotFound(none)
     response = make_response(data)

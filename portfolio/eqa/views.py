@@ -8,6 +8,7 @@ request, allowed or refused, is written to the pack's access log with its status
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
 from portfolio.evidence.queries import list_evidence
 from portfolio.evidence.services import current_version
-from portfolio.evidence.storage import FileStore
+from portfolio.evidence.storage import file_store_for
 from portfolio.models import EqaPack, EvidenceComment, Role, Signature
 from portfolio.security import roles_required
 from portfolio.viewkit import send_evidence_file, send_screen_copy
@@ -145,8 +146,9 @@ def download(pack: EqaPack) -> Any:
         s, pack, actor=user, config=current_app.config,
         instance_path=Path(current_app.instance_path),
         static_dir=Path(current_app.static_folder or "static"),
-        store=FileStore(Path(current_app.config["STORAGE_DIR"])),
+        store=file_store_for(current_app.config),
         verify_base=current_app.config["PUBLIC_URL"].rstrip("/") + "/verify")
     s.commit()
-    return send_file(result.path, mimetype="application/zip", as_attachment=True,
-                     download_name=result.path.name)
+    # Sent from memory (it was just made), wherever the stored copy is kept.
+    return send_file(io.BytesIO(result.data), mimetype="application/zip", as_attachment=True,
+                     download_name=result.filename)

@@ -17,11 +17,10 @@ def object_path(objects_root: Path, sha256: str) -> Path:
     return objects_root / sha256[:2] / sha256[2:4] / sha256
 
 
-class ObjectPaths:
-    """The read-only part of the file store: `path_for(sha256)` under a storage root."""
+def object_key(sha256: str) -> str:
+    """The storage key of the object with this hash (its path relative to the store's root).
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    :raises ValueError: not a lower-case SHA-256 hex digest.
+    """
+    return object_path(Path("objects"), sha256).as_posix()
 
-    def path_for(self, sha256: str) -> Path:
-        return object_path(self.root / "objects", sha256)

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pillow_heif
 
-from portfolio.atomic import write_atomically
-from portfolio.evidence.integrity import check_handle, report_damage
-from portfolio.evidence.paths import object_path
+from portfolio.errors import StoredFileDamaged
+from portfolio.evidence.paths import object_key, object_path
 
 PRINT_BOX = (1100, 1000)  # pixels: about 150 dpi over the printed image box (186 x 169 mm)
 QUALITY = 82
@@ -48,6 +47,11 @@ def print_copy_path(store_root: Path, sha256: str) -> Path:
     """Where the print copy of the object with this hash lives (whether or not it exists)."""
     original = object_path(Path(store_root) / FOLDER, sha256)
     return original.with_name(f"{sha256}-{PRINT_BOX[0]}-{QUALITY}.jpg")
+
+
+def print_copy_key(sha256: str) -> str:
+    """The storage key of the print copy of the object with this hash."""
+    return print_copy_path(Path(), sha256).as_posix()
 
 
 def printed_size(size: tuple[int, int], orientation: int = 1) -> tuple[int, int]:
@@ -81,31 +85,33 @@ def make_print_copy(source: Path | BinaryIO) -> bytes:
     return out.getvalue()
 
 
-def ensure_print_copy(store_root: Path, sha256: str) -> bytes | None:
+def ensure_print_copy(store: Any, sha256: str) -> bytes | None:
     """Return the print copy of a stored image, making it first if need be; None when the
     object is missing, no longer matches its SHA-256, or is not an image that can be printed
-    from a copy."""
+    from a copy. `store` is a storage backend, a `FileStore`, or a local store's folder.
+
+    :raises ValueError: sha256 is not a SHA-256.
+    """
     from PIL import Image
 
-    target = print_copy_path(store_root, sha256)
-    source = object_path(Path(store_root) / "objects", sha256)
+    from portfolio.storage import as_backend
+
+    backend = as_backend(store)
+    target = print_copy_key(sha256)
     try:
-        handle = open(source, "rb")  # noqa: SIM115 - closed below
-    except (FileNotFoundError, IsADirectoryError):
+        # Checked (streamed, and remembered while the original is unchanged: cheap when
+        # repeated); the copy is made from this same handle, so from the checked bytes.
+        handle = backend.open_verified(object_key(sha256), sha256, route="print copy")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, StoredFileDamaged):
         return None
     with handle:
-        # Streamed, and remembered while the original's inode is unchanged: cheap when
-        # repeated. The copy is made from this same open file, so from the checked bytes.
-        if not check_handle(handle, sha256):
-            report_damage(sha256, "print copy")
-            return None
         try:
-            return target.read_bytes()
+            return backend.read(target)
         except FileNotFoundError:
             pass
         try:
             data = make_print_copy(handle)
         except (OSError, ValueError, Image.DecompressionBombError):
             return None
-    write_atomically(target, data, durable=False)  # derived: made again if a crash loses it
+    backend.put_bytes(target, data, durable=False)  # derived: made again if a crash loses it
     return data

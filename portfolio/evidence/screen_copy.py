@@ -13,9 +13,8 @@ still hashes to its name.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from portfolio.atomic import write_atomically
 from portfolio.evidence.parsing.limits import MAX_IMAGE_PIXELS
 from portfolio.evidence.parsing.rendering import MAX_SIDE, SCREEN_FORMATS, render
 from portfolio.evidence.paths import object_path
@@ -40,23 +39,34 @@ def screen_copy_path(store_root: Path, sha256: str, media_type: str) -> Path:
     return original.with_name(f"{sha256}-{MAX_SIDE}.{SCREEN_FORMATS[media_type]}")
 
 
+def screen_copy_key(sha256: str, media_type: str) -> str:
+    """The storage key of the screen copy (in whichever backend holds the originals)."""
+    return screen_copy_path(Path(), sha256, media_type).as_posix()
+
+
 def screen_mimetype(media_type: str) -> str:
     """The image type a screen copy of this type is served as."""
     return MIMETYPES[SCREEN_FORMATS[media_type]]
 
 
-def write_screen_copy(store_root: Path, sha256: str, media_type: str, data: bytes) -> None:
-    """Keep a screen copy just made (derived: made again if a crash loses it)."""
-    write_atomically(screen_copy_path(store_root, sha256, media_type), data, durable=False)
+def write_screen_copy(store: Any, sha256: str, media_type: str, data: bytes) -> None:
+    """Keep a screen copy just made (derived: made again if a crash loses it). `store` is a
+    storage backend, a `FileStore`, or a local store's folder."""
+    from portfolio.storage import as_backend
+
+    as_backend(store).put_bytes(screen_copy_key(sha256, media_type), data, durable=False)
 
 
-def remove_screen_copies(store_root: Path, sha256: str) -> None:
+def remove_screen_copies(store: Any, sha256: str) -> None:
     """Delete whatever screen copy the object has."""
+    from portfolio.storage import as_backend
+
+    backend = as_backend(store)
     for media_type in SCREEN_FORMATS:
-        screen_copy_path(store_root, sha256, media_type).unlink(missing_ok=True)
+        backend.delete(screen_copy_key(sha256, media_type))
 
 
-def ensure_screen_copy(store_root: Path, sha256: str, media_type: str,
+def ensure_screen_copy(store: Any, sha256: str, media_type: str,
                        verified: BinaryIO) -> bytes | None:
     """Return the screen copy of a stored object, making it first if need be; None when the
     file has none (a note on its preview says why).
@@ -64,13 +74,15 @@ def ensure_screen_copy(store_root: Path, sha256: str, media_type: str,
     `verified` is the original, opened and checked against its SHA-256 by the caller: a copy
     is only made from checked bytes.
     """
-    target = screen_copy_path(store_root, sha256, media_type)
+    from portfolio.storage import as_backend
+
+    backend = as_backend(store)
     try:
-        return target.read_bytes()
+        return backend.read(screen_copy_key(sha256, media_type))
     except FileNotFoundError:
         pass
     made = render(verified, media_type, pixel_limit=MAX_IMAGE_PIXELS)
     if made.image is None:
         return None
-    write_screen_copy(store_root, sha256, media_type, made.image)
+    backend.put_bytes(screen_copy_key(sha256, media_type), made.image, durable=False)
     return made.image

@@ -8,31 +8,28 @@ if that commit fails, so a failed request leaves neither rows nor files behind.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portfolio.errors import DomainError, ValidationFailed
-from portfolio.evidence.integrity import (
-    StoredFileDamaged,
-    hash_handle,
-    open_verified,
-    report_damage,
-    verify_object,
-)
+from portfolio.evidence.integrity import StoredFileDamaged, report_damage
 from portfolio.evidence.parsing import Preview, Sniffed, UnsupportedFile, build_preview, sniff
-from portfolio.evidence.paths import HEX, object_path
-from portfolio.evidence.print_copy import ensure_print_copy, print_copy_path
+from portfolio.evidence.paths import HEX, object_key, object_path
+from portfolio.evidence.print_copy import ensure_print_copy, print_copy_key
 from portfolio.evidence.screen_copy import remove_screen_copies, write_screen_copy
 from portfolio.models import AuditEvent, EvidenceFile, StoredFile
+from portfolio.storage import Backend
 
+logger = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 HEAD = 64 * 1024
 
@@ -54,18 +51,37 @@ class StagedFile:
 
 @dataclass
 class FileStore:
+    """Evidence files by SHA-256, kept by a storage backend (a local folder by default).
+
+    `root` is always a local folder: uploads are staged in root/tmp whatever the backend.
+    """
+
     root: Path
+    backend: Backend | None = None
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        if self.backend is None:
+            from portfolio.storage.local import LocalBackend
+
+            self.backend = LocalBackend(self.root)
+
+    @property
+    def blobs(self) -> Backend:
+        """The backend that keeps the bytes."""
+        assert self.backend is not None  # set in __post_init__
+        return self.backend
 
     @property
     def objects(self) -> Path:
         return self.root / "objects"
 
     def path_for(self, sha256: str) -> Path:
-        """Return where the object with this hash lives."""
+        """Return where the object with this hash lives in a local store."""
         return object_path(self.objects, sha256)
 
     def exists(self, sha256: str) -> bool:
-        return self.path_for(sha256).is_file()
+        return self.blobs.exists(object_key(sha256))
 
     def stage(self, stream: BinaryIO, filename: str, max_bytes: int) -> StagedFile:
         """Copy an upload to a temp file in chunks, hashing it; check size and type.
@@ -111,19 +127,19 @@ class FileStore:
                           safe_filename(filename, sniffed.extension), temp_path, preview)
 
     def place(self, staged: StagedFile, *, print_copy: bool = True) -> bool:
-        """Rename a staged file into place; return True when the object is new.
+        """Put a staged file in the store under its hash; return True when the object is new.
 
-        A photo also gets its print copy, so no PDF export has to make it later (unless
-        `print_copy` is False: an upload makes it once its transaction has committed).
+        Locally a rename; in S3 one PUT (atomic: nobody sees half an object). A photo also
+        gets its print copy, so no PDF export has to make it later (unless `print_copy` is
+        False: an upload makes it once its transaction has committed).
         """
-        target = self.path_for(staged.sha256)
-        if target.exists():
+        key = object_key(staged.sha256)
+        if self.blobs.exists(key):
             staged.temp_path.unlink(missing_ok=True)
             created = False
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged.temp_path, target)
-            os.chmod(target, 0o640)
+            self.blobs.put_file(key, staged.temp_path)
+            staged.temp_path.unlink(missing_ok=True)
             created = True
         if print_copy:
             self.make_copies(staged)
@@ -131,32 +147,36 @@ class FileStore:
 
     def make_copies(self, staged: StagedFile) -> None:
         """Keep a stored file's screen copy (made when it was staged) and make a photo's print
-        copy. Best effort: when no print copy can be made, an export prints from the original;
-        a lost screen copy is made again when it is first asked for."""
+        copy. Best effort, after the commit: when no print copy can be made (or the store does
+        not answer), an export prints from the original, and a lost screen copy is made again
+        when it is first asked for."""
         preview = staged.preview
         if preview is None:
             return
-        if preview.screen is not None and staged.sniffed is not None:
-            with suppress(OSError):
-                write_screen_copy(self.root, staged.sha256, staged.sniffed.media_type,
+        try:
+            if preview.screen is not None and staged.sniffed is not None:
+                write_screen_copy(self, staged.sha256, staged.sniffed.media_type,
                                   preview.screen)
-        if preview.kind == "image":
-            ensure_print_copy(self.root, staged.sha256)
+            if preview.kind == "image":
+                ensure_print_copy(self, staged.sha256)
+        except Exception:  # noqa: BLE001 - derived copies only; the upload itself is kept
+            logger.warning("copies of a stored file could not be made now; made when needed",
+                           exc_info=True)
 
     def remove(self, sha256: str) -> None:
         """Delete an object and anything derived from it."""
-        self.path_for(sha256).unlink(missing_ok=True)
-        print_copy_path(self.root, sha256).unlink(missing_ok=True)
-        remove_screen_copies(self.root, sha256)
+        self.blobs.delete(object_key(sha256))
+        self.blobs.delete(print_copy_key(sha256))
+        remove_screen_copies(self, sha256)
 
     def open(self, sha256: str) -> BinaryIO:
         """Open a stored object for reading, unchecked: only for code that hashes what it
         reads itself. Anything served or embedded goes through `open_verified`."""
-        return open(self.path_for(sha256), "rb")  # noqa: SIM115 - caller closes
+        return self.blobs.open(object_key(sha256))
 
     def verify(self, sha256: str) -> bool:
         """True when the object exists and its bytes still hash to its name (streamed)."""
-        return verify_object(self.path_for(sha256), sha256)
+        return self.blobs.verify(object_key(sha256), sha256)
 
     def open_verified(self, sha256: str, *, route: str = "") -> BinaryIO:
         """Open a stored object once its bytes have been checked; the caller closes it.
@@ -164,7 +184,15 @@ class FileStore:
         :raises FileNotFoundError: no such object.
         :raises StoredFileDamaged: its bytes no longer match its SHA-256 (logged).
         """
-        return open_verified(self.path_for(sha256), sha256, route=route)
+        return self.blobs.open_verified(object_key(sha256), sha256, route=route)
+
+    def read_verified(self, sha256: str, *, route: str = "") -> bytes:
+        """Return a stored object's bytes, hashed as read; nothing unless they match.
+
+        :raises FileNotFoundError: no such object.
+        :raises StoredFileDamaged: its bytes no longer match its SHA-256 (logged).
+        """
+        return self.blobs.read_verified(object_key(sha256), sha256, route=route)
 
     @contextmanager
     def batch(self) -> Iterator[UploadBatch]:
@@ -190,8 +218,9 @@ class UploadBatch:
     def commit(self, session: Session) -> None:
         """Place every staged object, then commit the session; undo the new objects on failure.
 
-        Only renames happen while the write transaction is open: photos' print copies are
-        made, and screen copies written, after the commit, so an upload never holds the
+        Only renames (locally) or PUTs (S3) happen while the write transaction is open:
+        photos' print copies are made, and screen copies written, after the commit, so an
+        upload never holds the
         database's write lock for them."""
         created = [s.sha256 for s in self.files if self.store.place(s, print_copy=False)]
         try:
@@ -206,6 +235,14 @@ class UploadBatch:
             raise
         for staged in self.files:
             self.store.make_copies(staged)
+
+
+def file_store_for(config: Mapping[str, Any]) -> FileStore:
+    """Return the store an app's config describes (STORAGE_BACKEND, STORAGE_DIR, S3_*)."""
+    from portfolio.storage import open_backend, settings_from_config
+
+    settings = settings_from_config(config)
+    return FileStore(Path(settings.root), open_backend(settings))
 
 
 def damaged_objects(store: FileStore, sha256s: Iterable[str]) -> list[str]:
@@ -273,30 +310,26 @@ class ScrubReport:
                 "unreferenced": self.unreferenced, "stray": self.stray}
 
 
-def _objects_on_disk(store: FileStore) -> Iterator[tuple[str, Path]]:
-    """Every file under objects/, with its name (whether or not it is a valid object name)."""
-    for dirpath, dirnames, filenames in os.walk(store.objects):
-        dirnames.sort()
-        for name in sorted(filenames):
-            yield name, Path(dirpath) / name
-
-
 def scrub_store(session: Session, store: FileStore) -> ScrubReport:
     """Re-hash every object in the store (streamed, never from the cache) and compare the
     store with the StoredFile rows. Reads only; the caller decides what to record."""
     report = ScrubReport()
     referenced = set(session.scalars(select(StoredFile.sha256)))
     present: set[str] = set()
-    for name, path in _objects_on_disk(store):
-        if len(name) != 64 or not HEX.issuperset(name) or path != store.path_for(name):
-            report.stray.append(str(path.relative_to(store.root)))
+    for key in store.blobs.iter_keys("objects/"):
+        name = key.rsplit("/", 1)[-1]
+        if len(name) != 64 or not HEX.issuperset(name) or key != object_key(name):
+            report.stray.append(key)
             continue
         present.add(name)
         report.checked += 1
         try:
-            with open(path, "rb") as handle:
-                report.bytes_read += os.fstat(handle.fileno()).st_size
-                good = hash_handle(handle) == name
+            with store.blobs.open(key) as handle:
+                digest = hashlib.sha256()
+                while chunk := handle.read(CHUNK):
+                    report.bytes_read += len(chunk)
+                    digest.update(chunk)
+                good = digest.hexdigest() == name
         except OSError:
             good = False
         if not good:
@@ -335,16 +368,19 @@ def refresh_pictures(session: Session, store: FileStore) -> PictureRefresh:
             groups.setdefault((row.sha256, row.media_type), []).append(row)
     for (sha, media_type), rows in groups.items():
         report.checked += 1
+        sniffed = sniffed_by_type[media_type]
+        (store.root / "tmp").mkdir(parents=True, exist_ok=True)
         try:
-            # Checked here, then read by the previewer from the same path: this is an
-            # operator's command, and a copy made from swapped bytes would not be served
-            # anyway (the file routes check the original before each picture they send).
-            store.open_verified(sha, route="files pictures").close()
+            with store.open_verified(sha, route="files pictures") as handle, \
+                    tempfile.NamedTemporaryFile(dir=store.root / "tmp") as copy:
+                # The previewer reads a file: the checked bytes, copied (the store may be S3).
+                while chunk := handle.read(CHUNK):
+                    copy.write(chunk)
+                copy.flush()
+                preview = build_preview(Path(copy.name), sniffed)
         except (FileNotFoundError, StoredFileDamaged):
             report.unreadable.append(sha)
             continue
-        sniffed = sniffed_by_type[media_type]
-        preview = build_preview(store.path_for(sha), sniffed)
         for row in rows:  # still none (a password, no pages ...): the note now says why
             row.preview = preview.to_json()
             report.files += 1
@@ -359,4 +395,4 @@ def refresh_pictures(session: Session, store: FileStore) -> PictureRefresh:
 
 __all__ = ["FileStore", "FileTooLarge", "PictureRefresh", "ScrubReport", "StagedFile",
            "StoredFileDamaged", "UploadBatch", "damaged_objects", "record_file_damaged",
-           "refresh_pictures", "report_damage", "scrub_store"]
+           "refresh_pictures", "report_damage", "scrub_store", "file_store_for"]

@@ -15,7 +15,8 @@ from typing import Any
 
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from portfolio.evidence.integrity import StoredFileDamaged, read_verified
+from portfolio.evidence.integrity import StoredFileDamaged
+from portfolio.evidence.paths import object_key
 from portfolio.evidence.print_copy import ensure_print_copy
 from portfolio.export.schemes import EVIDENCE_SCHEME, PRINT_SCHEME, STATIC_SCHEME
 
@@ -37,9 +38,11 @@ class PortfolioFetcher(URLFetcher):
     """Serve `portfolio-static:` from the static folder and `evidence:<sha256>` from the store."""
 
     def __init__(self, static_dir: Path, store: Any) -> None:
+        from portfolio.storage import as_backend
+
         super().__init__(allowed_protocols=("portfolio-static", "evidence"))
         self.static_root = static_dir.resolve()
-        self.store = store
+        self.store = as_backend(store)  # a backend, a FileStore, or a local store's folder
         self.refused: list[str] = []
 
     def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
@@ -52,7 +55,7 @@ class PortfolioFetcher(URLFetcher):
         elif url.startswith(EVIDENCE_SCHEME):
             digest = url[len(EVIDENCE_SCHEME):]
             try:
-                data = read_verified(self.store.path_for(digest), digest, route="pdf render")
+                data = self.store.read_verified(object_key(digest), digest, route="pdf render")
             except (ValueError, OSError, StoredFileDamaged):  # not a hash, missing, or damaged
                 data = None
             if data is not None:
@@ -75,7 +78,7 @@ class PrintFetcher(PortfolioFetcher):
         if url.startswith(PRINT_SCHEME):
             digest = url[len(PRINT_SCHEME):]
             try:
-                prepared = ensure_print_copy(self.store.root, digest)
+                prepared = ensure_print_copy(self.store, digest)
             except ValueError:  # not a SHA-256: refused below, as any unknown object is
                 prepared = None
             if prepared is not None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from portfolio import create_app
 from portfolio.db import get_database, must_get, rowcount, utcnow
 from portfolio.errors import DomainError, StoredFileDamaged
-from portfolio.evidence.storage import FileStore, record_file_damaged
+from portfolio.evidence.storage import file_store_for, record_file_damaged
 from portfolio.export.services import export_portfolio
 from portfolio.models import Enrolment, ExportJob, User
 from portfolio.ops import record_export
@@ -222,7 +222,7 @@ def run_job(app: Flask, job_id: int, verify_base: str) -> None:
                                 name=f"export-job-{job_id}-heartbeat")
         beat.start()
         try:
-            _render_job(app, job_id, verify_base, FileStore(Path(app.config["STORAGE_DIR"])))
+            _render_job(app, job_id, verify_base, file_store_for(app.config))
         finally:
             stop.set()
             beat.join(timeout=5)

@@ -37,6 +37,7 @@ from portfolio.export.worker import (
     render_part,
     warm_up,
 )
+from portfolio.storage import StorageSettings, as_backend
 
 # Bump when the way parts are made changes in a way their HTML does not show.
 PIPELINE_VERSION = "1"
@@ -133,9 +134,9 @@ class PartRenderer:
     which lays out a few here and starts the pool for many.
     """
 
-    def __init__(self, *, static_dir: Path, store_root: Path, cache_dir: Path,
+    def __init__(self, *, static_dir: Path, store: StorageSettings, cache_dir: Path,
                  pool: RenderPool) -> None:
-        self.static_dir, self.store_root, self.cache_dir = static_dir, store_root, cache_dir
+        self.static_dir, self.store, self.cache_dir = static_dir, store, cache_dir
         self.pool = pool
         self.styles = _stylesheet_digest(static_dir)
         self.rendered: list[str] = []  # names of the parts laid out
@@ -147,8 +148,8 @@ class PartRenderer:
         return self.cache_dir / SECTION_DIR / f"{part.key}.pdf"
 
     @property
-    def _args(self) -> tuple[str, str, str]:
-        return str(self.static_dir), str(self.store_root), str(self.cache_dir)
+    def _args(self) -> tuple[str, StorageSettings, str]:
+        return str(self.static_dir), self.store, str(self.cache_dir)
 
     def submit(self, parts: list[Part]) -> None:
         """Take cached parts from the cache; queue (or start) the layout of the others."""
@@ -337,7 +338,8 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
         timings[stage] = round(now - clock, 3)
         clock = now
 
-    renderer = PartRenderer(static_dir=static_dir, store_root=store.root, cache_dir=cache_dir,
+    renderer = PartRenderer(static_dir=static_dir, store=as_backend(store).settings,
+                            cache_dir=cache_dir,
                             pool=pool)
     import pikepdf
 

@@ -43,8 +43,12 @@ def attachments(content: PortfolioContent, store: Any) -> Iterator[tuple[str, by
     :raises StoredFileDamaged: a file is damaged or missing in the store; the message names
         the evidence item and file (never its contents).
     """
-    from portfolio.evidence.integrity import StoredFileDamaged, read_verified
+    from portfolio.evidence.integrity import StoredFileDamaged
+    from portfolio.evidence.paths import object_key
     from portfolio.export.pipeline import manifest_bytes
+    from portfolio.storage import as_backend
+
+    backend = as_backend(store)
 
     yield MANIFEST_NAME, manifest_bytes(content.manifest)
     seen: set[str] = set()
@@ -55,7 +59,7 @@ def attachments(content: PortfolioContent, store: Any) -> Iterator[tuple[str, by
             seen.add(f.sha256)
             what = f"the file “{f.filename}” of evidence item E{item.id} “{item.title}”"
             try:
-                data = read_verified(store.path_for(f.sha256), f.sha256, route="export")
+                data = backend.read_verified(object_key(f.sha256), f.sha256, route="export")
             except FileNotFoundError:
                 raise StoredFileDamaged(f.sha256, (
                     f"The portfolio was not exported: {what} is missing from the centre's "

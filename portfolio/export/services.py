@@ -23,6 +23,7 @@ from portfolio.audit import record_event
 from portfolio.db import utcnow
 from portfolio.errors import PermissionDenied
 from portfolio.export.content import enrolment_events, gather
+from portfolio.export.files import export_files
 from portfolio.export.keys import _describe, trusted_certificates
 from portfolio.export.pipeline import (
     RenderPool,
@@ -101,10 +102,14 @@ def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | No
     result.timings["sign"] = round(time.perf_counter() - signing_started, 3)
     slug = "".join(ch if ch.isalnum() else "-" for ch in content.learner.lower()).strip("-")
     filename = f"portfolio-{slug}-{now:%Y%m%d-%H%M%S}.pdf"
-    target = out or Path(config["EXPORTS_DIR"]) / filename
-    write_atomically(target, signed)
+    if out is not None:
+        write_atomically(out, signed)
+        filename = out.name
+    else:
+        # EXPORTS_DIR, or the bucket with the S3 backend: served only by the download view.
+        export_files(config, store).write(filename, signed)
     export = Export(enrolment_id=enrolment.id, created_by_id=actor.id if actor else None,
-                    created_at=now, public_id=public_id, filename=target.name,
+                    created_at=now, public_id=public_id, filename=filename,
                     sha256=hashlib.sha256(signed).hexdigest(), size=len(signed), pages=pages,
                     manifest=content.manifest,
                     signer_fingerprint=fingerprint_of(_certificate(signer).dump()))
@@ -118,7 +123,7 @@ def export_portfolio(session: Session, enrolment: Enrolment, *, actor: User | No
     record_event(session, action="export.pdf", subject_type="export", subject_id=export.id,
                  actor=actor, learner_id=enrolment.learner_id,
                  centre_id=enrolment.learner.centre_id,
-                 detail={"sha256": export.sha256, "pages": pages, "file": target.name})
+                 detail={"sha256": export.sha256, "pages": pages, "file": filename})
     return export
 
 

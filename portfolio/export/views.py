@@ -26,6 +26,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from portfolio import db
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import NotFound, ValidationFailed
+from portfolio.export.files import export_files
 from portfolio.export.jobs import (
     TooManyExports,
     dispatch_export,
@@ -122,11 +123,35 @@ def download(export_id: int) -> Any:
     export = s.get(Export, export_id)
     if export is None or not can_view_enrolment(current_user, export.enrolment):
         raise NotFound("No such export.")
-    path = Path(current_app.config["EXPORTS_DIR"]) / export.filename
-    if not path.is_file():
-        raise NotFound("The file of this export is no longer on the server.")
-    response = send_file(path, mimetype="application/pdf", as_attachment=True,
-                         download_name=export.filename)
+    gone = "The file of this export is no longer on the server."
+    files = export_files(current_app.config)
+    path = files.local_path(export.filename)
+    response: Any
+    if path is not None:
+        if not path.is_file():
+            raise NotFound(gone)
+        response = send_file(path, mimetype="application/pdf", as_attachment=True,
+                             download_name=export.filename)
+    else:
+        # From the bucket, streamed through this (permission-checked) view once its bytes
+        # match the SHA-256 recorded when it was made; byte ranges still work.
+        try:
+            handle = files.open_verified(export.filename, export.sha256,
+                                         route="export download")
+        except FileNotFoundError:
+            raise NotFound(gone) from None
+        try:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(0)
+            response = send_file(handle, mimetype="application/pdf", as_attachment=True,
+                                 download_name=export.filename, conditional=False,
+                                 etag=export.sha256, max_age=0)
+            response.content_length = size
+            response = response.make_conditional(request.environ, accept_ranges=True,
+                                                 complete_length=size)
+        except BaseException:
+            handle.close()
+            raise
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from portfolio.atomic import write_atomically
 from portfolio.export.schemes import PRINT_SCHEME, STATIC_SCHEME
+from portfolio.storage import StorageSettings
 
 __all__ = ["IMAGE_DIR", "PRINT_SCHEME", "SECTION_DIR", "STYLESHEETS", "render_part", "warm_up"]
 SECTION_DIR = "sections"
@@ -57,7 +58,7 @@ def _stylesheets(static_dir: str) -> list[Any]:
     return [_STYLESHEETS[static_dir]]
 
 
-def render_part(html: str, key: str, static_dir: str, store_root: str,
+def render_part(html: str, key: str, static_dir: str, store: StorageSettings | str,
                 cache_dir: str) -> tuple[int, dict[str, int]]:
     """Lay out one part into the cache; return its page count and the page (from 0) of each
     element id in it, which page references need. Both are also kept beside the PDF."""
@@ -65,12 +66,14 @@ def render_part(html: str, key: str, static_dir: str, store_root: str,
 
     import weasyprint
 
-    from portfolio.evidence.paths import ObjectPaths
     from portfolio.export.fetcher import PrintFetcher
+    from portfolio.storage import open_backend
 
     warm_up()  # one font configuration per process: fonts are found once, not for every part
     folder = Path(cache_dir) / SECTION_DIR
-    fetcher = PrintFetcher(Path(static_dir), ObjectPaths(Path(store_root)))
+    # The store's settings, not a path: with S3 this process reads the bucket itself.
+    backend = open_backend(store) if isinstance(store, StorageSettings) else store
+    fetcher = PrintFetcher(Path(static_dir), backend)
     document = weasyprint.HTML(string=html, base_url=STATIC_SCHEME + "/",
                                url_fetcher=fetcher).render(
         stylesheets=_stylesheets(static_dir), font_config=_FONT_CONFIG)
