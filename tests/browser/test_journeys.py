@@ -129,7 +129,7 @@ def test_admin_adds_a_person_and_enrols_them(page: Page, session, live_server, a
     page.get_by_role("link", name="Enrolments").click()
     page.get_by_role("link", name="Enrol a learner").click()
     expect(page).to_have_url(f"{live_server}/admin/enrolments/new")
-    page.get_by_label("Learner").select_option(label="Nia Newcomer (nia@example.org)")
+    page.get_by_label("Learner", exact=True).select_option(label="Nia Newcomer (nia@example.org)")
     page.get_by_label("Unit", exact=True).select_option(
         label=f"Unit 40: {world.unit.title} ({world.unit.reference})")
     page.get_by_label("Assessor").select_option(label=world.assessor.full_name)
