@@ -103,6 +103,21 @@ def init_app(app: Flask) -> None:
         response.headers["Retry-After"] = "5"
         return response
 
+    if app.config.get("STORAGE_BACKEND") == "s3":
+        # botocore is imported only when the S3 backend is configured.
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        @app.errorhandler(BotoCoreError)
+        @app.errorhandler(ClientError)
+        def _store_unavailable(exc: Exception) -> Any:
+            app.logger.error("the object store failed: %s", type(exc).__name__)
+            response = make_response(_respond(
+                503, "File store unavailable",
+                "The file store is not answering, so this was not done. Nothing was lost or "
+                "half-saved: try again in a few minutes."))
+            response.headers["Retry-After"] = "60"
+            return response
+
     @app.errorhandler(SchemaOutOfDate)
     def _schema_error(exc: SchemaOutOfDate) -> Any:
         return _respond(503, "Database needs an update", str(exc))

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portfolio.cli import cli
 from portfolio.errors import StoredFileDamaged
@@ -667,3 +667,42 @@ def test_a_pdfs_picture_lives_in_the_same_store(app_on, backend_config):
     again = web.client.get(f"/files/{row.id}/preview")
     assert again.status_code == 200 and again.data == picture.data
     assert store.blobs.exists(key)
+
+
+def test_when_the_store_is_down_an_upload_gets_503_and_nothing_is_half_saved(make_app,
+                                                                             s3_config):
+    """The bucket does not answer: the upload is refused with a 503 page that says so (the
+    API with problem+json), no evidence row is written, and pages that need no file work."""
+    import socket
+
+    from portfolio.db import get_database
+    from portfolio.models import Evidence
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = make_app(**{**s3_config, "S3_ENDPOINT_URL": f"http://127.0.0.1:{port}"})
+    session = get_database(app).sessionmaker()
+    try:
+        world = make_world(session)
+        session.commit()
+    finally:
+        session.close()
+    web = _learner(app)
+    from datetime import date
+
+    response = web.post(
+        f"/enrolments/{world.enrolment.id}/evidence/new/work_product",
+        {"title": "Rota", "activity_on": date.today().isoformat(),
+         "personal_data_confirmed": "y", "files": [(io.BytesIO(b"%PDF-1.4 rota"), "r.pdf")]},
+        content_type="multipart/form-data")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "60"
+    assert "file store is not answering" in response.get_data(True)
+    session = get_database(app).sessionmaker()
+    try:
+        assert session.scalar(select(func.count()).select_from(Evidence)) == 0
+    finally:
+        session.close()
+    assert list((Path(app.config["STORAGE_DIR"]) / "tmp").glob("*")) == []
+    assert web.client.get(f"/enrolments/{world.enrolment.id}").status_code == 200
