@@ -116,8 +116,19 @@ def database_url(db_kind: str, _database_template: str, tmp_path: Path) -> str:
         tables = [r[0] for r in conn.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
             "AND tablename <> 'alembic_version'"))]
-        # TRUNCATE skips row triggers, so the append-only audit table empties too.
-        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        # Only the tables the last test wrote to (one round trip finds them): a TRUNCATE of
+        # every table cost 0.17 s a test. TRUNCATE skips row triggers, so the append-only
+        # audit table empties too.
+        used = [r[0] for r in conn.execute(text(" UNION ALL ".join(
+            f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM \"{t}\")"  # noqa: S608 - names from pg_tables
+            for t in tables)))]
+        if used:
+            conn.execute(text(f"TRUNCATE {', '.join(used)} RESTART IDENTITY CASCADE"))
+        # Ids start at 1 again in tables left empty after rows came and went.
+        for (name,) in conn.execute(text(
+                "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' "
+                "AND last_value IS NOT NULL")):
+            conn.execute(text(f'ALTER SEQUENCE "{name}" RESTART'))
     engine.dispose()
     return url
 

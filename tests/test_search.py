@@ -258,3 +258,12 @@ def test_words_inside_a_pdf_are_found(app, session, world):
     assert _found(session, world.assessor, "distinction") == {item.id}
     html = _page(app, world.assessor.email, "distinction").get_data(as_text=True)
     assert "<mark>Distinction</mark>" in html
+
+
+def test_snippets_show_words_not_markdown(app, session, world):
+    make_evidence(session, world.enrolment, world.learner, title="Discussion",
+                  body="## Liability\n- **Liability and compensation:** `admitting` fault.")
+    session.commit()
+    [hit] = search(session, world.assessor, "compensation").hits
+    assert "*" not in hit.snippet and "`" not in hit.snippet and "#" not in hit.snippet
+    assert "<mark>compensation</mark>" in hit.snippet

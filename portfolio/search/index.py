@@ -11,6 +11,7 @@ for its personal data, is never found by search.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,6 +36,8 @@ TITLE_CHARS = 200
 # they are taken out of indexed text so that nothing a person wrote can pose as a match.
 START, STOP = "\ue000", "\ue001"
 _UNMARK = str.maketrans({START: " ", STOP: " "})
+# Markdown's emphasis, code and heading marks: noise in a snippet, and no word is made of them.
+_MARKDOWN_MARKS = re.compile(r"[*`#]+")
 
 
 def file_text(preview: dict[str, Any] | None, filename: str) -> str:
@@ -104,7 +107,8 @@ def _row(kind: str, source_id: int, evidence_id: int, enrolment_id: int, title: 
     return {"kind": kind, "source_id": source_id, "evidence_id": evidence_id,
             "enrolment_id": enrolment_id,
             "title": (title or "")[:TITLE_CHARS].translate(_UNMARK),
-            "body": (body or "")[:MAX_BODY_CHARS].translate(_UNMARK), "updated_at": utcnow()}
+            "body": _MARKDOWN_MARKS.sub("", (body or "")[:MAX_BODY_CHARS]).translate(_UNMARK),
+            "updated_at": utcnow()}
 
 
 READERS = {"evidence": _evidence_rows, "feedback": _review_rows, "comment": _comment_rows}
