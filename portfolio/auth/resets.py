@@ -101,28 +101,10 @@ def _new_link(session: Session, user: User, *, purpose: str, lifetime: timedelta
     return raw
 
 
-def invite(session: Session, user: User, *, actor: User, days: int) -> str:
-    """Make (or make again) the person's invitation: a link to choose their first password,
-    valid for `days`; an earlier invitation stops working. Returns the raw link token.
-
-    :raises PermissionDenied: the actor is not an admin of the person's centre.
-    """
-    if not can_manage_users(actor, user.centre_id):
-        raise PermissionDenied("Only an admin of this person's centre can invite them.")
-    if not user.is_active:
-        raise InvalidTransition("This person's account is not active: activate it first.")
-    raw = _new_link(session, user, purpose="invite", lifetime=timedelta(days=days),
-                    created_by=actor)
-    record_event(session, action="user.invited", subject_type="user", subject_id=user.id,
-                 actor=actor, actor_role="admin")
-    session.flush()
-    return raw
-
-
-def send_reset(session: Session, user: User, *, actor: User, minutes: int) -> str:
-    """An admin sends the person a link to choose a new password (they forgot it and asked the
-    centre): the admin never sees or sets it. Earlier reset links stop working. Returns the raw
-    link token.
+def _sent_by_admin(session: Session, user: User, *, actor: User, purpose: str,
+                   lifetime: timedelta, action: str) -> str:
+    """A link an admin sends the person (the admin never sees or sets the password); earlier
+    links of the same purpose stop working. Returns the raw link token.
 
     :raises PermissionDenied: the actor is not an admin of the person's centre.
     :raises InvalidTransition: the account is not active.
@@ -131,12 +113,25 @@ def send_reset(session: Session, user: User, *, actor: User, minutes: int) -> st
         raise PermissionDenied("Only an admin of this person's centre can send them a link.")
     if not user.is_active:
         raise InvalidTransition("This person's account is not active: activate it first.")
-    raw = _new_link(session, user, purpose="reset", lifetime=timedelta(minutes=minutes),
-                    created_by=actor)
-    record_event(session, action="user.reset_sent", subject_type="user", subject_id=user.id,
+    raw = _new_link(session, user, purpose=purpose, lifetime=lifetime, created_by=actor)
+    record_event(session, action=action, subject_type="user", subject_id=user.id,
                  actor=actor, actor_role="admin")
     session.flush()
     return raw
+
+
+def invite(session: Session, user: User, *, actor: User, days: int) -> str:
+    """Make (or make again) the person's invitation: a link to choose their first password,
+    valid for `days` (see `_sent_by_admin`)."""
+    return _sent_by_admin(session, user, actor=actor, purpose="invite",
+                          lifetime=timedelta(days=days), action="user.invited")
+
+
+def send_reset(session: Session, user: User, *, actor: User, minutes: int) -> str:
+    """A link to choose a new password, for a person who forgot theirs and asked the centre
+    (see `_sent_by_admin`)."""
+    return _sent_by_admin(session, user, actor=actor, purpose="reset",
+                          lifetime=timedelta(minutes=minutes), action="user.reset_sent")
 
 
 def invitation_email(user: User, link: str, *, inviter: str, days: int) -> Message:
