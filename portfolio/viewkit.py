@@ -71,6 +71,30 @@ def file_store() -> FileStore:
     return file_store_for(current_app.config)
 
 
+def send_checked(handle: Any, *, mimetype: str, filename: str, etag: str,
+                 attachment: bool) -> Any:
+    """Answer with an open, already checked handle (closed when the response is), with byte
+    ranges and conditional requests, never cached by the browser.
+
+    Locally a file; with S3, a local copy made while checking it, or a reader that fetches only
+    the ranges asked for. Either way seekable, so its length is known: send_file cannot know a
+    handle's length, and byte ranges (recordings are sought) need it.
+    """
+    try:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(0)
+        response = send_file(handle, mimetype=mimetype, as_attachment=attachment,
+                             download_name=filename, conditional=False, etag=etag, max_age=0)
+        response.content_length = size
+        response = response.make_conditional(request.environ, accept_ranges=True,
+                                             complete_length=size)
+    except BaseException:
+        handle.close()
+        raise
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 def send_evidence_file(item: Any, *, download: bool, missing: str) -> Any:
     """Answer with a stored evidence file whose access was already checked.
 
@@ -88,24 +112,9 @@ def send_evidence_file(item: Any, *, download: bool, missing: str) -> Any:
     except FileNotFoundError:
         raise NotFound(missing) from None
     inline = item.media_type in SAFE_INLINE_IMAGE_TYPES and not download
-    try:
-        # Locally a file; with S3, a local copy made while checking it, or a reader that
-        # fetches only the ranges asked for. Either way seekable, so its length is known.
-        size = handle.seek(0, os.SEEK_END)
-        handle.seek(0)
-        response = send_file(handle, mimetype=item.media_type, as_attachment=not inline,
-                             download_name=item.filename, conditional=False,
-                             etag=item.sha256, max_age=0)
-        # send_file cannot know a handle's length: give it, so byte ranges work (recordings
-        # can be sought) and Content-Length is right.
-        response.content_length = size
-        response = response.make_conditional(request.environ, accept_ranges=True,
-                                             complete_length=size)
-    except BaseException:
-        handle.close()
-        raise
+    response = send_checked(handle, mimetype=item.media_type, filename=item.filename,
+                            etag=item.sha256, attachment=not inline)
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["Cache-Control"] = "private, no-store"
     return response
 
 

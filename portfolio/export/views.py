@@ -37,6 +37,7 @@ from portfolio.export.services import verdict_for_link, verify_export
 from portfolio.models import AuditEvent, EqaPack, Export, ExportJob
 from portfolio.permissions import can_view_enrolment
 from portfolio.security import client_address
+from portfolio.viewkit import send_checked
 from portfolio.witness.services import rate_limited
 
 bp = Blueprint("export", __name__)
@@ -140,18 +141,8 @@ def download(export_id: int) -> Any:
                                          route="export download")
         except FileNotFoundError:
             raise NotFound(gone) from None
-        try:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(0)
-            response = send_file(handle, mimetype="application/pdf", as_attachment=True,
-                                 download_name=export.filename, conditional=False,
-                                 etag=export.sha256, max_age=0)
-            response.content_length = size
-            response = response.make_conditional(request.environ, accept_ranges=True,
-                                                 complete_length=size)
-        except BaseException:
-            handle.close()
-            raise
+        response = send_checked(handle, mimetype="application/pdf", filename=export.filename,
+                                etag=export.sha256, attachment=True)
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
