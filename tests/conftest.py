@@ -45,6 +45,28 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {config.getoption('--db')}"
 
 
+_DATABASE_FIXTURES = ("db_kind", "database_url")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, run only the tests that use the database. The others (parsers, signing,
+    state tables, pure permission rules) never see which database the run is on, so a second
+    run of them would repeat the SQLite run exactly; they show as "deselected". So do tests
+    marked `one_database`: they check what the database cannot change (the axe checks of each
+    page's HTML; every route's status on PostgreSQL is checked by the access matrix)."""
+    if config.getoption("--db") != "postgresql":
+        return
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        uses = (any(name in getattr(item, "fixturenames", ()) for name in _DATABASE_FIXTURES)
+                and item.get_closest_marker("one_database") is None)
+        (keep if uses else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_INSTANCE, ignore_errors=True)
 

@@ -16,6 +16,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
 from tests.browser.conftest import DEFAULT_TIMEOUT_MS, DESKTOP, PHONE, SharedSite
 
+# The HTML axe checks does not depend on the database: these run in the SQLite run only.
+pytestmark = pytest.mark.one_database
+
 # WCAG 2.0, 2.1 and 2.2 at levels A and AA, plus Deque's best practices. (axe 4.12 has no
 # rule tagged wcag22a yet; the tag is listed so rules added later are picked up.)
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa", "best-practice"]
