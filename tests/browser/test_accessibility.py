@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
 from tests.browser.conftest import DEFAULT_TIMEOUT_MS, DESKTOP, PHONE, SharedSite
 
-# The HTML axe checks does not depend on the database: these run in the SQLite run only.
+# What axe checks (the HTML) does not depend on the database: these run in the SQLite run only.
 pytestmark = pytest.mark.one_database
 
 # WCAG 2.0, 2.1 and 2.2 at levels A and AA, plus Deque's best practices. (axe 4.12 has no
