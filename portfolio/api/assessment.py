@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, g, jsonify, request
 from sqlalchemy import select
 
 from portfolio import db
+from portfolio.api import schemas
 from portfolio.api.evidence import evidence_json
-from portfolio.api.inputs import json_object, keyset_page, paged, whole_number
+from portfolio.api.inputs import keyset_page, paged
+from portfolio.api.openapi import BAD_PAGE, CHANGE, PAGE_PARAMS, SIGN, operation
 from portfolio.api.views import bp
 from portfolio.assessment import services
 from portfolio.assessment.queries import list_decisions
@@ -17,7 +20,7 @@ from portfolio.assessment.signing import verify_all, verify_signature
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import NotFound, ValidationFailed
 from portfolio.evidence.queries import get_evidence
-from portfolio.ids import parse_id, parse_ids
+from portfolio.ids import parse_ids
 from portfolio.models import Criterion, CriterionDecision, Signature
 from portfolio.security import client_address
 
@@ -27,13 +30,8 @@ def _limits() -> dict[str, int]:
             "lockout_minutes": int(current_app.config["LOGIN_LOCKOUT_MINUTES"])}
 
 
-def _body() -> dict[str, Any]:
-    return json_object()
-
-
-def _confirmation(body: dict[str, Any]) -> services.SignerConfirmation:
-    return services.SignerConfirmation(password=str(body.get("password", "")),
-                                       typed_name=str(body.get("typed_name", "")),
+def _confirmation(body: schemas.SignRequest) -> services.SignerConfirmation:
+    return services.SignerConfirmation(password=body.password, typed_name=body.typed_name,
                                        client=client_address())
 
 
@@ -70,34 +68,34 @@ def decision_json(decision: CriterionDecision) -> dict[str, Any]:
             "ended_reason": decision.ended_reason}
 
 
-@bp.post("/evidence/<int:evidence_id>/review")
-def evidence_review(evidence_id: int) -> Any:
+@operation(bp, "POST", "/evidence/<int:evidence_id>/review",
+           summary="Accept or refer back (assessor)", errors=[CHANGE],
+           body=schemas.ReviewRequest, ok=("200", schemas.Evidence, "Reviewed"))
+def evidence_review(evidence_id: int, read: Callable[[], schemas.ReviewRequest]) -> Any:
     s = db.session()
     evidence = get_evidence(s, evidence_id, g.api_user)
-    body = _body()
-    varcs = body.get("varcs") or {}
-    if not isinstance(varcs, dict):
-        raise ValidationFailed("varcs is an object of true/false values.", field="varcs")
-    services.review_evidence(s, evidence, actor=g.api_user, outcome=str(body.get("outcome", "")),
-                             feedback_md=str(body.get("feedback_md", "")), varcs=varcs,
-                             expected_version=whole_number(
-                                 body.get("expected_version"), "expected_version",
-                                 "Send expected_version: the version you reviewed."))
+    body = read()
+    services.review_evidence(s, evidence, actor=g.api_user, outcome=body.outcome,
+                             feedback_md=body.feedback_md, varcs=body.varcs.model_dump(),
+                             expected_version=body.expected_version)
     s.commit()
     return jsonify(evidence_json(evidence))
 
 
-@bp.post("/evidence/<int:evidence_id>/declaration")
-def evidence_declare_submit(evidence_id: int) -> Any:
+@operation(bp, "POST", "/evidence/<int:evidence_id>/declaration",
+           summary="Submit, signing the learner's declaration of authenticity over this version",
+           errors=[SIGN], body=schemas.SignRequest, ok=("200", schemas.Evidence, "Signed"))
+def evidence_declare_submit(evidence_id: int, read: Callable[[], schemas.SignRequest]) -> Any:
     s = db.session()
     evidence = get_evidence(s, evidence_id, g.api_user)
-    body = json_object(optional=True)
     _commit_then(s, lambda: services.submit_with_declaration(
-        s, evidence, actor=g.api_user, confirmation=_confirmation(body), **_limits()))
+        s, evidence, actor=g.api_user, confirmation=_confirmation(read()), **_limits()))
     return jsonify(evidence_json(evidence))
 
 
-@bp.get("/enrolments/<int:enrolment_id>/decisions")
+@operation(bp, "GET", "/enrolments/<int:enrolment_id>/decisions",
+           summary="Criterion decisions, live and ended", query=PAGE_PARAMS, errors=[BAD_PAGE],
+           ok=("200", schemas.DecisionList, "Decisions, in id order"))
 def decisions_list(enrolment_id: int) -> Any:
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, g.api_user)
@@ -105,29 +103,32 @@ def decisions_list(enrolment_id: int) -> Any:
     return paged([decision_json(d) for d in items], following)
 
 
-@bp.post("/enrolments/<int:enrolment_id>/decisions")
-def decisions_create(enrolment_id: int) -> Any:
+@operation(bp, "POST", "/enrolments/<int:enrolment_id>/decisions",
+           summary="Sign a criterion as met (assessor)", errors=[SIGN],
+           body=schemas.DecisionRequest, ok=("201", schemas.Decision, "Signed"))
+def decisions_create(enrolment_id: int, read: Callable[[], schemas.DecisionRequest]) -> Any:
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, g.api_user)
-    body = _body()
-    criterion_id = parse_id(body.get("criterion_id"))
-    criterion = s.get(Criterion, criterion_id) if criterion_id is not None else None
+    body = read()
+    criterion = s.get(Criterion, body.criterion_id)
     if criterion is None or criterion.unit_id != enrolment.unit_id:
         raise ValidationFailed("Send the criterion_id of a criterion of this unit.",
                                field="criterion_id")
-    ids = body.get("evidence_ids")
-    if not isinstance(ids, list) or not all(isinstance(i, int) and parse_id(i) for i in ids):
-        raise ValidationFailed("evidence_ids is a list of evidence ids.", field="evidence_ids")
     decision = _commit_then(s, lambda: services.decide_criterion(
-        s, enrolment, criterion, actor=g.api_user, evidence_ids=ids,
-        note_md=str(body.get("note_md", "")), confirmation=_confirmation(body),
-        expected_state=str(body.get("expected_state", "")), **_limits()))
+        s, enrolment, criterion, actor=g.api_user, evidence_ids=body.evidence_ids,
+        note_md=body.note_md, confirmation=_confirmation(body),
+        expected_state=body.expected_state, **_limits()))
     response = jsonify(decision_json(decision))
     response.status_code = 201
     return response
 
 
-@bp.get("/enrolments/<int:enrolment_id>/decision-state")
+@operation(bp, "GET", "/enrolments/<int:enrolment_id>/decision-state",
+           summary="The expected_state token for deciding on the given evidence",
+           query=[{"name": "evidence_ids", "in": "query", "required": False,
+                   "schema": {"type": "string"},
+                   "description": "Comma-separated ids; none means no evidence"}],
+           ok=("200", schemas.DecisionState, "Token"))
 def decision_state(enrolment_id: int) -> Any:
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, g.api_user)
@@ -136,47 +137,59 @@ def decision_state(enrolment_id: int) -> Any:
     return jsonify({"expected_state": services.decision_evidence_state(s, enrolment, ids)})
 
 
-@bp.post("/decisions/<int:decision_id>/countersign")
-def decision_countersign(decision_id: int) -> Any:
+@operation(bp, "POST", "/decisions/<int:decision_id>/countersign",
+           summary="Countersign a trainee's decision (qualified assessor)", errors=[SIGN],
+           body=schemas.SignRequest, ok=("200", schemas.Decision, "Signed"))
+def decision_countersign(decision_id: int, read: Callable[[], schemas.SignRequest]) -> Any:
     s = db.session()
     decision = s.get(CriterionDecision, decision_id)
     if decision is None:
         raise NotFound("No such decision.")
     if decision.enrolment.learner.centre_id != g.api_user.centre_id:
         raise NotFound("No such decision.")  # other centres' ids look like missing ones
-    body = _body()
     _commit_then(s, lambda: services.countersign_decision(
-        s, decision, actor=g.api_user, confirmation=_confirmation(body), **_limits()))
+        s, decision, actor=g.api_user, confirmation=_confirmation(read()), **_limits()))
     return jsonify(decision_json(decision))
 
 
-def _sign_enrolment(enrolment_id: int, action: Any) -> Any:
+def _sign_enrolment(enrolment_id: int, read: Callable[[], schemas.SignRequest],
+                    action: Any) -> Any:
     """Run one of the unit-level signing services; answer 201 with the verified signature."""
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, g.api_user)
     signature = _commit_then(s, lambda: action(
-        s, enrolment, actor=g.api_user, confirmation=_confirmation(_body()), **_limits()))
+        s, enrolment, actor=g.api_user, confirmation=_confirmation(read()), **_limits()))
     response = jsonify(signature_json(signature, verify_signature(s, signature)))
     response.status_code = 201
     return response
 
 
-@bp.post("/enrolments/<int:enrolment_id>/declaration")
-def unit_declare(enrolment_id: int) -> Any:
-    return _sign_enrolment(enrolment_id, services.sign_unit_declaration)
+def _signing(rule: str, summary: str) -> Any:
+    return operation(bp, "POST", rule, summary=summary, errors=[SIGN], body=schemas.SignRequest,
+                     ok=("201", schemas.Signature, "Signed"))
 
 
-@bp.post("/enrolments/<int:enrolment_id>/sign-off")
-def unit_sign_off(enrolment_id: int) -> Any:
-    return _sign_enrolment(enrolment_id, services.sign_off_unit)
+@_signing("/enrolments/<int:enrolment_id>/declaration",
+          "The learner's unit declaration of authenticity")
+def unit_declare(enrolment_id: int, read: Callable[[], schemas.SignRequest]) -> Any:
+    return _sign_enrolment(enrolment_id, read, services.sign_unit_declaration)
 
 
-@bp.post("/enrolments/<int:enrolment_id>/cosign")
-def unit_cosign(enrolment_id: int) -> Any:
-    return _sign_enrolment(enrolment_id, services.cosign_unit)
+@_signing("/enrolments/<int:enrolment_id>/sign-off", "The assessor signs the unit off")
+def unit_sign_off(enrolment_id: int, read: Callable[[], schemas.SignRequest]) -> Any:
+    return _sign_enrolment(enrolment_id, read, services.sign_off_unit)
 
 
-@bp.get("/enrolments/<int:enrolment_id>/signatures")
+@_signing("/enrolments/<int:enrolment_id>/cosign", "The learner co-signs the sign-off")
+def unit_cosign(enrolment_id: int, read: Callable[[], schemas.SignRequest]) -> Any:
+    return _sign_enrolment(enrolment_id, read, services.cosign_unit)
+
+
+@operation(bp, "GET", "/enrolments/<int:enrolment_id>/signatures",
+           summary="Every signature, each verified now: valid, invalidated (why) or broken; the "
+                   "summary counts all of the enrolment's signatures, whichever the page",
+           query=PAGE_PARAMS, errors=[BAD_PAGE],
+           ok=("200", schemas.SignatureList, "Signatures, in id order"))
 def signatures_list(enrolment_id: int) -> Any:
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, g.api_user)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 from flask import current_app, g, jsonify, request, url_for
 
 from portfolio import db
-from portfolio.api.inputs import json_object, next_page_url, page_params, paged, whole_number
+from portfolio.api import schemas
+from portfolio.api.inputs import next_page_url, page_params, paged
+from portfolio.api.openapi import BAD_PAGE, CHANGE, PAGE_PARAMS, UPLOAD, operation
 from portfolio.api.views import bp
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import NotFound, PermissionDenied, ValidationFailed
@@ -18,59 +20,17 @@ from portfolio.evidence.coverage import Coverage, compute_coverage
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.queries import get_evidence, get_file, list_evidence
 from portfolio.evidence.redaction import findings_for
-from portfolio.ids import parse_id
 from portfolio.models import Evidence, EvidenceVersion
+from portfolio.models.evidence import EvidenceStatus
 from portfolio.permissions import can_change_evidence
 from portfolio.viewkit import file_store, send_evidence_file
 
-TRUE = {"1", "true", "yes", "on"}
 
-
-def _date(raw: Any, field: str) -> date | None:
-    if raw is None or raw == "":
-        return None
-    if not isinstance(raw, str):
-        raise ValidationFailed("Dates are YYYY-MM-DD text.", field=field)
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as exc:
-        raise ValidationFailed("Dates are YYYY-MM-DD.", field=field) from exc
-
-
-def _payload() -> dict[str, Any]:
-    """Read fields from JSON or from a multipart form (details as JSON text)."""
-    if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise ValidationFailed("Send a JSON object.")
-        return body
-    data: dict[str, Any] = {k: v for k, v in request.form.items() if k != "details"}
-    if request.form.get("details"):
-        try:
-            data["details"] = json.loads(request.form["details"])
-        except ValueError as exc:
-            raise ValidationFailed("details must be a JSON object.", field="details") from exc
-    if "keep_file_ids" in request.form:
-        data["keep_file_ids"] = request.form.getlist("keep_file_ids")
-    return data
-
-
-def _flag(value: Any) -> bool:
-    return value is True or str(value).lower() in TRUE
-
-
-def _input(data: dict[str, Any]) -> services.EvidenceInput:
-    details = data.get("details") or {}
-    if not isinstance(details, dict):
-        raise ValidationFailed("details must be an object.", field="details")
+def _input(body: schemas.EvidenceCreate | schemas.EvidenceUpdate) -> services.EvidenceInput:
     return services.EvidenceInput(
-        title=str(data.get("title") or ""),
-        activity_on=_date(data.get("activity_on"), "activity_on"),
-        activity_place=str(data.get("activity_place") or ""),
-        body_md=str(data.get("body_md") or ""),
-        details=details, is_simulated=_flag(data.get("is_simulated")),
-        personal_data_confirmed=_flag(data.get("personal_data_confirmed")),
-        change_note=str(data.get("change_note") or ""))
+        title=body.title, activity_on=body.activity_on, activity_place=body.activity_place,
+        body_md=body.body_md, details=body.details, is_simulated=body.is_simulated,
+        personal_data_confirmed=body.personal_data_confirmed, change_note=body.change_note)
 
 
 def _uploads() -> list[Any]:
@@ -140,11 +100,26 @@ def coverage_json(coverage: Coverage) -> dict[str, Any]:
     }
 
 
-@bp.get("/enrolments/<int:enrolment_id>/evidence")
+_LIST_QUERY = [
+    {"name": "kind", "in": "query", "required": False,
+     "schema": {"type": "string", "enum": list(KINDS)}},
+    {"name": "status", "in": "query", "required": False,
+     "schema": {"type": "string", "enum": [s.value for s in EvidenceStatus]}},
+    *PAGE_PARAMS,
+]
+
+
+@operation(bp, "GET", "/enrolments/<int:enrolment_id>/evidence",
+           summary="An enrolment's evidence", query=_LIST_QUERY, errors=[BAD_PAGE],
+           ok=("200", schemas.EvidenceList, "Evidence, in id order"))
 def evidence_list(enrolment_id: int) -> Any:
     enrolment = get_enrolment(db.session(), enrolment_id, g.api_user)
     kind = request.args.get("kind") or None
     status = request.args.get("status") or None
+    if kind is not None and kind not in KINDS:
+        raise ValidationFailed("kind is one of the evidence kinds.", field="kind")
+    if status is not None and status not in {s.value for s in EvidenceStatus}:
+        raise ValidationFailed("status is one of the evidence statuses.", field="status")
     after, limit = page_params()
     rows = list_evidence(db.session(), enrolment.id, kind=kind, status=status,
                          after_id=after, limit=limit + 1)
@@ -156,16 +131,18 @@ def evidence_list(enrolment_id: int) -> Any:
     } for r in rows[:limit]], following)
 
 
-@bp.post("/enrolments/<int:enrolment_id>/evidence")
-def evidence_create(enrolment_id: int) -> Any:
+@operation(bp, "POST", "/enrolments/<int:enrolment_id>/evidence",
+           summary="Add evidence (a draft), with files (multipart)", errors=[CHANGE, UPLOAD],
+           body=schemas.EvidenceCreate, form=True, ok=("201", schemas.Evidence, "Created"))
+def evidence_create(enrolment_id: int, read: Callable[[], schemas.EvidenceCreate]) -> Any:
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, g.api_user)
-    data = _payload()
+    body = read()
     with file_store().batch() as batch:
         for upload in _uploads():
             batch.add(upload.stream, upload.filename, _max_bytes())
         evidence = services.add_evidence(s, actor=g.api_user, enrolment=enrolment,
-                                         kind=str(data.get("kind") or ""), data=_input(data),
+                                         kind=body.kind, data=_input(body),
                                          files=batch.files, today=date.today())
         batch.commit(s)
     response = jsonify(evidence_json(get_evidence(s, evidence.id, g.api_user)))
@@ -174,38 +151,37 @@ def evidence_create(enrolment_id: int) -> Any:
     return response
 
 
-@bp.get("/evidence/<int:evidence_id>")
+@operation(bp, "GET", "/evidence/<int:evidence_id>", summary="One evidence item, current version",
+           ok=("200", schemas.Evidence, "The evidence"))
 def evidence_read(evidence_id: int) -> Any:
     return jsonify(evidence_json(get_evidence(db.session(), evidence_id, g.api_user)))
 
 
-@bp.patch("/evidence/<int:evidence_id>")
-def evidence_update(evidence_id: int) -> Any:
+@operation(bp, "PATCH", "/evidence/<int:evidence_id>",
+           summary="Save a new version (draft or referred back only)", errors=[CHANGE, UPLOAD],
+           body=schemas.EvidenceUpdate, form=True, ok=("200", schemas.Evidence, "Updated"))
+def evidence_update(evidence_id: int, read: Callable[[], schemas.EvidenceUpdate]) -> Any:
     s = db.session()
     evidence = get_evidence(s, evidence_id, g.api_user)
     if not can_change_evidence(g.api_user, evidence.enrolment, evidence.created_by_id):
         raise PermissionDenied("Only the person who added this evidence can change it.")
-    data = _payload()
-    expected = whole_number(data.get("expected_version"), "expected_version",
-                            "Send expected_version: the version you are changing.")
-    keep = data.get("keep_file_ids")
+    body = read()
+    keep = body.keep_file_ids
     if keep is None:
         keep = [f.id for f in services.current_version(evidence).files]
-    elif not isinstance(keep, list) or any(parse_id(k) is None for k in keep):
-        raise ValidationFailed("keep_file_ids is a list of file ids.", field="keep_file_ids")
-    keep = [parse_id(k) for k in keep]
     with file_store().batch() as batch:
         for upload in _uploads():
             batch.add(upload.stream, upload.filename, _max_bytes())
-        services.revise_evidence(s, evidence, actor=g.api_user, data=_input(data),
+        services.revise_evidence(s, evidence, actor=g.api_user, data=_input(body),
                                  keep_file_ids=keep,
-                                 files=batch.files, expected_version=expected,
+                                 files=batch.files, expected_version=body.expected_version,
                                  today=date.today())
         batch.commit(s)
     return jsonify(evidence_json(get_evidence(s, evidence.id, g.api_user)))
 
 
-@bp.post("/evidence/<int:evidence_id>/submit")
+@operation(bp, "POST", "/evidence/<int:evidence_id>/submit", summary="Submit for assessment",
+           errors=[CHANGE], ok=("200", schemas.Evidence, "Submitted"))
 def evidence_submit(evidence_id: int) -> Any:
     s = db.session()
     evidence = get_evidence(s, evidence_id, g.api_user)
@@ -214,35 +190,37 @@ def evidence_submit(evidence_id: int) -> Any:
     return jsonify(evidence_json(evidence))
 
 
-@bp.post("/evidence/<int:evidence_id>/withdraw")
-def evidence_withdraw(evidence_id: int) -> Any:
+@operation(bp, "POST", "/evidence/<int:evidence_id>/withdraw",
+           summary="Withdraw (draft or referred back only)", errors=[CHANGE],
+           body=schemas.WithdrawRequest, body_optional=True,
+           ok=("200", schemas.Evidence, "Withdrawn"))
+def evidence_withdraw(evidence_id: int, read: Callable[[], schemas.WithdrawRequest]) -> Any:
     s = db.session()
     evidence = get_evidence(s, evidence_id, g.api_user)
-    body = json_object(optional=True)
-    services.withdraw_evidence(s, evidence, actor=g.api_user, reason=str(body.get("reason", "")))
+    services.withdraw_evidence(s, evidence, actor=g.api_user, reason=read().reason)
     s.commit()
     return jsonify(evidence_json(evidence))
 
 
-@bp.post("/evidence/<int:evidence_id>/mappings")
-def mapping_add(evidence_id: int) -> Any:
+@operation(bp, "POST", "/evidence/<int:evidence_id>/mappings",
+           summary="Map the evidence to a criterion", errors=[CHANGE],
+           body=schemas.MappingCreate, ok=("201", schemas.Evidence, "Mapped"),
+           more={"200": (schemas.Evidence, "Already mapped: rationale and location updated")})
+def mapping_add(evidence_id: int, read: Callable[[], schemas.MappingCreate]) -> Any:
     s = db.session()
     evidence = get_evidence(s, evidence_id, g.api_user)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("criterion_id"), int) \
-            or parse_id(body["criterion_id"]) is None:
-        raise ValidationFailed("Send JSON with criterion_id (and optional rationale, location).",
-                               field="criterion_id")
+    body = read()
     created = services.map_to_criterion(s, evidence, actor=g.api_user, mapping=(
-        services.MappingInput(body["criterion_id"], str(body.get("rationale", ""))[:500],
-                              str(body.get("location", ""))[:120])))
+        services.MappingInput(body.criterion_id, body.rationale, body.location)))
     s.commit()
     response = jsonify(evidence_json(get_evidence(s, evidence.id, g.api_user)))
     response.status_code = 201 if created else 200
     return response
 
 
-@bp.delete("/evidence/<int:evidence_id>/mappings/<int:criterion_id>")
+@operation(bp, "DELETE", "/evidence/<int:evidence_id>/mappings/<int:criterion_id>",
+           summary="Remove a mapping (kept as history)", errors=[CHANGE],
+           ok=("204", None, "Removed"))
 def mapping_remove(evidence_id: int, criterion_id: int) -> Any:
     s = db.session()
     evidence = get_evidence(s, evidence_id, g.api_user)
@@ -252,14 +230,18 @@ def mapping_remove(evidence_id: int, criterion_id: int) -> Any:
     return "", 204
 
 
-@bp.get("/enrolments/<int:enrolment_id>/coverage")
+@operation(bp, "GET", "/enrolments/<int:enrolment_id>/coverage",
+           summary="Coverage per criterion: status, mapped evidence, and why it is not covered",
+           ok=("200", schemas.Coverage, "Coverage"))
 def enrolment_coverage(enrolment_id: int) -> Any:
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, g.api_user)
     return jsonify(coverage_json(compute_coverage(s, enrolment, date.today())))
 
 
-@bp.get("/files/<int:file_id>")
+@operation(bp, "GET", "/files/<int:file_id>", summary="Download an evidence file",
+           ok=("200", {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+               "The file, byte for byte, with its own media type (PDF, JPEG, audio ...)"))
 def evidence_file(file_id: int) -> Any:
     item = get_file(db.session(), file_id, g.api_user)
     return send_evidence_file(item, download=False, missing="The stored file is missing.")

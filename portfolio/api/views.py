@@ -7,8 +7,9 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 
 from portfolio import db
+from portfolio.api import schemas
 from portfolio.api.inputs import keyset_page, keyset_query, paged
-from portfolio.api.openapi import build_openapi
+from portfolio.api.openapi import BAD_PAGE, PAGE_PARAMS, build_openapi, operation
 from portfolio.auth.services import user_for_token
 from portfolio.criteria.queries import get_unit_view
 from portfolio.enrolments.queries import get_enrolment, list_units, visible_enrolments_query
@@ -77,24 +78,32 @@ def _enrolment_json(enrolment: Enrolment) -> dict[str, Any]:
     }
 
 
-@bp.get("/openapi.json")
+@operation(bp, "GET", "/openapi.json", summary="This document", public=True,
+           ok=("200", {"application/json": {"schema": {"type": "object"}}},
+               "OpenAPI 3.1 document"))
 def openapi() -> Any:
     return jsonify(build_openapi())
 
 
-@bp.get("/me")
+@operation(bp, "GET", "/me", summary="The person the token belongs to",
+           ok=("200", schemas.Me, "The caller"))
 def me() -> Any:
     return jsonify(_user_json(g.api_user))
 
 
-@bp.get("/enrolments")
+@operation(bp, "GET", "/enrolments", summary="Enrolments the caller may see",
+           description="A learner sees their own; an assessor or IQA those assigned to them; "
+                       "an admin every enrolment of their centre.",
+           query=PAGE_PARAMS, errors=[BAD_PAGE],
+           ok=("200", schemas.EnrolmentList, "Visible enrolments, in id order"))
 def enrolments() -> Any:
     items, following = keyset_query(db.session(), visible_enrolments_query(g.api_user),
                                     Enrolment.id, unique=True)
     return paged([_enrolment_json(e) for e in items], following)
 
 
-@bp.get("/enrolments/<int:enrolment_id>")
+@operation(bp, "GET", "/enrolments/<int:enrolment_id>", summary="One enrolment",
+           ok=("200", schemas.Enrolment, "The enrolment"))
 def enrolment(enrolment_id: int) -> Any:
     return jsonify(_enrolment_json(get_enrolment(db.session(), enrolment_id, g.api_user)))
 
@@ -105,7 +114,8 @@ def _unit_summary(unit: Any) -> dict[str, Any]:
             "guided_learning_hours": unit.guided_learning_hours, "version": unit.version}
 
 
-@bp.get("/units")
+@operation(bp, "GET", "/units", summary="Units loaded from the criteria files",
+           query=PAGE_PARAMS, errors=[BAD_PAGE], ok=("200", schemas.UnitList, "Units, in id order"))
 def units() -> Any:
     if not can_view_unit(g.api_user):
         return problem(403, "Not allowed", "Your account cannot read units.")
@@ -113,7 +123,9 @@ def units() -> Any:
     return paged([_unit_summary(u) for u in items], following)
 
 
-@bp.get("/units/<int:unit_id>")
+@operation(bp, "GET", "/units/<int:unit_id>",
+           summary="A unit with its learning outcomes, criteria, assessment rules and guidance",
+           ok=("200", schemas.Unit, "The unit"))
 def unit(unit_id: int) -> Any:
     if not can_view_unit(g.api_user):
         return problem(403, "Not allowed", "Your account cannot read units.")
