@@ -92,6 +92,8 @@ def _register_blueprints(app: Flask) -> None:
     from portfolio.api import assessment as _api_assessment  # noqa: F401 - registers API routes
     from portfolio.api import evidence as _api_evidence  # noqa: F401 - registers API routes
     from portfolio.api.views import bp as api_bp
+    from portfolio.assessment import batch_views as _batch  # noqa: F401 - registers its routes
+    from portfolio.assessment import countersign_views as _countersign  # noqa: F401 - the same
     from portfolio.assessment.views import bp as assessment_bp
     from portfolio.auth.views import bp as auth_bp
     from portfolio.bundle.views import bp as bundle_bp

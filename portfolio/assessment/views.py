@@ -312,8 +312,3 @@ def audit(enrolment_id: int) -> Any:
         User.id.in_({e.actor_id for e in events if e.actor_id}))}
     return render_template("assessment/audit.html", enrolment=enrolment, events=events,
                            actors=actors)
-
-
-# Routes kept in their own modules, registered on this blueprint.
-from portfolio.assessment import batch_views as _batch_views  # noqa: E402,F401
-from portfolio.assessment import countersign_views as _countersign_views  # noqa: E402,F401
