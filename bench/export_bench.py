@@ -15,9 +15,12 @@ summed) is sampled every 100 ms:
 2. full export with an empty render cache (`export_portfolio`: parts in parallel, merged with
    pypdf, numbered, attached, signed);
 3. re-export after one evidence item changed (the learner revises its text), cache warm;
-4. `portfolio verify` of the full export.
+4. "prepared": the same change, then the parts laid out as the background does after each
+   review or signature (timed apart), then the export: the time from the click to the
+   signed PDF;
+5. `portfolio verify` of the full export.
 
-Steps 1-3 run three times each (`--repeat`), naive and full taking turns: the median time is
+Steps 1-4 run three times each (`--repeat`), naive and full taking turns: the median time is
 reported, with every run's time, and the highest peak memory of the runs.
 
 Results are printed and written to bench-results/export.json.
@@ -160,7 +163,10 @@ def _app(workdir: Path) -> Any:
         "SECRET_KEY": (workdir / "secret").read_text(), "SESSION_COOKIE_SECURE": False,
         "EXPORTS_DIR": str(workdir / "exports"), "STORAGE_DIR": str(workdir / "storage"),
         "RENDER_CACHE_DIR": str(workdir / "render-cache"), "PUBLIC_URL": "https://bench.example",
-        "LOGIN_MAX_FAILURES": 1000})
+        "LOGIN_MAX_FAILURES": 1000,
+        # The "prepared" step lays the changed parts out itself, outside the timing, as the
+        # background would have; no step may have a background thread rendering meanwhile.
+        "EXPORT_PREPARE": False})
 
 
 def _photo(rng: random.Random, n: int) -> tuple[bytes, str]:
@@ -370,8 +376,9 @@ def step_full(workdir: Path) -> dict[str, Any]:
     return report
 
 
-def step_change(workdir: Path) -> dict[str, Any]:
-    """Revise one evidence item (outside the timing), then export again."""
+def step_change_only(workdir: Path) -> int:
+    """Refer one evidence item back and have the learner revise it (as in real use); return
+    its id."""
     from sqlalchemy import select
 
     from portfolio.evidence.services import EvidenceInput, current_version, revise_evidence
@@ -404,8 +411,31 @@ def step_change(workdir: Path) -> dict[str, Any]:
     s.commit()
     s.close()
     ctx.pop()
+    return item.id
+
+
+def step_change(workdir: Path) -> dict[str, Any]:
+    """Revise one evidence item (outside the timing), then export again."""
+    changed = step_change_only(workdir)
     report = _export(workdir)
-    report["changed_item"] = item.id
+    report["changed_item"] = changed
+    return report
+
+
+def step_prepared(workdir: Path) -> dict[str, Any]:
+    """Revise one item, lay out the changed parts as the background preparation does after
+    each review or signature (outside the timing), then time the click: the export."""
+    report_change = step_change_only(workdir)
+    from portfolio.export.prepare import run_prepare
+
+    app, ctx, _s = _setup(workdir)
+    started = time.perf_counter()
+    run_prepare(app, json.loads((workdir / "built.json").read_text())["enrolment_id"])
+    prepared_seconds = time.perf_counter() - started
+    ctx.pop()
+    report = _export(workdir)
+    report["changed_item"] = report_change
+    report["background_seconds"] = round(prepared_seconds, 2)
     return report
 
 
@@ -438,7 +468,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return report
 
 
-STEPS = {"naive": step_naive, "full": step_full, "change": step_change, "verify": step_verify}
+STEPS = {"naive": step_naive, "full": step_full, "change": step_change,
+         "prepared": step_prepared, "verify": step_verify}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -471,7 +502,8 @@ def main(argv: list[str] | None = None) -> int:
         result["portfolio"] = built | {"build_seconds": round(time.perf_counter() - started, 1)}
         # Naive and full runs take turns, so a machine that slows down or speeds up over the
         # minutes (a shared host) weighs on both alike.
-        plan = [*(["naive", "full"] * args.repeat), *(["change"] * args.repeat), "verify"]
+        plan = [*(["naive", "full"] * args.repeat), *(["change"] * args.repeat),
+                *(["prepared"] * args.repeat), "verify"]
         runs: dict[str, list[dict[str, Any]]] = {}
         for step in plan:
             runs.setdefault(step, [])
@@ -481,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         for step, reports in runs.items():
             result[step] = summarise(reports)
         naive, full, change = result["naive"], result["full"], result["change"]
+        prepared = result["prepared"]
         result["ratios"] = {
             "full_time": round(full["seconds"] / naive["seconds"], 3),
             "full_memory": round(full["peak_memory_mb"] / naive["peak_memory_mb"], 3),
@@ -488,8 +521,10 @@ def main(argv: list[str] | None = None) -> int:
             "reexport_memory": round(change["peak_memory_mb"] / naive["peak_memory_mb"], 3),
             "full_memory_pss": round(full["peak_pss_mb"] / naive["peak_pss_mb"], 3),
             "full_cpu": round(full["cpu_seconds"] / naive["cpu_seconds"], 3),
-            "reexport_cpu": round(change["cpu_seconds"] / naive["cpu_seconds"], 3)}
-        result["targets"] = {"full_time": 0.5, "full_memory": 0.5, "reexport_time": 0.1}
+            "reexport_cpu": round(change["cpu_seconds"] / naive["cpu_seconds"], 3),
+            "click_to_signed_pdf_prepared": round(prepared["seconds"] / naive["seconds"], 3)}
+        result["targets"] = {"full_time": 0.5, "full_memory": 0.5, "reexport_time": 0.1,
+                             "click_to_signed_pdf_prepared": 0.05, "full_cpu": 0.6}
         result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         if not args.keep:

@@ -104,6 +104,7 @@ def _register_blueprints(app: Flask) -> None:
     from portfolio.eqa.admin_views import bp as eqa_admin_bp
     from portfolio.eqa.views import bp as eqa_bp
     from portfolio.evidence.views import bp as evidence_bp
+    from portfolio.export import prepare as _prepare  # noqa: F401 - lays out PDFs after changes
     from portfolio.export.views import bp as export_bp
     from portfolio.notifications.views import bp as notifications_bp
     from portfolio.ops import bp as ops_bp

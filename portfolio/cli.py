@@ -645,14 +645,18 @@ def worker(burst: bool) -> None:
 
         # Notification emails are sent from a thread of this process, between and during jobs.
         start_background_sender(current_app._get_current_object())  # type: ignore[attr-defined]
+    from portfolio.export.prepare import QUEUE_NAME as PREPARE_QUEUE
+    from portfolio.export.prepare import queue_for as prepare_queue_for
     from portfolio.notify import MAIL_QUEUE, mail_queue
     from portfolio.people_import.jobs import QUEUE_NAME as IMPORT_QUEUE
     from portfolio.people_import.jobs import queue_for as import_queue_for
 
-    click.echo(f"Worker on queues '{MAIL_QUEUE}', '{QUEUE_NAME}' and '{IMPORT_QUEUE}'"
-               + (" (burst)" if burst else "") + "; Ctrl+C to stop.")
-    # Emails first: they are quick, and should not wait behind a long export.
-    Worker([mail_queue(redis_url), queue, import_queue_for(redis_url)],
+    click.echo(f"Worker on queues '{MAIL_QUEUE}', '{QUEUE_NAME}', '{IMPORT_QUEUE}' and "
+               f"'{PREPARE_QUEUE}'" + (" (burst)" if burst else "") + "; Ctrl+C to stop.")
+    # Emails first: they are quick, and should not wait behind a long export. Laying out
+    # PDFs ahead of time comes last: it only saves time later.
+    Worker([mail_queue(redis_url), queue, import_queue_for(redis_url),
+            prepare_queue_for(redis_url)],
            connection=queue.connection,
            work_horse_killed_handler=horse_killed).work(burst=burst)
 

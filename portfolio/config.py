@@ -119,6 +119,9 @@ DEFAULTS: dict[str, Any] = {
     "SIGNING_TSA_URL": "",
     # Run PDF exports inside the request instead of a background thread (tests, tiny sites).
     "EXPORT_RUN_INLINE": False,
+    # Lay out a learner's PDF parts in the background after each review or signature, so the
+    # export click finds them ready (portfolio/export/prepare.py).
+    "EXPORT_PREPARE": True,
     # Processes that lay out PDF parts in parallel; 0 uses one per CPU core.
     "EXPORT_PROCESSES": 0,
     # Exports one person may have queued or running at once; more are refused until one ends.

@@ -84,6 +84,9 @@ def _test_config(url: str, **extra: object) -> dict[str, object]:
         # Each test's database is new: its checkpoints must not meet another test's.
         "AUDIT_CHECKPOINT_DIR": tempfile.mkdtemp(prefix="portfolio-checkpoints-"),
         "EXPORT_RUN_INLINE": True,
+        # Laying out PDFs after every review would slow every test down: tests/test_prepare.py
+        # turns it on.
+        "EXPORT_PREPARE": False,
         # Emails are in the outbox (or the test SMTP server) when the request returns;
         # tests/test_mail_queue.py covers the queue and the thread.
         "MAIL_SEND_INLINE": True,

@@ -233,3 +233,68 @@ def test_a_heic_photo_prints_from_its_jpeg_copy_and_the_heic_is_attached(app, se
     assert [image.size for image in images] == [(1100, 825)]
     red = images[0].convert("RGB").getpixel((550, 412))
     assert red[0] > 180 and red[1] < 80 and red[2] < 80
+
+
+def _refer(session, world, item) -> None:
+    from portfolio.assessment.services import review_evidence
+
+    review_evidence(session, item, actor=world.assessor, outcome="referred", feedback_md="More.",
+                    varcs={k: True for k in ("valid", "authentic", "reliable", "current",
+                                             "sufficient")},
+                    expected_version=item.current_version)
+
+
+def test_a_review_lays_out_the_pdf_before_the_export_is_asked_for(app, session, portfolio):
+    """Issue 16: once a review is committed, a background thread lays out the learner's PDF
+    parts; the export then lays out only the parts carrying its own id and time."""
+    from portfolio.export import prepare
+
+    world, items = portfolio
+    app.config.update(EXPORT_PREPARE=True, EXPORT_RUN_INLINE=False)
+    with app.test_request_context():
+        _refer(session, world, items[2])
+        session.commit()  # the thread starts after the commit
+    thread = prepare.BACKLOG.thread
+    assert thread is not None
+    thread.join(timeout=120)
+    assert not thread.is_alive() and not prepare.BACKLOG.waiting
+    app.config["EXPORT_RUN_INLINE"] = True
+    export, reader = _export(app, session, world)
+    report = export.render_report
+    assert report["parts_reused"] >= len(items) + 3, report
+    # Only what carries the export's own link (the certificate) or its time (the front sheet,
+    # when the clock has moved on to the next minute) is laid out at the click.
+    assert set(report["rendered"]) <= {"front", "certificate"}, report
+    assert "referred" in "\n".join(page.extract_text() for page in reader.pages).lower()
+
+
+def test_a_rolled_back_review_prepares_nothing(app, session, portfolio):
+    from portfolio.export import prepare
+
+    world, items = portfolio
+    app.config.update(EXPORT_PREPARE=True)
+    with app.test_request_context():
+        _refer(session, world, items[2])
+        session.flush()
+        assert session.info.get(prepare._PENDING_KEY) == {world.enrolment.id}
+        session.rollback()
+        assert prepare._PENDING_KEY not in session.info
+        session.commit()  # nothing left to prepare
+    assert not prepare.BACKLOG.waiting and prepare.BACKLOG.thread is None
+    cache = Path(app.config["RENDER_CACHE_DIR"]) / "sections"
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_with_redis_the_preparation_is_queued_for_a_worker(app, session, portfolio, redis_url):
+    from portfolio.export import prepare
+
+    world, items = portfolio
+    app.config.update(EXPORT_PREPARE=True, REDIS_URL=redis_url)
+    with app.test_request_context():
+        _refer(session, world, items[2])
+        session.commit()
+    queue = prepare.queue_for(redis_url)
+    jobs = queue.get_jobs()
+    assert [(job.func_name, job.args) for job in jobs] == [
+        ("portfolio.export.prepare.run_queued", (world.enrolment.id,))]
+    assert prepare.BACKLOG.thread is None  # not laid out in this process as well

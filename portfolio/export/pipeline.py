@@ -235,6 +235,11 @@ def build_parts(c: PortfolioContent, qr: Any) -> tuple[list[Part], list[Part], l
     return head, matrix, tail
 
 
+def footer_part(c: PortfolioContent) -> Part:
+    """The page footer, drawn once and stamped on every page."""
+    return Part("footer", _section(c, "footer"), "")
+
+
 def evidence_parts(c: PortfolioContent) -> list[Part]:
     """The evidence items, a few to a part."""
     groups = [c.evidence[start:start + EVIDENCE_GROUP]
@@ -244,7 +249,7 @@ def evidence_parts(c: PortfolioContent) -> list[Part]:
                  titles=tuple(f"E{e.id} {e.title}" for e in group)) for group in groups]
 
 
-def _locations(c: PortfolioContent, renderer: PartRenderer, head: list[Part],
+def locations_part(c: PortfolioContent, renderer: PartRenderer, head: list[Part],
                body: list[Part]) -> Part:
     """Render the location sheet with page numbers that hold once it is in place."""
     guess = 1 + sum(len(row["evidence"]) or 1 for row in c.locations) // 40
@@ -350,7 +355,7 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
         # The parts around the evidence first: a running pool starts on them while the
         # evidence items (most of the HTML) are still being written.
         head, matrix, tail = build_parts(c, qr)
-        footer = Part("footer", _section(c, "footer"), "")
+        footer = footer_part(c)
         renderer.submit([*head, *matrix, *tail, footer])
         items = evidence_parts(c)
         renderer.submit(items)
@@ -362,7 +367,7 @@ def render_portfolio(c: PortfolioContent, *, qr: Any, static_dir: Path, store: A
         lap("attach")
         renderer.finish(progress)
         lap("layout")
-        locations = _locations(c, renderer, head, body)
+        locations = locations_part(c, renderer, head, body)
         pool.close(wait=False)  # every part is laid out: let the processes go (and their memory)
         lap("locations")
         order = [*head, locations, *body, *tail]
