@@ -201,8 +201,10 @@ def _photo(rng: random.Random, n: int) -> tuple[bytes, str]:
 
 def _eml(n: int) -> bytes:
     body = "\n\n".join(PARAGRAPHS + PARAGRAPHS[:3])
-    return (f"From: Jo Customer <jo{n}@customer.example>\r\nTo: Complaints "
-            f"<complaints@brightwater.example>\r\nSubject: Complaint reference C-{1000 + n}\r\n"
+    # The addresses are masked, as the learner must before submitting: the app refuses
+    # evidence that still holds a customer's email address.
+    return (f"From: Customer [address removed]\r\nTo: Complaints team [address removed]"
+            f"\r\nSubject: Complaint reference C-{1000 + n}\r\n"
             f"Date: Mon, 14 Sep 2026 09:{n % 60:02d}:00 +0100\r\nContent-Type: text/plain; "
             f"charset=utf-8\r\n\r\n{body}\r\n").encode()
 

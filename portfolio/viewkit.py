@@ -1,6 +1,7 @@
-"""What views share: signing forms (throttle limits, the signer's confirmation, running a
-signing service and re-showing a refused page), the file store and serving a stored file, and
-the criteria ticked on a mapping form. Views import these from here, never from each other."""
+"""What views share: running a form's service call (a refusal shown on the form), signing
+forms (throttle limits, the signer's confirmation, running a signing service and re-showing a
+refused page), the file store and serving a stored file, and the criteria ticked on a mapping
+form. Views import these from here, never from each other."""
 
 from __future__ import annotations
 
@@ -57,6 +58,25 @@ def run_action(action: Any, render: Any, *, keep_attempt: bool = False) -> tuple
         else:
             s.rollback()
         return refuse(exc, render), None
+    s.commit()
+    return None, result
+
+
+def form_action(form: Any, action: Any, *,
+                statuses: tuple[int, ...] | None = (409, 422, 429)) -> tuple[int | None, Any]:
+    """Run a validated form's service call and commit. A refusal (a domain error with one of
+    `statuses`, or any with None) rolls back what the call began, puts its message on the
+    form field it names or above the form, and gives its status, with which the view shows
+    the form again. Returns (that status or None, the service's result or None)."""
+    s = db.session()
+    try:
+        result = action()
+    except DomainError as exc:
+        if statuses is not None and exc.status not in statuses:
+            raise
+        s.rollback()
+        show_error(form, exc)
+        return exc.status, None
     s.commit()
     return None, result
 

@@ -15,11 +15,11 @@ from portfolio.auth.forms import ConfirmForm
 from portfolio.db import utcnow
 from portfolio.enrolments import services as enrolments
 from portfolio.enrolments.queries import centre_enrolment_ids, list_units, load_enrolments
-from portfolio.errors import InvalidTransition, NotFound, ValidationFailed
+from portfolio.errors import NotFound, ValidationFailed
 from portfolio.models import Enrolment, Role, Unit, User
 from portfolio.paging import paginate
 from portfolio.security import roles_required
-from portfolio.viewkit import show_error
+from portfolio.viewkit import form_action
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -102,7 +102,8 @@ def new_person() -> Any:
     status = 200
     if form.validate_on_submit():
         s = db.session()
-        try:
+
+        def invite() -> Any:
             user = accounts.create_user(
                 s, centre=current_user.centre, email=form.email.data,
                 full_name=form.full_name.data,
@@ -111,13 +112,13 @@ def new_person() -> Any:
                 roles=form.roles.data, assessor_status=form.assessor_status.data,
                 min_password_length=current_app.config["PASSWORD_MIN_LENGTH"], actor=current_user,
             )
-            raw = resets.invite(s, user, actor=current_user, days=_invite_days())
-        except ValidationFailed as exc:
-            show_error(form, exc)
-            status = 422
-        else:
-            _email_invitation(user, raw)
-            s.commit()
+            _email_invitation(user, resets.invite(s, user, actor=current_user,
+                                                  days=_invite_days()))
+            return user
+
+        refused, user = form_action(form, invite)
+        status = refused or 200
+        if not refused:
             flash(f"{user.full_name} is invited: we emailed {user.email} a link to choose their "
                   f"password (it works for {_invite_days()} days).", "success")
             return redirect(url_for("admin.people"))
@@ -137,22 +138,22 @@ def edit_person(user_id: int) -> Any:
     status = 200
     if form.validate_on_submit():
         s = db.session()
-        try:
+
+        def update() -> Any:
             accounts.update_user(
                 s, person, actor=current_user, full_name=form.full_name.data,
                 roles=form.roles.data, assessor_status=form.assessor_status.data,
                 is_active=form.is_active.data,
             )
-            raw = resets.send_reset(s, person, actor=current_user, minutes=_reset_minutes()) \
-                if form.send_reset.data else None
-        except (ValidationFailed, InvalidTransition) as exc:
-            s.rollback()
-            show_error(form, exc)
-            status = 422
-        else:
-            if raw is not None:
-                _email_reset(person, raw)
-            s.commit()
+            if not form.send_reset.data:
+                return None
+            raw = resets.send_reset(s, person, actor=current_user, minutes=_reset_minutes())
+            _email_reset(person, raw)
+            return raw
+
+        refused, raw = form_action(form, update)
+        status = 422 if refused else 200  # the form as filled cannot be saved
+        if not refused:
             flash(f"Changes to {person.full_name} are saved."
                   + (f" We emailed {person.email} a link to choose a new password (it works "
                      f"for {_reset_minutes()} minutes)." if raw else ""), "success")
@@ -199,23 +200,24 @@ def new_enrolment() -> Any:
     status = 200
     if form.validate_on_submit():
         s = db.session()
-        try:
+
+        def enrol() -> Any:
             unit = s.get(Unit, form.unit_id.data)
             if unit is None:
                 raise ValidationFailed("Choose a unit.", field="unit_id")
-            enrolment = enrolments.enrol_learner(
+            return enrolments.enrol_learner(
                 s, learner=_person_in_centre(form.learner_id.data), unit=unit,
                 assessor=_person_in_centre(form.assessor_id.data),
                 iqa=_centre_person(form.iqa_id.data), start_on=form.start_on.data,
                 planned_end_on=form.planned_end_on.data, employer=form.employer.data,
                 workplace=form.workplace.data, actor=current_user,
             )
-        except ValidationFailed as exc:
-            show_error(form, exc)
-            status = 422
-        else:
-            s.commit()
-            flash(f"{enrolment.learner.full_name} is enrolled on unit {unit.number}.", "success")
+
+        refused, enrolment = form_action(form, enrol)
+        status = refused or 200
+        if not refused:
+            flash(f"{enrolment.learner.full_name} is enrolled on unit {enrolment.unit.number}.",
+                  "success")
             return redirect(url_for("admin.enrolments_list"))
     elif form.is_submitted():
         status = 422
@@ -237,20 +239,14 @@ def edit_enrolment(enrolment_id: int) -> Any:
         form.iqa_id.data = enrolment.iqa_id or 0
     status = 200
     if form.validate_on_submit():
-        try:
-            enrolments.update_enrolment(
-                s, enrolment, actor=current_user,
-                assessor=_person_in_centre(form.assessor_id.data),
-                iqa=_centre_person(form.iqa_id.data), start_on=form.start_on.data,
-                planned_end_on=form.planned_end_on.data, employer=form.employer.data,
-                workplace=form.workplace.data, status=form.status.data,
-            )
-        except ValidationFailed as exc:
-            s.rollback()
-            show_error(form, exc)
-            status = 422
-        else:
-            s.commit()
+        refused, _ = form_action(form, lambda: enrolments.update_enrolment(
+            s, enrolment, actor=current_user,
+            assessor=_person_in_centre(form.assessor_id.data),
+            iqa=_centre_person(form.iqa_id.data), start_on=form.start_on.data,
+            planned_end_on=form.planned_end_on.data, employer=form.employer.data,
+            workplace=form.workplace.data, status=form.status.data))
+        status = refused or 200
+        if not refused:
             flash(f"The enrolment of {enrolment.learner.full_name} is updated.", "success")
             return redirect(url_for("admin.enrolments_list"))
     elif form.is_submitted():

@@ -17,6 +17,7 @@ from portfolio.eqa.forms import PackForm, RevokeForm
 from portfolio.errors import InvalidTransition, ValidationFailed
 from portfolio.models import EqaAccessLog, Role
 from portfolio.security import roles_required
+from portfolio.viewkit import form_action
 
 bp = Blueprint("eqa_admin", __name__, url_prefix="/admin/eqa-packs")
 DEFAULT_DAYS = 30
@@ -56,23 +57,14 @@ def new_pack() -> Any:
         form.valid_to.data = today() + timedelta(days=DEFAULT_DAYS)
     status = 200
     if form.validate_on_submit():
-        s = db.session()
-        try:
-            pack = services.create_pack(s, services.PackInput(
+        refused, pack = form_action(form, lambda: services.create_pack(
+            db.session(), services.PackInput(
                 eqa_id=form.eqa_id.data, enrolment_ids=list(form.enrolment_ids.data or []),
                 title=form.title.data or "", note=form.note.data or "",
                 valid_from=form.valid_from.data, valid_to=form.valid_to.data),
-                actor=current_user, today=today())
-        except ValidationFailed as exc:
-            s.rollback()
-            field = getattr(form, exc.field, None) if exc.field else None
-            if field is not None:
-                field.errors = [*field.errors, exc.message]
-            else:
-                form.form_errors.append(exc.message)
-            status = 422
-        else:
-            s.commit()
+            actor=current_user, today=today()))
+        status = refused or 200
+        if not refused:
             flash(f"The pack is ready. {pack.eqa.full_name} can open it from "
                   f"{pack.valid_from:%d %b %Y}.", "success")
             return redirect(url_for("eqa_admin.pack", pack_id=pack.id))

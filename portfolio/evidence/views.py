@@ -60,6 +60,7 @@ from portfolio.permissions import (
 from portfolio.viewkit import (  # noqa: F401
     confirmation_from,
     file_store,
+    form_action,
     limits,
     mapping_inputs,
     run_signed,
@@ -151,7 +152,7 @@ def new(enrolment_id: int, kind: str) -> Any:
     can_record = can_assess(current_user, enrolment) and "assessor" in spec.added_by
     recording = can_record and request.form.get("record") == "1"
     if form.validate_on_submit():
-        try:
+        def add() -> Any:
             signed = _record_signer(s) if recording else None
             with file_store().batch() as batch:
                 for upload in _uploads():
@@ -163,13 +164,12 @@ def new(enrolment_id: int, kind: str) -> Any:
                     sign_assessor_record(s, evidence, actor=current_user, typed=signed[0],
                                          wanted=signed[1])
                 batch.commit(s)
-        except DomainError as exc:
-            if exc.status not in (422, 429):
-                raise
-            s.rollback()
-            show_error(form, exc)
-            status = exc.status
-        else:
+            return evidence, signed
+
+        refused, added = form_action(form, add, statuses=(422, 429))
+        status = refused or 200
+        if not refused:
+            evidence, signed = added
             if signed is not None:
                 flash("Recorded and signed. It counts now, and the learner has been told.",
                       "success")
@@ -252,7 +252,7 @@ def edit(evidence_id: int) -> Any:
         return redirect(url_for("evidence.detail", evidence_id=evidence.id))
     if form.validate_on_submit():
         keep = parse_ids(request.form.getlist("keep_files"))
-        try:
+        def revise() -> Any:
             expected = int(form.expected_version.data or 0)
             with file_store().batch() as batch:
                 for upload in _uploads():
@@ -262,15 +262,11 @@ def edit(evidence_id: int) -> Any:
                     keep_file_ids=keep, files=batch.files, expected_version=expected,
                     today=_today())
                 batch.commit(s)
-        except ValidationFailed as exc:
-            s.rollback()
-            show_error(form, exc)
-            status = 422
-        except DomainError as exc:
-            s.rollback()
-            form.form_errors.append(exc.message)
-            status = exc.status
-        else:
+            return new_version
+
+        refused, new_version = form_action(form, revise, statuses=None)
+        status = refused or 200
+        if not refused:
             flash(f"Saved as version {new_version.version}. The earlier version is kept.",
                   "success")
             return redirect(url_for("evidence.detail", evidence_id=evidence.id))

@@ -25,7 +25,7 @@ from portfolio.errors import NotFound, ValidationFailed
 from portfolio.models import Criterion, WitnessRequest
 from portfolio.permissions import can_add_evidence, can_view_enrolment
 from portfolio.security import client_address, csrf
-from portfolio.viewkit import show_error
+from portfolio.viewkit import form_action
 from portfolio.witness import services, states
 from portfolio.witness.forms import DeclineForm, RequestForm, TestimonyForm
 
@@ -102,16 +102,16 @@ def index(enrolment_id: int) -> Any:
         if not can_add_evidence(current_user, enrolment, services.ADDED_BY):
             abort(403)
         if form.validate_on_submit():
-            try:
+            def ask() -> Any:
                 req, raw = services.request_testimony(
                     s, enrolment, actor=current_user, data=_input(form), today=date.today(),
                     link_days=_link_days())
-            except ValidationFailed as exc:
-                s.rollback()
-                show_error(form, exc)
-                return _list_page(enrolment, form, 422)
-            s.commit()
-            _email_link(req, raw)
+                _email_link(req, raw)
+                return req
+
+            refused, req = form_action(form, ask, statuses=(422,))
+            if refused:
+                return _list_page(enrolment, form, refused)
             flash(f"Request sent to {req.witness_name}.", "success")
             return redirect(url_for("witness.index", enrolment_id=enrolment.id))
         return _list_page(enrolment, form, 422)
@@ -165,16 +165,15 @@ def replace(request_id: int) -> Any:
     _criteria_choices(form, req.enrolment.unit_id)
     status = 200
     if form.validate_on_submit():
-        try:
+        def correct() -> Any:
             new, raw = services.replace(s, req, actor=current_user, data=_input(form),
                                         today=date.today(), link_days=_link_days())
-        except ValidationFailed as exc:
-            s.rollback()
-            show_error(form, exc)
-            status = 422
-        else:
-            s.commit()
             _email_link(new, raw)
+            return new
+
+        refused, new = form_action(form, correct, statuses=(422,))
+        status = refused or 200
+        if not refused:
             flash(f"Replaced: a corrected request went to {new.witness_name}.", "success")
             return redirect(url_for("witness.index", enrolment_id=req.enrolment_id))
     elif form.is_submitted():
@@ -229,16 +228,14 @@ def respond(token: str) -> Any:
         return _witness_page(req, form)
     if not form.validate_on_submit():
         return _witness_page(req, form, 422)
-    try:
-        services.sign_testimony(s, token, services.TestimonyInput(
-            testimony_md=form.testimony_md.data or "", relationship=form.relationship.data or "",
-            related=form.related.data == "yes", no_customer_data=bool(form.no_customer_data.data),
-            typed_name=form.typed_name.data or ""))
-    except ValidationFailed as exc:
-        s.rollback()
-        show_error(form, exc)
-        return _witness_page(services.open_link(s, token), form, 422)
-    s.commit()
+    testimony = services.TestimonyInput(
+        testimony_md=form.testimony_md.data or "", relationship=form.relationship.data or "",
+        related=form.related.data == "yes", no_customer_data=bool(form.no_customer_data.data),
+        typed_name=form.typed_name.data or "")
+    refused, _ = form_action(form, lambda: services.sign_testimony(s, token, testimony),
+                             statuses=(422,))
+    if refused:
+        return _witness_page(services.open_link(s, token), form, refused)
     return _public(render_template("witness/thanks.html", name=req.witness_name,
                                    learner=req.enrolment.learner.full_name))
 
