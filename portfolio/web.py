@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -13,6 +14,7 @@ from portfolio.display import FILTERS as DISPLAY_FILTERS
 from portfolio.errors import DomainError
 from portfolio.markdown import render_markdown
 from portfolio.models.users import ROLE_LABELS, Role
+from portfolio.permissions import can_assess
 from portfolio.schema import SchemaOutOfDate, ensure_up_to_date
 
 API_PREFIX = "/api/"
@@ -59,6 +61,11 @@ def _respond(status: int, title: str, detail: str) -> Any:
     if wants_problem_json():
         return problem(status, title, detail)
     return error_page(status, title, detail)
+
+
+def _may_assess(enrolment: Any) -> bool:
+    """For templates: the rule in `portfolio.permissions`, never re-derived in the page."""
+    return bool(current_user.is_authenticated and can_assess(current_user, enrolment))
 
 
 def init_app(app: Flask) -> None:
@@ -146,6 +153,6 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters.update(DISPLAY_FILTERS)
-    app.jinja_env.globals.update(ROLE_LABELS=ROLE_LABELS, Role=Role)
+    app.jinja_env.globals.update(ROLE_LABELS=ROLE_LABELS, Role=Role, may_assess=_may_assess)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

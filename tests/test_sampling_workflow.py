@@ -383,6 +383,8 @@ def test_action_transitions(session, scene, before, step, who, expected):
     assert (action.owner_id, action.status) == (scene.assessor.id, "open")
     _bring_to(session, scene, action, before)
     actor = {"owner": scene.assessor, "iqa": scene.iqa, "learner": scene.learner}[who]
+    # The page offers exactly the steps the service would take.
+    assert (step in sampling.action_steps(action, actor)) == isinstance(expected, str)
     if isinstance(expected, str):
         sampling.advance_action(session, action, actor=actor, step=step, text_md="Updated.")
         session.commit()

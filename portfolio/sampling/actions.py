@@ -26,16 +26,28 @@ def get_action(session: Session, action_id: int, user: User) -> IqaAction:
     return action
 
 
+def _takes(user: User, action: IqaAction, step: str) -> bool:
+    """Whether this step of the action is `user`'s to take (whatever its state)."""
+    if states.WHO[step] == "owner":
+        return user.id == action.owner_id
+    return user.id == action.sample.iqa_id and is_iqa(user)
+
+
+def action_steps(action: IqaAction, user: User) -> frozenset[str]:
+    """The steps `user` may take on the action now: what its page offers them."""
+    return frozenset(step for step in states.ACTIONS.possible(action.status)
+                     if _takes(user, action, step))
+
+
 def advance_action(session: Session, action: IqaAction, *, actor: User, step: str,
                    text_md: str = "") -> IqaAction:
     """Take one step in an action's life; `sampling.states` says who and from where."""
     if step not in states.ACTIONS.moves:
         raise ValidationFailed("Unknown step.")
     who = states.WHO[step]
-    if who == "owner" and actor.id != action.owner_id:
-        raise PermissionDenied("Only the action's owner can do that.")
-    if who == "iqa" and (actor.id != action.sample.iqa_id or not is_iqa(actor)):
-        raise PermissionDenied("Only the internal quality assurer who set the action closes "
+    if not _takes(actor, action, step):
+        raise PermissionDenied("Only the action's owner can do that." if who == "owner" else
+                               "Only the internal quality assurer who set the action closes "
                                "it.")
     if step not in states.ACTIONS.possible(action.status):
         raise InvalidTransition(states.ACTIONS.refusal(step, action.status))

@@ -23,6 +23,7 @@ Every change appends an audit event.
 from __future__ import annotations
 
 from portfolio.sampling.actions import (  # noqa: F401
+    action_steps,
     advance_action,
     get_action,
     open_actions_for_enrolment,

@@ -17,6 +17,7 @@ from portfolio.errors import NotFound, ValidationFailed
 from portfolio.ids import parse_id
 from portfolio.models import Enrolment, Role, Unit, User
 from portfolio.sampling import services
+from portfolio.sampling import states as sampling_states
 from portfolio.security import roles_required
 from portfolio.viewkit import confirmation_from, limits, run_action, run_signed
 
@@ -280,7 +281,9 @@ def _render_sample(sample_id: int, form: dict[str, Any] | None = None) -> Any:
         intact=services.snapshot_intact(the_sample), is_iqa=is_iqa,
         outcome_labels=services.OUTCOME_LABELS, status_labels=services.ACTION_STATUS_LABELS,
         statement=statement, today=_today(), form=form or {}, methods=METHODS,
-        action_rows=range(3))
+        action_rows=range(3),
+        steps={a.id: services.action_steps(a, current_user) for a in the_sample.actions},
+        open_states=sampling_states.NOT_CLOSED)
 
 
 def _action_inputs() -> list[services.ActionInput]:
