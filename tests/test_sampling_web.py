@@ -62,6 +62,15 @@ def test_generate_a_plan_from_the_dashboard(app, session, web):
     wrong = web.post("/iqa/plans", {"unit_id": str(world.unit.id), "period_start": "2026-05-01",
                                     "period_end": "2026-04-01"})
     assert wrong.status_code == 422 and "on or after" in wrong.get_data(True)
+    # Malformed fields are named in words, never a server error; nothing is made.
+    for bad, words in (({"unit_id": "x"}, "Choose one of the units"),
+                       ({"unit_id": str(world.unit.id), "period_start": "yesterday"},
+                        "first and last days"),
+                       ({"unit_id": "99999999999999999999"}, "Choose one of the units")):
+        response = web.post("/iqa/plans", {"period_start": "2026-04-01",
+                                           "period_end": "2026-05-01", **bad})
+        assert response.status_code == 422 and words in response.get_data(True), bad
+    assert len(session.scalars(select(SamplingPlan)).all()) == 2
 
 
 def test_round_trip_disagree_respond_close(app, session, web):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -16,7 +15,7 @@ from portfolio.criteria.unitfile import METHODS
 from portfolio.errors import NotFound, ValidationFailed
 from portfolio.ids import parse_id
 from portfolio.models import Enrolment, Role, Unit, User
-from portfolio.sampling import services
+from portfolio.sampling import forms, services
 from portfolio.sampling import states as sampling_states
 from portfolio.security import roles_required
 from portfolio.viewkit import confirmation_from, limits, run_action, run_signed
@@ -30,7 +29,8 @@ def _today() -> date:
     return date.today()
 
 
-def _text(name: str, limit: int = MAX_TEXT) -> str:
+def _sent(name: str, limit: int = MAX_TEXT) -> str:
+    """What was typed in a field, to show the form again after a refusal."""
     return (request.form.get(name) or "")[:limit]
 
 
@@ -66,22 +66,18 @@ def _render_home(form: dict[str, str] | None = None) -> Any:
 @roles_required(Role.IQA)
 def generate() -> Any:
     s = db.session()
-    form = {k: _text(k, 40) for k in ("unit_id", "period_start", "period_end")}
-    unit_id = parse_id(form["unit_id"]) or 0
-    units = {u.id: u for u in services.iqa_units(s, current_user)}
+    shown = {k: _sent(k, 40) for k in ("unit_id", "period_start", "period_end")}
 
     def action() -> Any:
-        unit = units.get(unit_id)
+        form = forms.read(forms.PlanForm)
+        unit = {u.id: u for u in services.iqa_units(s, current_user)}.get(form.unit_id.data)
         if unit is None:
             raise ValidationFailed("Choose one of the units you quality-assure.",
-                               field="unit_id")
-        start, end = _date(form["period_start"]), _date(form["period_end"])
-        if start is None or end is None:
-            raise ValidationFailed("Enter the period's first and last days.",
-                                   field="period_start")
-        return services.generate_plan(s, iqa=current_user, unit=unit, start=start, end=end)
+                                   field="unit_id")
+        return services.generate_plan(s, iqa=current_user, unit=unit,
+                                      start=form.period_start.data, end=form.period_end.data)
 
-    refused, plan = run_action(action, lambda: _render_home(form))
+    refused, plan = run_action(action, lambda: _render_home(shown))
     if refused:
         return refused
     count = len(services.live_items(plan))
@@ -135,10 +131,15 @@ def save_strategy(unit_id: int) -> Any:
     unit = s.get(Unit, unit_id)
     if unit is None:
         raise NotFound("No such unit.")
-    form = {k: _text(k, 10) for k in services.RATE_FIELDS}
-    refused, _ = run_action(lambda: services.set_strategy(
-        s, actor=current_user, unit=unit, rates=services.parse_rates(form),
-        reason=_text("reason", 2000)), lambda: _render_strategy(unit.id, form))
+    shown = {k: _sent(k, 10) for k in services.RATE_FIELDS}
+
+    def action() -> Any:
+        form = forms.read(forms.StrategyForm)
+        return services.set_strategy(s, actor=current_user, unit=unit,
+                                     rates=services.parse_rates(form.rates()),
+                                     reason=form.reason.data or "")
+
+    refused, _ = run_action(action, lambda: _render_strategy(unit.id, shown))
     if refused:
         return refused
     flash("Sampling strategy saved. The earlier version stays in the history below.", "success")
@@ -154,20 +155,15 @@ def save_assessor_rate(user_id: int) -> Any:
     if assessor is None or assessor.centre_id != current_user.centre_id or \
             not assessor.has_role(Role.ASSESSOR):
         raise NotFound("No such assessor at your centre.")
-    status = _text("status", 20) or None
-    raw = _text("override_pct", 5).strip().removesuffix("%").strip()
+    unit_id = _sent("unit_id", 12)
 
     def action() -> Any:
-        if raw and not re.fullmatch(r"[0-9]{1,3}", raw):
-            raise ValidationFailed("The rate must be a whole percentage from 0 to 100, or "
-                                   "empty to follow the strategy.", field="override_pct")
-        return services.set_profile(s, actor=current_user, assessor=assessor, status=status,
-                                    override_pct=int(raw) if raw else None,
-                                    reason=_text("reason", 2000))
+        form = forms.read(forms.AssessorRateForm)
+        return services.set_profile(s, actor=current_user, assessor=assessor,
+                                    status=form.status.data or None,
+                                    override_pct=form.override(), reason=form.reason.data or "")
 
-    unit_id = _text("unit_id", 12)
-    refused, _ = run_action(action, lambda: _render_strategy(
-        parse_id(unit_id)))
+    refused, _ = run_action(action, lambda: _render_strategy(parse_id(unit_id)))
     if refused:
         return refused
     flash(f"Saved {assessor.full_name}'s sampling status and rate.", "success")
@@ -199,10 +195,13 @@ def _render_plan(plan_id: int) -> Any:
 def add_item(plan_id: int) -> Any:
     s = db.session()
     the_plan = services.get_plan(s, plan_id, current_user)
-    raw = _text("decision_id", 12)
-    refused, _ = run_action(lambda: services.add_item(
-        s, the_plan, actor=current_user, decision_id=parse_id(raw) or 0,
-        reason=_text("reason", 300)), lambda: _render_plan(plan_id))
+
+    def action() -> Any:
+        form = forms.read(forms.AddItemForm)
+        return services.add_item(s, the_plan, actor=current_user,
+                                 decision_id=form.decision_id.data, reason=form.reason.data or "")
+
+    refused, _ = run_action(action, lambda: _render_plan(plan_id))
     if refused:
         return refused
     flash("Added to the plan.", "success")
@@ -215,7 +214,7 @@ def remove_item(item_id: int) -> Any:
     s = db.session()
     item = services.get_item(s, item_id, current_user)
     refused, _ = run_action(lambda: services.remove_item(
-        s, item, actor=current_user, reason=_text("reason", 300)),
+        s, item, actor=current_user, reason=forms.read(forms.RemoveItemForm).reason.data or ""),
         lambda: _render_plan(item.plan_id))
     if refused:
         return refused
@@ -286,17 +285,14 @@ def _render_sample(sample_id: int, form: dict[str, Any] | None = None) -> Any:
         open_states=sampling_states.NOT_CLOSED)
 
 
-def _action_inputs() -> list[services.ActionInput]:
-    descriptions = request.form.getlist("action_description")[:10]
-    dues = request.form.getlist("action_due_on")[:10]
+def _action_inputs(form: forms.OutcomeForm) -> list[services.ActionInput]:
     inputs = []
-    for n, text in enumerate(descriptions):
-        raw = dues[n] if n < len(dues) else ""
+    for n, (text, raw) in enumerate(form.actions(), start=1):
         due = _date(raw)
         if raw.strip() and due is None:
-            raise ValidationFailed(f"Action {n + 1}: enter the due date as a date.",
+            raise ValidationFailed(f"Action {n}: enter the due date as a date.",
                                    field="action_due_on")
-        inputs.append(services.ActionInput(text[:5000], due))
+        inputs.append(services.ActionInput(text, due))
     return inputs
 
 
@@ -305,14 +301,18 @@ def _action_inputs() -> list[services.ActionInput]:
 def outcome(sample_id: int) -> Any:
     s = db.session()
     the_sample = services.get_sample(s, sample_id, current_user)
-    form = {"outcome": _text("outcome", 30), "rationale_md": _text("rationale_md"),
-            "action_description": request.form.getlist("action_description"),
-            "action_due_on": request.form.getlist("action_due_on")}
-    refused, _ = run_signed(lambda: services.record_outcome(
-        s, the_sample, actor=current_user, outcome=form["outcome"],
-        rationale_md=form["rationale_md"], actions=_action_inputs(),
-        confirmation=confirmation_from(request.form), today=_today(), **limits()),
-        lambda: _render_sample(sample_id, form))
+    shown = {"outcome": _sent("outcome", 30), "rationale_md": _sent("rationale_md"),
+             "action_description": request.form.getlist("action_description"),
+             "action_due_on": request.form.getlist("action_due_on")}
+
+    def action() -> Any:
+        form = forms.read(forms.OutcomeForm)
+        return services.record_outcome(
+            s, the_sample, actor=current_user, outcome=form.outcome.data or "",
+            rationale_md=form.rationale_md.data or "", actions=_action_inputs(form),
+            confirmation=confirmation_from(request.form), today=_today(), **limits())
+
+    refused, _ = run_signed(action, lambda: _render_sample(sample_id, shown))
     if refused:
         return refused
     decision = the_sample.decision
@@ -352,7 +352,8 @@ def advance(action_id: int, step: str) -> Any:
     action = services.get_action(s, action_id, current_user)
     sample_id = action.sample_id
     refused, _ = run_action(lambda: services.advance_action(
-        s, action, actor=current_user, step=step, text_md=_text("text_md")),
+        s, action, actor=current_user, step=step,
+        text_md=forms.read(forms.ActionStepForm).text_md.data or ""),
         lambda: _render_sample(sample_id))
     if refused:
         return refused
