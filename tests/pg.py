@@ -5,10 +5,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.servers import free_port
 
 
 def _bin(name: str) -> str:
@@ -21,19 +22,13 @@ def _bin(name: str) -> str:
     raise RuntimeError(f"PostgreSQL's {name} is not installed; `make test` installs it.")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PostgresServer:
     """Start a private PostgreSQL cluster; as root, run it as the 'postgres' system user."""
 
     def __init__(self) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="portfolio-pg-"))
         self.data = self.base / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.prefix: list[str] = []
         if os.geteuid() == 0:
             # initdb refuses to run as root.

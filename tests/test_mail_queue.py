@@ -13,7 +13,7 @@ from flask import Response
 
 from portfolio import notify
 from portfolio.notify import Message
-from tests.conftest import _free_loopback_port
+from tests.servers import free_port
 
 
 class Server:
@@ -42,7 +42,7 @@ def smtp():
 
     def start(refuse: int = 0) -> tuple[Server, dict]:
         handler = Server(refuse)
-        controller = Controller(handler, hostname="127.0.0.1", port=_free_loopback_port())
+        controller = Controller(handler, hostname="127.0.0.1", port=free_port())
         controller.start()
         servers.append(controller)
         return handler, {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": controller.port,
