@@ -65,10 +65,11 @@ def make_sampling(session: Session, world: World) -> SamplingIds:
 
 
 def sign_off_whole_unit(session: Session, enrolment: Enrolment, learner: User, assessor: User,
-                        *, cosign: bool = True) -> Signature:
+                        *, cosign: bool = True, sign_off: bool = True) -> Signature | None:
     """Decide every criterion not yet decided (LO1 on a reflective account, LO2 on an
-    observation), have the learner declare, the assessor sign off and (optionally) the learner
-    co-sign, which completes the enrolment. Returns the sign-off."""
+    observation), have the learner declare (unless they have), the assessor sign off and
+    (optionally) the learner co-sign, which completes the enrolment. Returns the sign-off;
+    without `sign_off`, stops once the unit is ready for it and returns None."""
     decided = set(session.scalars(select(CriterionDecision.criterion_id).where(
         CriterionDecision.enrolment_id == enrolment.id,
         CriterionDecision.status == "met")))
@@ -86,8 +87,14 @@ def sign_off_whole_unit(session: Session, enrolment: Enrolment, learner: User, a
     for number in numbers:
         decide(session, enrolment, assessor, number,
                [account if number.startswith("1.") else observation])
-    sign_unit_declaration(session, enrolment, actor=learner, confirmation=sign_as(learner),
-                          **LIMITS)
+    declared = session.scalar(select(Signature.id).where(
+        Signature.enrolment_id == enrolment.id, Signature.purpose == "unit_declaration"))
+    if declared is None:
+        sign_unit_declaration(session, enrolment, actor=learner, confirmation=sign_as(learner),
+                              **LIMITS)
+    if not sign_off:
+        session.commit()
+        return None
     signoff = sign_off_unit(session, enrolment, actor=assessor, confirmation=sign_as(assessor),
                             **LIMITS)
     if cosign:
