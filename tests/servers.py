@@ -134,7 +134,8 @@ class SeaweedServer(LocalServer):
             "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
             "filer.port.grpc", "s3.port", "s3.port.grpc")}
         self._launch(
-            [binary, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            # glog's files go to the server's folder, not /tmp.
+            [binary, f"-logdir={self.folder}", "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
              f"-dir={self.folder / 'data'}", "-filer", "-s3",
              f"-s3.config={self.folder / 's3.json'}", "-s3.port.iceberg=0", "-s3.port.lance=0",
              # Small volumes and few of them: quick to start, little memory and disk.
