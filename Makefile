@@ -39,6 +39,14 @@ run: install
 	PORTFOLIO_ENV=development PORTFOLIO_PUBLIC_URL=$${PORTFOLIO_PUBLIC_URL:-http://127.0.0.1:$(PORT)} \
 		$(BIN)/portfolio serve --host 127.0.0.1 --port $(PORT)
 
+# `make cluster`: the several-machines topology as local processes on loopback ports: PostgreSQL,
+# Redis and SeaweedFS (S3) shared by two gunicorn instances and one worker, nginx in front, with
+# the demo data (tests/cluster.py; CLUSTER_ARGS="--instances 3" for more). Ctrl-C stops it all.
+.PHONY: cluster
+cluster: install-test
+	scripts/ensure-system-deps cluster
+	$(BIN)/python -m tests.cluster $(CLUSTER_ARGS)
+
 test: install-test system-deps
 	$(BIN)/ruff check portfolio tests
 	$(BIN)/mypy
