@@ -52,6 +52,9 @@ def _configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     app.config.update(from_environment())
     if test_config:
         app.config.update(test_config)
+    if not app.config["DATABASE_URL"] and app.config["DATABASE_URL_FILE"]:
+        # The URL carries the database password: a secret file, like the keys.
+        app.config["DATABASE_URL"] = read_secret_file(app.config["DATABASE_URL_FILE"])
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = default_database_url(app.instance_path)
     if not app.config["SECRET_KEY"] and app.config["SECRET_KEY_FILE"]:

@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "ENV": "production",
     # SQLAlchemy URL; empty means an SQLite file in the instance folder.
     "DATABASE_URL": "",
+    "DATABASE_URL_FILE": "",
     # PostgreSQL connection pool, per process: connections kept open, extra ones allowed at a
     # peak, seconds to wait for one before the request fails (503), and seconds after which a
     # connection is replaced (under a proxy or firewall that drops idle ones). With gunicorn,

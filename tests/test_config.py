@@ -128,3 +128,15 @@ def test_production_refuses_to_serve_a_centre_without_a_signing_key(make_app, tm
         check_production(app)
     init_centre_signing_key(app.config, Path(app.instance_path), centre_id, "Riverside College")
     assert production_problems(app) == []
+
+
+def test_the_database_url_can_come_from_a_secret_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTFOLIO_INSTANCE_PATH", str(tmp_path))
+    url = f"sqlite:///{tmp_path / 'from-file.sqlite3'}"
+    secret = tmp_path / "database_url"
+    secret.write_text(url + "\n")
+    app = create_app({"DATABASE_URL": "", "DATABASE_URL_FILE": str(secret)})
+    assert app.config["DATABASE_URL"] == url
+    secret.write_text("")
+    with pytest.raises(RuntimeError, match="is empty"):
+        create_app({"DATABASE_URL": "", "DATABASE_URL_FILE": str(secret)})
