@@ -68,6 +68,15 @@ bench: install-test system-deps
 	$(BIN)/python -m bench.coverage_bench --db sqlite $(BENCH_ARGS)
 	$(BIN)/python -m bench.export_bench $(EXPORT_BENCH_ARGS)
 
+# `make bench-cluster`: the cluster of `make cluster` on PostgreSQL, seeded with a centre; wrk
+# loads the coverage page, the caseload and the API through nginx with two instances and then
+# one, in alternating rounds, beside a bare one-query Flask page behind the same nginx; prints
+# req/s, p95 and the ratios (bench-results/cluster.json; options in CLUSTER_BENCH_ARGS).
+.PHONY: bench-cluster
+bench-cluster: install-test
+	scripts/ensure-system-deps bench
+	$(BIN)/python -m bench.cluster_bench $(CLUSTER_BENCH_ARGS)
+
 .PHONY: bench-export
 bench-export: install-test system-deps
 	$(BIN)/python -m bench.export_bench $(EXPORT_BENCH_ARGS)

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +61,14 @@ class Cluster:
     started again one by one (`kill_instance`, `start_instance`, `seaweed`)."""
 
     def __init__(self, *, instances: int = 2, web_workers: int = 1, proxy: bool = True,
-                 demo: bool = True, bare_app: bool = False) -> None:
+                 demo: bool = True, bare_app: bool = False,
+                 setup: Callable[[Cluster], None] | None = None) -> None:
         self.instances = instances
         self.web_workers = web_workers
         self.want_proxy = proxy
         self.want_demo = demo
         self.want_bare = bare_app
+        self.setup = setup
         self.folder = Path(tempfile.mkdtemp(prefix="portfolio-cluster-"))
         self.postgres = PostgresServer()
         self.redis = RedisServer()
@@ -112,7 +115,11 @@ class Cluster:
             if self.want_demo:
                 self.run_cli("demo")
                 self.demo_password = (self.folder / "setup" / "demo_password").read_text()
-            self.run_cli("keys", "init", "--all")
+            if self.setup is not None:
+                self.setup(self)  # e.g. a benchmark's data, before anything serves
+            if self.want_demo or self.setup is not None:
+                # Production refuses to start while a centre has no signing key.
+                self.run_cli("keys", "init", "--all")
             # Every address is known before anything listens: the instances' public URL is
             # the proxy's, or the first instance's without one.
             for n in range(self.instances):
