@@ -358,8 +358,9 @@ def witness_minimise(days: int | None) -> None:
 @with_appcontext
 def maintenance() -> None:
     """Run the periodic upkeep once (from a timer or cron, e.g. hourly): witness contact
-    minimisation, the sweep for export jobs whose worker died, an audit checkpoint, and
-    trimming the render cache. Each step runs even if another failed; exit 1 if any failed."""
+    minimisation, the sweep for export jobs whose worker died, an audit checkpoint, removing
+    upload temp files a killed process left, and trimming the render cache. Each step runs
+    even if another failed; exit 1 if any failed."""
     from pathlib import Path
 
     from portfolio.audit import current_checkpoint, write_checkpoint
@@ -392,6 +393,16 @@ def maintenance() -> None:
         write_checkpoint(sealer.checkpoint_dir, point, keep=True)
         return f"audit checkpoint at event #{point.seq} written"
 
+    def staging() -> str:
+        from datetime import timedelta
+
+        from portfolio.evidence.storage import sweep_staging
+
+        hours = int(config["STAGING_MAX_AGE_HOURS"])
+        count = sweep_staging(Path(config["STORAGE_DIR"]), older_than=timedelta(hours=hours))
+        return (f"removed {count} upload temp file(s) untouched for {hours} hours (left by a "
+                "process stopped mid-upload)")
+
     def cache() -> str:
         folder = render_cache_dir(config, Path(current_app.instance_path))
         removed = prune_cache(folder, int(config["RENDER_CACHE_MB"]) * 1024 * 1024)
@@ -399,7 +410,8 @@ def maintenance() -> None:
 
     failed = 0
     for name, step in (("witnesses", witnesses), ("export jobs", jobs),
-                       ("audit", checkpoint), ("render cache", cache)):
+                       ("audit", checkpoint), ("upload temp files", staging),
+                       ("render cache", cache)):
         try:
             click.echo(f"{name}: {step()}")
         except Exception as exc:  # noqa: BLE001 - report it, run the other steps

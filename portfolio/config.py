@@ -123,6 +123,9 @@ DEFAULTS: dict[str, Any] = {
     # Lay out a learner's PDF parts in the background after each review or signature, so the
     # export click finds them ready (portfolio/export/prepare.py).
     "EXPORT_PREPARE": True,
+    # `portfolio maintenance` deletes upload temp files untouched this long (a process killed
+    # mid-upload leaves its half-written file).
+    "STAGING_MAX_AGE_HOURS": 24,
     # Processes that lay out PDF parts in parallel; 0 uses one per CPU core.
     "EXPORT_PROCESSES": 0,
     # Exports one person may have queued or running at once; more are refused until one ends.

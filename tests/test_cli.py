@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 from sqlalchemy import func, select
 
 from portfolio.cli import cli
@@ -148,6 +151,12 @@ def test_maintenance_runs_every_step(app, session):
     cache.mkdir(parents=True, exist_ok=True)
     (cache / "old.pdf").write_bytes(b"%PDF-1.4 " + b"x" * 2048)
     app.config["RENDER_CACHE_MB"] = 0
+    staging = Path(app.config["STORAGE_DIR"]) / "tmp"
+    staging.mkdir(parents=True, exist_ok=True)
+    (staging / "upload-left").write_bytes(b"half an upload")
+    (staging / "upload-now").write_bytes(b"an upload in progress")
+    two_days_ago = time.time() - 48 * 3600
+    os.utime(staging / "upload-left", (two_days_ago, two_days_ago))
 
     result = _run(app, "maintenance")
     assert result.exit_code == 0, result.output
@@ -155,6 +164,8 @@ def test_maintenance_runs_every_step(app, session):
     assert "marked 1 export job(s) failed" in result.output
     assert "audit checkpoint at event #" in result.output
     assert "removed 1 cached" in result.output
+    assert "removed 1 upload temp file(s)" in result.output
+    assert not (staging / "upload-left").exists() and (staging / "upload-now").exists()
     session.expire_all()
     assert session.get(WitnessRequest, world.witness_request_id).witness_email == ""
     assert session.scalar(select(ExportJob.status)) == "failed"

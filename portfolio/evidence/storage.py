@@ -11,9 +11,11 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -235,6 +237,25 @@ class UploadBatch:
             raise
         for staged in self.files:
             self.store.make_copies(staged)
+
+
+def sweep_staging(root: Path, *, older_than: timedelta) -> int:
+    """Delete the temporary files under `root/tmp` not touched for `older_than`: uploads and
+    bundles a process was writing when it was killed (a write in progress keeps its file's
+    time current). Nothing there is an object the app serves. Returns how many went."""
+    folder = Path(root) / "tmp"
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - older_than.total_seconds()
+    removed = 0
+    for path in folder.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another machine's sweep, or the upload finished
+            continue
+    return removed
 
 
 def file_store_for(config: Mapping[str, Any]) -> FileStore:
