@@ -378,10 +378,22 @@ def maintenance() -> None:
         return f"removed the email address from {count} finished witness request(s)"
 
     def jobs() -> str:
+        from portfolio.eqa import pack_jobs
+
         with database.sessionmaker() as s:
             count = fail_stale_jobs(s, config)
+            packs = pack_jobs.fail_stale_jobs(s, config)
             s.commit()
-        return f"marked {count} export job(s) failed whose worker had stopped"
+        return (f"marked {count} export job(s) and {packs} EQA pack job(s) failed whose "
+                "worker had stopped")
+
+    def eqa_packs() -> str:
+        from portfolio.eqa import pack_jobs
+
+        with database.sessionmaker() as s:
+            count = pack_jobs.expire_old_packs(s, config)
+            s.commit()
+        return f"removed {count} EQA pack ZIP(s) older than EQA_PACK_KEEP_HOURS"
 
     def checkpoint() -> str:
         sealer = database.sealer
@@ -399,7 +411,8 @@ def maintenance() -> None:
 
     failed = 0
     for name, step in (("witnesses", witnesses), ("export jobs", jobs),
-                       ("audit", checkpoint), ("render cache", cache)):
+                       ("EQA packs", eqa_packs), ("audit", checkpoint),
+                       ("render cache", cache)):
         try:
             click.echo(f"{name}: {step()}")
         except Exception as exc:  # noqa: BLE001 - report it, run the other steps
@@ -636,7 +649,10 @@ def worker(burst: bool) -> None:
         _fail(f"Cannot reach Redis at REDIS_URL: {exc}")
     with get_database(current_app).sessionmaker() as s:
         # Jobs whose worker died (killed, machine restarted) would otherwise stay "running".
+        from portfolio.eqa.pack_jobs import fail_stale_jobs as fail_stale_pack_jobs
+
         dead = fail_stale_jobs(s, current_app.config)
+        dead += fail_stale_pack_jobs(s, current_app.config)
         s.commit()
     if dead:
         click.echo(f"Marked {dead} export job(s) failed: their worker had stopped.")

@@ -192,14 +192,20 @@ def run_queued(job_id: int, verify_base: str) -> None:
 def horse_killed(rq_job: Any, _pid: int, _status: int, _rusage: Any) -> None:
     """Mark the export failed when its horse died (out of memory, killed), not left running."""
     from portfolio import create_app
+    from portfolio.eqa import pack_jobs
 
-    if rq_job.func_name != f"{__name__}.run_queued" or not rq_job.args:
+    mark: Any
+    if rq_job.func_name == f"{__name__}.run_queued" and rq_job.args:
+        mark = _mark_failed
+    elif rq_job.func_name == f"{pack_jobs.__name__}.run_queued" and rq_job.args:
+        mark = pack_jobs._mark_failed
+    else:
         return
     app = create_app()
     try:
-        _mark_failed(app, int(rq_job.args[0]), "The export failed: the process making it "
-                                               "stopped unexpectedly (it may have run out of "
-                                               "memory).")
+        mark(app, int(rq_job.args[0]), "The export failed: the process making it "
+                                       "stopped unexpectedly (it may have run out of "
+                                       "memory).")
     finally:
         # The worker forks a horse per job: it must not hand pooled connections to the next.
         get_database(app).engine.dispose()
