@@ -30,7 +30,10 @@ ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.DISCARDED, JobStatus.EXPIRED)
 
 MOVES: dict[str, Move[JobStatus]] = {m.name: m for m in (
-    Move("confirm", frozenset({JobStatus.PENDING}), JobStatus.QUEUED),
+    # A people import's preview confirmed: claimed by the request, which imports it at once
+    # or hands it to a worker ("queue").
+    Move("confirm", frozenset({JobStatus.PENDING}), JobStatus.RUNNING),
+    Move("queue", frozenset({JobStatus.RUNNING}), JobStatus.QUEUED),
     Move("discard", frozenset({JobStatus.PENDING}), JobStatus.DISCARDED),
     Move("start", frozenset({JobStatus.QUEUED}), JobStatus.RUNNING),
     Move("finish", frozenset({JobStatus.RUNNING}), JobStatus.DONE),

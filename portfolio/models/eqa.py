@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portfolio.db import Base, UTCDateTime, utcnow
+from portfolio.job_states import JobStatus
 from portfolio.models.enrolments import Enrolment
 from portfolio.models.users import User
 
@@ -116,7 +117,7 @@ class EqaPackJob(Base):
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     # SHA-256 of what the pack would hold (see eqa.pack_jobs.content_key): equal means reusable.
     content_key: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.QUEUED)
     progress: Mapped[int] = mapped_column(default=0)
     message: Mapped[str] = mapped_column(String(300), default="Waiting to start")
     filename: Mapped[str | None] = mapped_column(String(200))  # under eqa/ in the export files
