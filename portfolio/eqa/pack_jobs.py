@@ -286,7 +286,7 @@ def _make(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
                 row = must_get(f, EqaPackJob, job_id)
                 if row.status in MACHINE["fail"].sources:
                     MACHINE.move(row, "fail")
-                    row.message = ("The pack was not made: " + str(exc))[:300]
+                    row.message = str(exc)[:300]  # says where it stopped, or which file
                     row.finished_at = utcnow()
                 damaged = getattr(exc, "sha256", None)
                 if isinstance(exc, StoredFileDamaged) and damaged:

@@ -10,7 +10,9 @@
   var download = document.getElementById("pack-download");
   var link = document.getElementById("pack-link");
   var retry = document.getElementById("pack-retry");
+  var hint = document.getElementById("pack-hint");
   function show(job) {
+    if (!job.active) { hint.hidden = true; }
     bar.value = job.progress;
     bar.textContent = job.progress + "%";
     message.textContent = job.message;

@@ -205,8 +205,7 @@ def _eqa_packs(session: Any, world: Any) -> dict[str, int]:
                               message="Making portfolio 2 of 5", started_at=utcnow(),
                               heartbeat_at=utcnow() + timedelta(days=1)),
         "failed": EqaPackJob(status=JobStatus.FAILED, progress=20,
-                             message="The pack was not made: It stopped at the signed sampling "
-                                     "record. Nothing was kept; try again in a moment, and "
+                             message="It stopped at the signed sampling record. Nothing was kept; try again in a moment, and "
                                      "tell the centre if it keeps happening."),
         "ready": EqaPackJob(status=JobStatus.DONE, progress=100,
                             message="Ready: 2 signed PDFs and a manifest",
