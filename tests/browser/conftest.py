@@ -205,8 +205,9 @@ def _eqa_packs(session: Any, world: Any) -> dict[str, int]:
                               message="Making portfolio 2 of 5", started_at=utcnow(),
                               heartbeat_at=utcnow() + timedelta(days=1)),
         "failed": EqaPackJob(status=JobStatus.FAILED, progress=20,
-                             message="It stopped at the signed sampling record. Nothing was kept; try again in a moment, and "
-                                     "tell the centre if it keeps happening."),
+                             message="It stopped at the signed sampling record. Nothing was "
+                                     "kept; try again in a moment, and tell the centre if it "
+                                     "keeps happening."),
         "ready": EqaPackJob(status=JobStatus.DONE, progress=100,
                             message="Ready: 2 signed PDFs and a manifest",
                             filename="eqa-pack-ready.zip", sha256="0" * 64, size=3_400_000),
