@@ -244,8 +244,10 @@ def test_export_job_fails_with_the_evidence_named(app, session, world, keys):
     from portfolio.models import ExportJob
 
     swap(store_of(app).path_for(world.sha), FORGED_LONGER)
+    # Running, as `run_job` leaves it once it has claimed the job (a job that is not running
+    # when it reports progress was given up on, and stops).
     job = ExportJob(enrolment_id=world.enrolment.id, requested_by_id=world.assessor.id,
-                    status="queued", progress=0, message="")
+                    status="running", progress=0, message="")
     session.add(job)
     session.commit()
     with app.test_request_context():
