@@ -358,8 +358,9 @@ def witness_minimise(days: int | None) -> None:
 @with_appcontext
 def maintenance() -> None:
     """Run the periodic upkeep once (from a timer or cron, e.g. hourly): witness contact
-    minimisation, the sweep for export jobs whose worker died, an audit checkpoint, removing
-    upload temp files a killed process left, and trimming the render cache. Each step runs
+    minimisation, the sweep for export and EQA pack jobs whose worker died, removing old EQA
+    pack ZIPs, an audit checkpoint, removing upload temp files a killed process left, and
+    trimming the render cache. Each step runs
     even if another failed; exit 1 if any failed."""
     from pathlib import Path
 
@@ -379,10 +380,22 @@ def maintenance() -> None:
         return f"removed the email address from {count} finished witness request(s)"
 
     def jobs() -> str:
+        from portfolio.eqa import pack_jobs
+
         with database.sessionmaker() as s:
             count = fail_stale_jobs(s, config)
+            packs = pack_jobs.fail_stale_jobs(s, config)
             s.commit()
-        return f"marked {count} export job(s) failed whose worker had stopped"
+        return (f"marked {count} export job(s) and {packs} EQA pack job(s) failed whose "
+                "worker had stopped")
+
+    def eqa_packs() -> str:
+        from portfolio.eqa import pack_jobs
+
+        with database.sessionmaker() as s:
+            count = pack_jobs.expire_old_packs(s, config)
+            s.commit()
+        return f"removed {count} EQA pack ZIP(s) older than EQA_PACK_KEEP_HOURS"
 
     def checkpoint() -> str:
         sealer = database.sealer
@@ -410,7 +423,8 @@ def maintenance() -> None:
 
     failed = 0
     for name, step in (("witnesses", witnesses), ("export jobs", jobs),
-                       ("audit", checkpoint), ("upload temp files", staging),
+                       ("EQA packs", eqa_packs), ("audit", checkpoint),
+                       ("upload temp files", staging),
                        ("render cache", cache)):
         try:
             click.echo(f"{name}: {step()}")
@@ -648,7 +662,10 @@ def worker(burst: bool) -> None:
         _fail(f"Cannot reach Redis at REDIS_URL: {exc}")
     with get_database(current_app).sessionmaker() as s:
         # Jobs whose worker died (killed, machine restarted) would otherwise stay "running".
+        from portfolio.eqa.pack_jobs import fail_stale_jobs as fail_stale_pack_jobs
+
         dead = fail_stale_jobs(s, current_app.config)
+        dead += fail_stale_pack_jobs(s, current_app.config)
         s.commit()
     if dead:
         click.echo(f"Marked {dead} export job(s) failed: their worker had stopped.")

@@ -135,6 +135,9 @@ DEFAULTS: dict[str, Any] = {
     # EXPORT_QUEUED_TIMEOUT seconds.
     "EXPORT_HEARTBEAT_TIMEOUT": 120,
     "EXPORT_QUEUED_TIMEOUT": 3600,
+    # A finished EQA pack ZIP is kept (and handed out again while the pack is unchanged) this
+    # many hours; then `portfolio maintenance` removes it.
+    "EQA_PACK_KEEP_HOURS": 168,
     # Rendered PDF parts and print-ready photos, cached by content hash so a re-export lays out
     # only what changed; empty means instance/render-cache. Least recently used files beyond
     # RENDER_CACHE_MB are deleted after each export.

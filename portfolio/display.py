@@ -37,6 +37,7 @@ ACTIONS = {
     "enrolment.update": "Enrolment changed",
     "eqa.pack_create": "EQA pack shared",
     "eqa.pack_download": "EQA pack downloaded",
+    "eqa.pack_request": "EQA pack asked for",
     "eqa.pack_revoke": "EQA pack withdrawn",
     "evidence.accepted": "Evidence accepted",
     "evidence.recorded": "Evidence recorded and signed by the assessor",

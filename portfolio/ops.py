@@ -220,19 +220,20 @@ def _may_read_metrics() -> bool:
 
 
 def _refresh_queue() -> None:
+    from portfolio.job_states import ACTIVE
     from portfolio.models import ExportJob
 
     try:
         with get_database(current_app).sessionmaker() as s:
             counts = dict(s.execute(
                 select(ExportJob.status, func.count()).where(
-                    ExportJob.status.in_(("queued", "running"))).group_by(ExportJob.status)
+                    ExportJob.status.in_(ACTIVE)).group_by(ExportJob.status)
             ).all())
     except Exception:  # noqa: BLE001 - metrics must answer even when the database does not
         current_app.logger.warning("export queue depth not read", exc_info=True)
         return
-    for status in ("queued", "running"):
-        QUEUE.labels(status).set(counts.get(status, 0))
+    for status in ACTIVE:
+        QUEUE.labels(str(status)).set(counts.get(status, 0))
 
 
 @bp.get("/metrics")

@@ -319,7 +319,7 @@ CASES = [
     Case("eqa.file", "GET", lambda w, t: f"/eqa/packs/{w.eqa_pack_id}/files/999999",
          only_eqa(MISSING), label="unknown id"),
     Case("eqa.download", "POST", lambda w, t: f"/eqa/packs/{w.eqa_pack_id}/download",
-         only_eqa(OK)),
+         only_eqa(REDIRECT)),
     Case("eqa_admin.packs", "GET", lambda w, t: "/admin/eqa-packs", admins_only(OK)),
     Case("eqa_admin.new_pack", "GET", lambda w, t: "/admin/eqa-packs/new", admins_only(OK)),
     Case("eqa_admin.new_pack", "POST", lambda w, t: "/admin/eqa-packs/new",

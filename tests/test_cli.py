@@ -161,7 +161,7 @@ def test_maintenance_runs_every_step(app, session):
     result = _run(app, "maintenance")
     assert result.exit_code == 0, result.output
     assert "removed the email address from 1 finished witness request" in result.output
-    assert "marked 1 export job(s) failed" in result.output
+    assert "marked 1 export job(s) and 0 EQA pack job(s) failed" in result.output
     assert "audit checkpoint at event #" in result.output
     assert "removed 1 cached" in result.output
     assert "removed 1 upload temp file(s)" in result.output

@@ -16,6 +16,7 @@ from portfolio.export.services import verify_export
 from portfolio.export.signing import check_pdf_signature, init_centre_key
 from portfolio.models import AuditEvent, EqaAccessLog, EqaPack, Export
 from tests.conftest import Browserless
+from tests.eqa_packs import fetch_pack
 from tests.factories import (
     PASSWORD,
     TINY_PDF,
@@ -421,7 +422,10 @@ def test_download_is_a_zip_of_signed_pdfs_that_verify(web, world, session, app, 
         today=TODAY)
     session.commit()
     signed_in(web, world.eqa)
-    response = web.post(f"/eqa/packs/{pack.id}/download")
+    fetched = fetch_pack(web, pack.id)
+    assert fetched.status["message"].startswith("Ready: 3 signed PDFs")
+    assert "Your pack is ready" in fetched.page.get_data(True)
+    response = fetched.zip
     assert response.status_code == 200, response.get_data(True)[:500]
     assert response.mimetype == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(response.data))
@@ -457,7 +461,11 @@ def test_download_is_a_zip_of_signed_pdfs_that_verify(web, world, session, app, 
     assert hashlib.sha256(response.data).hexdigest() == event.detail["sha256"]
     assert not list(stored.parent.glob(".partial-*"))
     assert session.scalar(select(func.count(Export.id))) == 2
-    assert log_rows(session, pack.id)[-1].path == f"/eqa/packs/{pack.id}/download"
+    assert [row.path for row in log_rows(session, pack.id)][-4:] == [
+        f"/eqa/packs/{pack.id}/download", fetched.job_url, fetched.job_url + ".json",
+        fetched.status["download"]]
+    asked = session.scalar(select(AuditEvent).where(AuditEvent.action == "eqa.pack_request"))
+    assert asked.actor_id == world.eqa.id and asked.subject_id == str(pack.id)
     # The learner's Exports page says what made these PDFs (not "Command line").
     from tests.conftest import Browserless
 
@@ -471,12 +479,14 @@ def test_download_without_a_signing_key_says_what_to_do_and_keeps_nothing(web, w
                                                                           make_app, tmp_path):
     app = make_app(SIGNING_PKCS12=str(tmp_path / "missing.p12"))
     eqa = signed_in(Browserless(app.test_client()), world.eqa)
-    response = eqa.post(f"/eqa/packs/{world.pack_id}/download")
-    assert response.status_code == 503
-    assert "signing key" in response.get_data(True)
+    fetched = fetch_pack(eqa, world.pack_id)
+    assert fetched.zip is None and fetched.status["failed"]
+    assert "signing key" in fetched.status["message"]
+    page = fetched.page.get_data(True)
+    assert "The pack was not made" in page and "signing key" in page and "Try again" in page
     session.expire_all()
     assert session.scalar(select(func.count(Export.id))) == 0
-    assert log_rows(session, world.pack_id)[-1].status == 503
+    assert not list(Path(app.config["EXPORTS_DIR"]).rglob("*.zip"))
 
 
 # ---------------------------------------------------------------- sampling records
@@ -502,8 +512,7 @@ def test_sampling_records_show_the_packs_learners_only(web, world, session, app,
     assert "Sound judgement" not in other and "Agree with actions" not in other
     assert "No decision of these learners has been sampled yet." in other
     assert world.learner.full_name not in other
-    response = web.post(f"/eqa/packs/{world.pack_id}/download")
-    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    archive = zipfile.ZipFile(io.BytesIO(fetch_pack(web, world.pack_id).zip.data))
     from pypdf import PdfReader
 
     record = PdfReader(io.BytesIO(archive.read("sampling-record.pdf")))

@@ -90,7 +90,7 @@ def test_queued_export_waits_for_the_worker_which_makes_a_signed_pdf(make_app, k
     time.sleep(0.5)  # nothing runs it in the web process, inline or in a thread
     status = web.client.get(job_url + ".json").get_json()
     assert status == {"status": "queued", "progress": 0, "message": "Waiting to start",
-                      "download": None}
+                      "download": None, "active": True, "failed": False}
 
     worker = subprocess.run([str(PORTFOLIO), "worker", "--burst"], env=_worker_env(app),
                             capture_output=True, text=True, timeout=300, check=False)
@@ -231,7 +231,7 @@ def test_a_worker_killed_mid_export_fails_the_job_and_try_again_succeeds(make_ap
     assert "no longer running" in page and "http-equiv=\"refresh\"" not in page
     retry = re.search(r'<form id="export-retry" method="post" action="([^"]+)" >', page)
     assert retry, page  # shown (not hidden), and a POST with the CSRF token
-    assert 'data-status="failed"' in page  # the script does not poll a failed job
+    assert 'data-active="no"' in page  # the script does not poll a failed job
     again = web.post(retry.group(1))
     assert again.status_code == 302 and _job_id(again.headers["Location"]) != job_id
     done = subprocess.run([str(PORTFOLIO), "worker", "--burst"], env=env, capture_output=True,

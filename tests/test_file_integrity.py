@@ -244,8 +244,10 @@ def test_export_job_fails_with_the_evidence_named(app, session, world, keys):
     from portfolio.models import ExportJob
 
     swap(store_of(app).path_for(world.sha), FORGED_LONGER)
+    # Running, as `run_job` leaves it once it has claimed the job (a job that is not running
+    # when it reports progress was given up on, and stops).
     job = ExportJob(enrolment_id=world.enrolment.id, requested_by_id=world.assessor.id,
-                    status="queued", progress=0, message="")
+                    status="running", progress=0, message="")
     session.add(job)
     session.commit()
     with app.test_request_context():
@@ -316,9 +318,12 @@ def test_eqa_pack_download_refuses_and_keeps_nothing(app, session, world, keys):
     page = eqa.get(f"/eqa/packs/{pack.id}")
     response = eqa.post(f"/eqa/packs/{pack.id}/download",
                         data={"csrf_token": csrf_from(page.get_data(True))})
-    assert response.status_code == 409
-    text = response.get_data(True)
+    assert response.status_code == 303  # to the job's page, which says what failed
+    text = eqa.get(response.headers["Location"]).get_data(True)
     assert f"E{world.signed.id}" in text and "damaged" in text
+    assert "The pack was not made" in text
+    session.expire_all()
+    # The first learner's PDF was made (and committed) before the damage was found: gone too.
     assert session.scalar(select(func.count()).select_from(Export)) == 0
     assert not list(Path(app.config["EXPORTS_DIR"]).rglob("*.pdf"))
     assert not list(Path(app.config["EXPORTS_DIR"]).rglob("*.zip"))

@@ -484,11 +484,15 @@ def test_a_finished_export_is_kept_and_downloaded_with_ranges(app_on, backend_co
 
 
 def test_an_eqa_pack_is_kept_in_the_bucket(make_app, s3_config):
+    """Issue 14: the pack's job streams the ZIP to a temporary file, stores it in the bucket,
+    and the download streams it back from there once its SHA-256 checks; nothing is left on
+    this machine's disk, and a second ask reuses the stored pack."""
     import zipfile
 
     from portfolio.db import get_database
     from portfolio.export.files import export_files
-    from portfolio.models import AuditEvent
+    from portfolio.models import AuditEvent, EqaPackJob
+    from tests.eqa_packs import fetch_pack
     from tests.factories import make_eqa_pack
 
     app = make_app(**s3_config)
@@ -501,11 +505,14 @@ def test_an_eqa_pack_is_kept_in_the_bucket(make_app, s3_config):
         session.commit()
         web = Browserless(app.test_client())
         web.login("eqa@example.org", PASSWORD)
-        response = web.post(f"/eqa/packs/{pack.id}/download")
-        assert response.status_code == 200, response.get_data(True)[:500]
+        fetched = fetch_pack(web, pack.id)
+        response = fetched.zip
+        assert response.status_code == 200, fetched.status
         event = session.scalar(select(AuditEvent).where(
             AuditEvent.action == "eqa.pack_download"))
         stored_name = event.detail["file"]
+        assert fetch_pack(web, pack.id).job_url == fetched.job_url  # reused, not remade
+        assert len(list(session.scalars(select(EqaPackJob)))) == 1
     finally:
         session.close()
     archive = zipfile.ZipFile(io.BytesIO(response.data))
@@ -513,6 +520,7 @@ def test_an_eqa_pack_is_kept_in_the_bucket(make_app, s3_config):
     files = export_files(app.config)
     assert files.read(f"eqa/{stored_name}") == response.data
     assert list(Path(app.config["EXPORTS_DIR"]).rglob("*")) == []
+    assert not list((Path(app.config["STORAGE_DIR"]) / "tmp").glob("eqa-pack-*"))
 
 
 def test_s3_reads_a_whole_object_in_few_requests(s3_config, make_app, monkeypatch):

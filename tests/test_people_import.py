@@ -364,7 +364,8 @@ def test_a_large_file_is_imported_in_the_background_with_progress(make_app, sess
     assert upload.people_created == 60 and upload.people_reused == 1
     assert upload.enrolments_created == 61 and upload.content == ""
     final = web.client.get(f"/admin/people/import/{token}/progress").get_json()
-    assert final == {"status": "done", "done": 61, "total": 61, "message": upload.message}
+    assert final == {"status": "done", "working": False, "done": 61, "total": 61,
+                     "message": upload.message}
     page = web.client.get(f"/admin/people/import/{token}").get_data(as_text=True)
     assert "Imported 61 enrolments: 60 new people invited, 1 existing person reused." in page
     # The invitations are sent by the job after each batch is committed.

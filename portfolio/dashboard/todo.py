@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from portfolio.assessment.queries import list_awaiting_countersignature, list_returned_to
 from portfolio.db import utcnow
+from portfolio.job_states import JobStatus
 from portfolio.models import (
     ActionStatus,
     CriterionDecision,
@@ -295,7 +296,7 @@ def admin_todo(session: Session, admin: User) -> list[Todo]:
         select(ExportJob)
         .join(Enrolment, Enrolment.id == ExportJob.enrolment_id)
         .join(User, User.id == Enrolment.learner_id)
-        .where(User.centre_id == admin.centre_id, ExportJob.status == "failed",
+        .where(User.centre_id == admin.centre_id, ExportJob.status == JobStatus.FAILED,
                ~exists().where(later.enrolment_id == ExportJob.enrolment_id,
                                later.id > ExportJob.id))
         .order_by(ExportJob.created_at)))

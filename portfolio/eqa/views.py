@@ -8,16 +8,15 @@ request, allowed or refused, is written to the pack's access log with its status
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
 from typing import Any
 
 from flask import (
     Blueprint,
     current_app,
+    jsonify,
+    redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_login import current_user
@@ -27,18 +26,20 @@ from portfolio import db
 from portfolio.assessment.queries import list_decisions, list_reviews
 from portfolio.assessment.signing import verify_signature
 from portfolio.criteria.queries import get_unit_view
-from portfolio.eqa import services
+from portfolio.eqa import pack_jobs, services
 from portfolio.eqa.access import pack_page, today
 from portfolio.eqa.sampling_records import gather_sampling_records
+from portfolio.errors import NotFound
 from portfolio.evidence.coverage import compute_coverage
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
 from portfolio.evidence.queries import list_evidence
 from portfolio.evidence.services import current_version
-from portfolio.evidence.storage import file_store_for
-from portfolio.models import EqaPack, EvidenceComment, Role, Signature
+from portfolio.export.files import export_files
+from portfolio.job_states import JobStatus, is_active
+from portfolio.models import EqaPack, EqaPackJob, EvidenceComment, Role, Signature
 from portfolio.security import roles_required
-from portfolio.viewkit import send_evidence_file, send_screen_copy
+from portfolio.viewkit import send_checked, send_evidence_file, send_screen_copy
 
 bp = Blueprint("eqa", __name__, url_prefix="/eqa")
 
@@ -138,17 +139,68 @@ def sampling(pack: EqaPack) -> Any:
 @bp.route("/packs/<int:pack_id>/download", methods=["POST"])
 @pack_page
 def download(pack: EqaPack) -> Any:
-    from portfolio.eqa.download import build_pack_zip
-
+    """Ask for the pack's ZIP: start its job (or find the one running, or the finished one
+    while nothing changed) and show its progress page."""
     s = db.session()
     user = current_user._get_current_object()  # type: ignore[attr-defined]
-    result = build_pack_zip(
-        s, pack, actor=user, config=current_app.config,
-        instance_path=Path(current_app.instance_path),
-        static_dir=Path(current_app.static_folder or "static"),
-        store=file_store_for(current_app.config),
-        verify_base=current_app.config["PUBLIC_URL"].rstrip("/") + "/verify")
+    job, new = pack_jobs.ask_for_pack(s, pack, actor=user, config=current_app.config)
     s.commit()
-    # Sent from memory (it was just made), wherever the stored copy is kept.
-    return send_file(io.BytesIO(result.data), mimetype="application/zip", as_attachment=True,
-                     download_name=result.filename)
+    if new:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        pack_jobs.dispatch(app, job.id,
+                           current_app.config["PUBLIC_URL"].rstrip("/") + "/verify")
+    return redirect(url_for("eqa.pack_job", pack_id=pack.id, job_id=job.id), 303)
+
+
+def _pack_job(pack: EqaPack, job_id: int) -> EqaPackJob:
+    """The pack's own job (404 for any other id), marked failed first if its worker died."""
+    s = db.session()
+    job = s.get(EqaPackJob, job_id)
+    if job is None or job.pack_id != pack.id:
+        raise NotFound("No such download of this pack.")
+    if pack_jobs.fail_if_stale(s, job, current_app.config):
+        s.commit()
+    return job
+
+
+def _job_view(pack: EqaPack, job: EqaPackJob) -> dict[str, Any]:
+    """What the progress page and its poll need, decided here rather than in the template."""
+    ready = job.status == JobStatus.DONE
+    return {"status": str(job.status), "progress": job.progress, "message": job.message,
+            "active": is_active(job.status), "failed": job.status == JobStatus.FAILED,
+            "expired": job.status == JobStatus.EXPIRED,
+            "download": url_for("eqa.pack_job_file", pack_id=pack.id, job_id=job.id)
+            if ready else None,
+            "size": job.size if ready else None}
+
+
+@bp.route("/packs/<int:pack_id>/downloads/<int:job_id>")
+@pack_page
+def pack_job(pack: EqaPack, job_id: int) -> Any:
+    job = _pack_job(pack, job_id)
+    return render_template("eqa/pack_job.html", pack=pack, job=job, view=_job_view(pack, job))
+
+
+@bp.route("/packs/<int:pack_id>/downloads/<int:job_id>.json")
+@pack_page
+def pack_job_status(pack: EqaPack, job_id: int) -> Any:
+    return jsonify(_job_view(pack, _pack_job(pack, job_id)))
+
+
+@bp.route("/packs/<int:pack_id>/downloads/<int:job_id>/zip")
+@pack_page
+def pack_job_file(pack: EqaPack, job_id: int) -> Any:
+    s = db.session()
+    job = _pack_job(pack, job_id)
+    if job.status != JobStatus.DONE or not job.filename or not job.sha256:
+        raise NotFound("This pack is not ready, or was removed. Ask for it again.")
+    files = export_files(current_app.config)
+    try:
+        stream = files.open_verified(f"eqa/{job.filename}", job.sha256,
+                                     route="eqa.pack_job_file")
+    except FileNotFoundError as exc:
+        raise NotFound("The pack's file is no longer on the server. Ask for it again.") from exc
+    pack_jobs.record_download(s, job, actor=current_user._get_current_object())  # type: ignore[attr-defined]
+    s.commit()
+    return send_checked(stream, mimetype="application/zip", filename=job.filename,
+                        etag=job.sha256, attachment=True)

@@ -33,6 +33,10 @@ class ExportFiles:
     def write(self, name: str, data: bytes) -> None:
         self.backend.put_bytes(self.key(name), data)
 
+    def write_file(self, name: str, path: Path) -> None:
+        """Store a copy of a complete local file, whole or not at all (the file stays)."""
+        self.backend.put_copy(self.key(name), path)
+
     def read(self, name: str) -> bytes:
         """:raises FileNotFoundError: no such export file."""
         return self.backend.read(self.key(name))

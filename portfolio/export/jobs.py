@@ -24,6 +24,8 @@ from portfolio.db import get_database, must_get, rowcount, utcnow
 from portfolio.errors import DomainError, StoredFileDamaged
 from portfolio.evidence.storage import file_store_for, record_file_damaged
 from portfolio.export.services import export_portfolio
+from portfolio.job_states import ACTIVE as JOB_ACTIVE
+from portfolio.job_states import MACHINE, JobStatus
 from portfolio.models import Enrolment, ExportJob, User
 from portfolio.ops import record_export
 
@@ -33,7 +35,7 @@ RESULT_TTL = 60  # run_queued returns nothing worth keeping
 FAILURE_TTL = 7 * 24 * 3600  # failed RQ jobs stay inspectable (rq info) for a week
 
 
-ACTIVE = ("queued", "running")
+ACTIVE = JOB_ACTIVE  # kept for callers of this module
 DIED = ("The export stopped: the process making it is no longer running (the server may have "
         "restarted, or it ran out of memory). Nothing was saved. Try again.")
 NEVER_STARTED = ("The export never started: no worker picked it up in time. Try again; if it "
@@ -61,11 +63,11 @@ def heartbeat_every(config: Mapping[str, Any]) -> float:
 
 def stale_message(job: ExportJob, config: Mapping[str, Any], now: datetime) -> str | None:
     """Why the job's worker must be taken for dead, or None while it may still be alive."""
-    if job.status == "running":
+    if job.status == JobStatus.RUNNING:
         last = job.heartbeat_at or job.started_at or job.created_at
         if now - last > timedelta(seconds=float(config["EXPORT_HEARTBEAT_TIMEOUT"])):
             return DIED
-    elif job.status == "queued" and now - job.created_at > timedelta(
+    elif job.status == JobStatus.QUEUED and now - job.created_at > timedelta(
             seconds=float(config["EXPORT_QUEUED_TIMEOUT"])):
         return NEVER_STARTED
     return None
@@ -78,8 +80,9 @@ def fail_if_stale(session: Session, job: ExportJob, config: Mapping[str, Any]) -
     if message is None:
         return False
     # Judged again in the database, so a heartbeat that lands in between wins.
+    where, values = MACHINE.claim_clause(ExportJob.status, "fail")
     last: Any
-    if job.status == "running":
+    if job.status == JobStatus.RUNNING:
         cutoff = now - timedelta(seconds=float(config["EXPORT_HEARTBEAT_TIMEOUT"]))
         last = func.coalesce(ExportJob.heartbeat_at, ExportJob.started_at, ExportJob.created_at)
     else:
@@ -87,8 +90,8 @@ def fail_if_stale(session: Session, job: ExportJob, config: Mapping[str, Any]) -
         last = ExportJob.created_at
     changed = rowcount(session.execute(
         update(ExportJob).where(ExportJob.id == job.id, ExportJob.status == job.status,
-                                last < cutoff)
-        .values(status="failed", message=message)
+                                where, last < cutoff)
+        .values(**values, message=message)
         .execution_options(synchronize_session=False)))
     session.refresh(job)
     return bool(changed)
@@ -145,8 +148,9 @@ def start_export_job(session: Session, enrolment: Enrolment, *, actor: User,
 def _mark_failed(app: Flask, job_id: int, message: str) -> None:
     with app.app_context(), get_database(app).sessionmaker() as s:
         row = s.get(ExportJob, job_id)
-        if row is not None and row.status not in ("done", "failed"):
-            row.status, row.message = "failed", message[:300]
+        if row is not None and row.status in MACHINE["fail"].sources:
+            MACHINE.move(row, "fail")
+            row.message = message[:300]
             s.commit()
 
 
@@ -192,14 +196,20 @@ def run_queued(job_id: int, verify_base: str) -> None:
 def horse_killed(rq_job: Any, _pid: int, _status: int, _rusage: Any) -> None:
     """Mark the export failed when its horse died (out of memory, killed), not left running."""
     from portfolio import create_app
+    from portfolio.eqa import pack_jobs
 
-    if rq_job.func_name != f"{__name__}.run_queued" or not rq_job.args:
+    mark: Any
+    if rq_job.func_name == f"{__name__}.run_queued" and rq_job.args:
+        mark = _mark_failed
+    elif rq_job.func_name == f"{pack_jobs.__name__}.run_queued" and rq_job.args:
+        mark = pack_jobs._mark_failed
+    else:
         return
     app = create_app()
     try:
-        _mark_failed(app, int(rq_job.args[0]), "The export failed: the process making it "
-                                               "stopped unexpectedly (it may have run out of "
-                                               "memory).")
+        mark(app, int(rq_job.args[0]), "The export failed: the process making it "
+                                       "stopped unexpectedly (it may have run out of "
+                                       "memory).")
     finally:
         # The worker forks a horse per job: it must not hand pooled connections to the next.
         get_database(app).engine.dispose()
@@ -211,10 +221,11 @@ def run_job(app: Flask, job_id: int, verify_base: str) -> None:
         maker = get_database(app).sessionmaker
         with maker() as claim:
             row = claim.get(ExportJob, job_id)
-            if row is None or row.status != "queued":
+            if row is None or row.status != JobStatus.QUEUED:
                 return  # already given up on (failed, retried) or run by another worker
             now = utcnow()
-            row.status, row.message = "running", "Starting"
+            MACHINE.move(row, "start")
+            row.message = "Starting"
             row.started_at = row.heartbeat_at = now
             claim.commit()
         stop = threading.Event()
@@ -236,7 +247,7 @@ def _beat(app: Flask, job_id: int, stop: threading.Event) -> None:
         try:
             with maker() as s:
                 s.execute(update(ExportJob).where(ExportJob.id == job_id,
-                                                  ExportJob.status == "running")
+                                                  ExportJob.status == JobStatus.RUNNING)
                           .values(heartbeat_at=utcnow()))
                 s.commit()
         except Exception as exc:  # noqa: BLE001 - a missed beat is retried; never crash
@@ -253,9 +264,9 @@ def _render_job(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
         def progress(percent: int, message: str) -> None:
             with maker() as p:
                 row = must_get(p, ExportJob, job_id)
-                if row.status == "failed":  # given up on as dead: stop, leave its message
+                if row.status != JobStatus.RUNNING:  # given up on as dead: stop, leave its message
                     raise JobAbandoned(row.message)
-                row.status, row.progress, row.message = "running", percent, message
+                row.progress, row.message = percent, message
                 row.heartbeat_at = utcnow()
                 p.commit()
 
@@ -268,7 +279,8 @@ def _render_job(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
                 store=store, verify_base=verify_base, progress=progress)
             s.flush()
             job = must_get(s, ExportJob, job_id)
-            job.status, job.progress, job.export_id = "done", 100, export.id
+            MACHINE.move(job, "finish")
+            job.progress, job.export_id = 100, export.id
             job.message = f"Ready: {export.pages} pages, signed"
             s.commit()
             record_export(time.perf_counter() - started, ok=True)
@@ -280,7 +292,8 @@ def _render_job(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
             s.rollback()
             with maker() as f:
                 row = must_get(f, ExportJob, job_id)
-                row.status = "failed"
+                if row.status in MACHINE["fail"].sources:
+                    MACHINE.move(row, "fail")
                 row.message = ("The export failed: " + str(exc))[:300]
                 damaged = getattr(exc, "sha256", None)
                 if isinstance(exc, StoredFileDamaged) and damaged:

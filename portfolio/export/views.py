@@ -34,6 +34,7 @@ from portfolio.export.jobs import (
     start_export_job,
 )
 from portfolio.export.services import verdict_for_link, verify_export
+from portfolio.job_states import JobStatus, is_active
 from portfolio.models import AuditEvent, EqaPack, Export, ExportJob
 from portfolio.permissions import can_view_enrolment
 from portfolio.security import client_address
@@ -102,19 +103,25 @@ def _job(job_id: int) -> ExportJob:
     return job
 
 
+def _job_view(job: ExportJob) -> dict[str, Any]:
+    """What the job's page and its poll show, decided here rather than in the template."""
+    return {"status": str(job.status), "progress": job.progress, "message": job.message,
+            "active": is_active(job.status), "failed": job.status == JobStatus.FAILED,
+            "download": url_for("export.download", export_id=job.export_id)
+            if job.export_id else None}
+
+
 @bp.route("/export-jobs/<int:job_id>")
 @login_required
 def job(job_id: int) -> Any:
-    return render_template("export/job.html", job=_job(job_id))
+    job = _job(job_id)
+    return render_template("export/job.html", job=job, view=_job_view(job))
 
 
 @bp.route("/export-jobs/<int:job_id>.json")
 @login_required
 def job_status(job_id: int) -> Any:
-    job = _job(job_id)
-    return jsonify({"status": job.status, "progress": job.progress, "message": job.message,
-                    "download": url_for("export.download", export_id=job.export_id)
-                    if job.export_id else None})
+    return jsonify(_job_view(_job(job_id)))
 
 
 @bp.route("/exports/<int:export_id>/download")

@@ -9,7 +9,7 @@ from portfolio.models.assessment import (
 from portfolio.models.audit import AuditEvent
 from portfolio.models.comments import CommentRead, EvidenceComment
 from portfolio.models.enrolments import Enrolment, EnrolmentStatus
-from portfolio.models.eqa import EqaAccessLog, EqaPack, EqaPackEnrolment
+from portfolio.models.eqa import EqaAccessLog, EqaPack, EqaPackEnrolment, EqaPackJob
 from portfolio.models.evidence import (
     Evidence,
     EvidenceFile,
@@ -74,6 +74,7 @@ __all__ = [
     "EqaAccessLog",
     "EqaPack",
     "EqaPackEnrolment",
+    "EqaPackJob",
     "Evidence",
     "EvidenceComment",
     "EvidenceFile",

@@ -9,16 +9,19 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     Date,
     ForeignKey,
     Index,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portfolio.db import Base, UTCDateTime, utcnow
+from portfolio.job_states import JobStatus
 from portfolio.models.enrolments import Enrolment
 from portfolio.models.users import User
 
@@ -92,3 +95,38 @@ class EqaAccessLog(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship()
+
+
+class EqaPackJob(Base):
+    """An EQA pack ZIP being made in the background, with the progress its page shows; once
+    done it keeps the stored ZIP, reused while the pack's content is unchanged."""
+
+    __tablename__ = "eqa_pack_jobs"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed', 'expired')",
+                        name="status_known"),
+        CheckConstraint("progress >= 0 AND progress <= 100", name="progress_in_range"),
+        # At most one job waiting or running per pack: a double click cannot start two.
+        Index("uq_eqa_pack_jobs_one_active", "pack_id", unique=True,
+              sqlite_where=text("status IN ('queued', 'running')"),
+              postgresql_where=text("status IN ('queued', 'running')")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pack_id: Mapped[int] = mapped_column(ForeignKey("eqa_packs.id"), index=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # SHA-256 of what the pack would hold (see eqa.pack_jobs.content_key): equal means reusable.
+    content_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.QUEUED)
+    progress: Mapped[int] = mapped_column(default=0)
+    message: Mapped[str] = mapped_column(String(300), default="Waiting to start")
+    filename: Mapped[str | None] = mapped_column(String(200))  # under eqa/ in the export files
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None]
+    export_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    pack: Mapped[EqaPack] = relationship()

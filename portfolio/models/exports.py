@@ -9,6 +9,7 @@ from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portfolio.db import Base, UTCDateTime, utcnow
+from portfolio.job_states import JobStatus
 from portfolio.models.enrolments import Enrolment
 from portfolio.models.users import User
 
@@ -43,7 +44,7 @@ class ExportJob(Base):
     enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id"), index=True)
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    status: Mapped[str] = mapped_column(String(20), default="queued")  # running, done, failed
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.QUEUED)
     progress: Mapped[int] = mapped_column(default=0)
     message: Mapped[str] = mapped_column(String(300), default="Waiting to start")
     export_id: Mapped[int | None] = mapped_column(ForeignKey("exports.id"))

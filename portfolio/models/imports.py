@@ -10,6 +10,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portfolio.db import Base, UTCDateTime, utcnow
+from portfolio.job_states import JobStatus
 from portfolio.models.users import Centre, User
 
 IMPORT_STATUSES = ("pending", "queued", "running", "done", "failed", "discarded", "expired")
@@ -38,7 +39,7 @@ class PeopleImport(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     content: Mapped[str] = mapped_column(Text)
     row_count: Mapped[int]
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.PENDING)
     # "all": refuse everything if any row is bad; "good": import only the rows that pass.
     mode: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

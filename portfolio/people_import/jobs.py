@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from portfolio import notify
 from portfolio.auth import resets
 from portfolio.db import get_database, must_get, rowcount, utcnow
+from portfolio.job_states import MACHINE, JobStatus
 from portfolio.models import PeopleImport, User
 from portfolio.people_import import services
 
@@ -47,12 +48,12 @@ def fail_if_stale(session: Session, upload: PeopleImport) -> bool:
     Flushes, never commits."""
     now = utcnow()
     last: Any
-    if upload.status == "running":
+    if upload.status == JobStatus.RUNNING:
         message, cutoff = DIED, now - STALE_AFTER
         last = func.coalesce(PeopleImport.heartbeat_at, PeopleImport.started_at,
                              PeopleImport.created_at)
         seen = upload.heartbeat_at or upload.started_at or upload.created_at
-    elif upload.status == "queued":
+    elif upload.status == JobStatus.QUEUED:
         message, cutoff = NEVER_STARTED, now - QUEUED_TIMEOUT
         last = func.coalesce(PeopleImport.confirmed_at, PeopleImport.created_at)
         seen = upload.confirmed_at or upload.created_at
@@ -61,10 +62,11 @@ def fail_if_stale(session: Session, upload: PeopleImport) -> bool:
     if seen >= cutoff:
         return False
     # Judged again in the database, so progress written in between wins.
+    where, values = MACHINE.claim_clause(PeopleImport.status, "fail")
     changed = rowcount(session.execute(
         update(PeopleImport).where(PeopleImport.id == upload.id,
-                                   PeopleImport.status == upload.status, last < cutoff)
-        .values(status="failed", message=message, content="", finished_at=now)
+                                   PeopleImport.status == upload.status, where, last < cutoff)
+        .values(**values, message=message, content="", finished_at=now)
         .execution_options(synchronize_session=False)))
     session.refresh(upload)
     return bool(changed)
@@ -112,10 +114,10 @@ def run_import(app: Flask, import_id: int, link_base: str) -> None:
         maker = get_database(app).sessionmaker
         with maker() as claim:
             now = utcnow()
+            where, values = MACHINE.claim_clause(PeopleImport.status, "start")
             claimed = rowcount(claim.execute(
-                update(PeopleImport).where(PeopleImport.id == import_id,
-                                           PeopleImport.status == "queued")
-                .values(status="running", started_at=now, heartbeat_at=now,
+                update(PeopleImport).where(PeopleImport.id == import_id, where)
+                .values(**values, started_at=now, heartbeat_at=now,
                         message="Checking the file again")
                 .execution_options(synchronize_session=False)))
             claim.commit()
@@ -127,7 +129,9 @@ def run_import(app: Flask, import_id: int, link_base: str) -> None:
             app.logger.warning("people import %s failed: %s", import_id, type(exc).__name__)
             with maker() as f:
                 row = must_get(f, PeopleImport, import_id)
-                row.status, row.finished_at, row.content = "failed", utcnow(), ""
+                if row.status in MACHINE["fail"].sources:
+                    MACHINE.move(row, "fail")
+                row.finished_at, row.content = utcnow(), ""
                 row.message = (f"The import stopped after {row.done_rows} of {row.total_rows} "
                                "rows: those are kept. Upload the file again to import the rest "
                                "(rows already imported show as already enrolled).")
@@ -154,7 +158,8 @@ def _run(app: Flask, import_id: int, link_base: str) -> None:
         checked = services.check_file(s, upload.content, centre,
                                       max_rows=int(app.config["IMPORT_MAX_ROWS"]))
         if upload.mode == "all" and checked.bad:
-            upload.status, upload.finished_at, upload.content = "failed", utcnow(), ""
+            MACHINE.move(upload, "fail")
+            upload.finished_at, upload.content = utcnow(), ""
             bad = len(checked.bad)
             upload.message = (f"Nothing was imported: {bad} "
                               f"{'row no longer passes' if bad == 1 else 'rows no longer pass'} "

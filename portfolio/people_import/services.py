@@ -32,6 +32,7 @@ from portfolio.auth import services as accounts
 from portfolio.db import utcnow
 from portfolio.enrolments import services as enrolments
 from portfolio.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from portfolio.job_states import MACHINE, JobStatus, is_active
 from portfolio.models import Centre, Enrolment, PeopleImport, Role, Unit, User
 from portfolio.permissions import can_manage_users
 
@@ -417,7 +418,7 @@ def stash_upload(session: Session, *, filename: str, text: str, row_count: int, 
         centre_id=actor.centre_id, created_by_id=actor.id, token_hash=_hash(raw),
         filename=(filename or "upload.csv")[-200:], content=text,
         sha256=hashlib.sha256(text.encode()).hexdigest(), row_count=row_count,
-        status="pending", report={})
+        status=JobStatus.PENDING, report={})
     session.add(upload)
     session.flush()
     return upload, raw
@@ -426,9 +427,10 @@ def stash_upload(session: Session, *, filename: str, text: str, row_count: int, 
 def expire_old_previews(session: Session, centre_id: int) -> None:
     cutoff = utcnow() - PREVIEW_LIFETIME
     for old in session.scalars(select(PeopleImport).where(
-            PeopleImport.centre_id == centre_id, PeopleImport.status == "pending",
+            PeopleImport.centre_id == centre_id, PeopleImport.status == JobStatus.PENDING,
             PeopleImport.created_at < cutoff)):
-        old.status, old.content = "expired", ""
+        MACHINE.move(old, "expire")
+        old.content = ""
         old.message = "This preview expired before it was confirmed."
 
 
@@ -445,7 +447,7 @@ def get_import(session: Session, raw: str, actor: User) -> PeopleImport:
 
 def is_stale(upload: PeopleImport) -> bool:
     """A preview past its lifetime (it must be uploaded and checked again)."""
-    return upload.status == "pending" and utcnow() - upload.created_at > PREVIEW_LIFETIME
+    return upload.status == JobStatus.PENDING and utcnow() - upload.created_at > PREVIEW_LIFETIME
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -543,8 +545,16 @@ def finish(upload: PeopleImport, outcome: Outcome) -> None:
     upload.rows_skipped = len(outcome.skipped)
     upload.done_rows = upload.total_rows
     upload.report = {"skipped": [[n, reason] for n, reason in outcome.skipped]}
-    upload.status, upload.finished_at, upload.content = "done", utcnow(), ""
+    MACHINE.move(upload, "finish")
+    upload.finished_at, upload.content = utcnow(), ""
     upload.message = summary(upload)
+
+
+def page_state(upload: PeopleImport) -> dict[str, bool]:
+    """What an import's page shows, decided here rather than in its template."""
+    return {"pending": upload.status == JobStatus.PENDING,
+            "working": is_active(upload.status), "done": upload.status == JobStatus.DONE,
+            "refused": upload.status in (JobStatus.DISCARDED, JobStatus.EXPIRED)}
 
 
 def summary(upload: PeopleImport) -> str:

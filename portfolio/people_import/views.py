@@ -30,6 +30,7 @@ from portfolio import db, notify
 from portfolio.auth import resets
 from portfolio.db import rowcount, utcnow
 from portfolio.errors import ValidationFailed
+from portfolio.job_states import MACHINE
 from portfolio.models import PeopleImport, Role
 from portfolio.people_import import jobs
 from portfolio.people_import import services as imports
@@ -98,7 +99,7 @@ def _preview(upload: PeopleImport, token: str, status: int = 200, error: str = "
                                      max_rows=_max_rows())
     except imports.FileRefused as exc:
         return render_template("people_import/ended.html", upload=upload, problems=exc.problems,
-                               token=token), 422
+                               token=token, state=imports.page_state(upload)), 422
     good = checked.good
     return render_template(
         "people_import/preview.html", upload=upload, token=token, checked=checked,
@@ -112,11 +113,12 @@ def _preview(upload: PeopleImport, token: str, status: int = 200, error: str = "
 def show(token: str) -> Any:
     s = db.session()
     upload = imports.get_import(s, token, current_user)
-    if upload.status == "pending" and not imports.is_stale(upload):
+    if imports.page_state(upload)["pending"] and not imports.is_stale(upload):
         return _preview(upload, token)
-    if upload.status in ("queued", "running") and jobs.fail_if_stale(s, upload):
+    if jobs.fail_if_stale(s, upload):
         s.commit()
     return render_template("people_import/ended.html", upload=upload, token=token, problems=[],
+                           state=imports.page_state(upload),
                            stale=imports.is_stale(upload),
                            skipped=(upload.report or {}).get("skipped", []))
 
@@ -126,14 +128,15 @@ def show(token: str) -> Any:
 def progress(token: str) -> Any:
     s = db.session()
     upload = imports.get_import(s, token, current_user)
-    if upload.status in ("queued", "running") and jobs.fail_if_stale(s, upload):
+    if jobs.fail_if_stale(s, upload):
         s.commit()
-    return jsonify({"status": upload.status, "done": upload.done_rows,
+    return jsonify({"status": str(upload.status),
+                    "working": imports.page_state(upload)["working"], "done": upload.done_rows,
                     "total": upload.total_rows, "message": upload.message})
 
 
 def _already(upload: PeopleImport, token: str) -> Any:
-    if upload.status in ("discarded", "expired"):
+    if imports.page_state(upload)["refused"]:
         flash("This file was refused or its preview expired, so nothing was imported from it. "
               "Upload it again.", "error")
         return redirect(url_for("people_import.upload"), code=303)
@@ -147,23 +150,25 @@ def _already(upload: PeopleImport, token: str) -> Any:
 def confirm(token: str) -> Any:
     s = db.session()
     upload = imports.get_import(s, token, current_user)
-    if upload.status != "pending":
+    if not imports.page_state(upload)["pending"]:
         return _already(upload, token)
     mode = request.form.get("mode", "")
     if mode not in ("all", "good"):
         return _preview(upload, token, 422, "Choose one of the buttons under the rows.")
     if imports.is_stale(upload):
-        upload.status, upload.content = "expired", ""
+        MACHINE.move(upload, "expire")
+        upload.content = ""
         upload.message = "This preview expired before it was confirmed."
         s.commit()
         return render_template("people_import/ended.html", upload=upload, token=token,
-                               problems=[], stale=True, skipped=[]), 410
+                               problems=[], stale=True, skipped=[],
+                               state=imports.page_state(upload)), 410
     # Claim the file: of two confirms at once (a double click), the second waits here and
     # then finds it taken.
+    where, values = MACHINE.claim_clause(PeopleImport.status, "confirm")
     claimed = rowcount(s.execute(
-        update(PeopleImport).where(PeopleImport.id == upload.id,
-                                   PeopleImport.status == "pending")
-        .values(status="running", mode=mode, confirmed_at=utcnow())
+        update(PeopleImport).where(PeopleImport.id == upload.id, where)
+        .values(**values, mode=mode, confirmed_at=utcnow())
         .execution_options(synchronize_session=False)))
     if claimed != 1:
         s.rollback()
@@ -192,7 +197,8 @@ def confirm(token: str) -> Any:
                                             "import. Fix the file and upload it again.")
     upload.total_rows = len(good)
     if jobs.runs_in_background(current_app.config, len(good)):
-        upload.status, upload.message = "queued", "Waiting to start"
+        MACHINE.move(upload, "queue")
+        upload.message = "Waiting to start"
         s.commit()
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         jobs.dispatch_import(app, upload.id, request.url_root)
@@ -225,10 +231,11 @@ def discard(token: str) -> Any:
     """Refuse the whole file: nothing is imported, and its content is forgotten."""
     s = db.session()
     upload = imports.get_import(s, token, current_user)
-    if upload.status != "pending":
+    if not imports.page_state(upload)["pending"]:
         return _already(upload, token)
     rows = upload.row_count
-    upload.status, upload.content, upload.finished_at = "discarded", "", utcnow()
+    MACHINE.move(upload, "discard")
+    upload.content, upload.finished_at = "", utcnow()
     upload.message = "Refused: nothing was imported from this file."
     imports.audit_import(s, upload, current_user, action="people_import.refused", rows=rows)
     s.commit()

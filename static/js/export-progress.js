@@ -14,7 +14,7 @@
     bar.textContent = job.progress + "%";
     message.textContent = job.message;
     if (job.download) { link.href = job.download; download.hidden = false; }
-    if (job.status === "failed") {
+    if (job.failed) {
       bar.hidden = true;
       var title = document.getElementById("export-title");
       if (title) { title.textContent = "The export did not finish"; }
@@ -28,10 +28,9 @@
       .then(function (job) {
         if (!job) { setTimeout(poll, 2000); return; }
         show(job);
-        if (job.status !== "done" && job.status !== "failed") { setTimeout(poll, 700); }
+        if (job.active) { setTimeout(poll, 700); }
       })
       .catch(function () { setTimeout(poll, 2000); });
   }
-  var status = box.getAttribute("data-status");
-  if (status !== "done" && status !== "failed") { poll(); }
+  if (box.getAttribute("data-active") === "yes") { poll(); }
 })();

@@ -4,8 +4,7 @@
   "use strict";
   var box = document.getElementById("import-job");
   if (!box) { return; }
-  var status = box.getAttribute("data-status");
-  if (status !== "queued" && status !== "running") { return; }
+  if (box.getAttribute("data-active") !== "yes") { return; }
   var bar = document.getElementById("import-progress");
   var message = document.getElementById("import-message");
   function poll() {
@@ -19,7 +18,7 @@
           bar.textContent = job.done + " of " + job.total;
         }
         message.textContent = job.message;
-        if (job.status === "queued" || job.status === "running") { setTimeout(poll, 800); }
+        if (job.working) { setTimeout(poll, 800); }
         else { window.location.reload(); }
       })
       .catch(function () { setTimeout(poll, 2000); });

@@ -193,8 +193,32 @@ def _eqa_packs(session: Any, world: Any) -> dict[str, int]:
     expired = make_eqa_pack(session, world, title="Last year's sample")
     expired.valid_from = date.today() - timedelta(days=40)
     expired.valid_to = date.today() - timedelta(days=10)
+    session.flush()
+    from portfolio.db import utcnow
+    from portfolio.job_states import JobStatus
+    from portfolio.models import EqaPackJob
+
+    # The pack's download page in its three looks: working, failed, ready. The running job's
+    # heartbeat is set ahead so that it is not swept as dead while the shared site is up.
+    jobs = {
+        "running": EqaPackJob(status=JobStatus.RUNNING, progress=40,
+                              message="Making portfolio 2 of 5", started_at=utcnow(),
+                              heartbeat_at=utcnow() + timedelta(days=1)),
+        "failed": EqaPackJob(status=JobStatus.FAILED, progress=20,
+                             message="It stopped at the signed sampling record. Nothing was "
+                                     "kept; try again in a moment, and tell the centre if it "
+                                     "keeps happening."),
+        "ready": EqaPackJob(status=JobStatus.DONE, progress=100,
+                            message="Ready: 2 signed PDFs and a manifest",
+                            filename="eqa-pack-ready.zip", sha256="0" * 64, size=3_400_000),
+    }
+    for job in jobs.values():
+        job.pack_id, job.requested_by_id, job.content_key = pack.id, world.eqa.id, "0" * 64
+        job.export_ids = []
+        session.add(job)
     session.commit()
-    return {"eqa_pack": pack.id, "eqa_pack_expired": expired.id}
+    return {"eqa_pack": pack.id, "eqa_pack_expired": expired.id,
+            **{f"eqa_pack_job_{name}": job.id for name, job in jobs.items()}}
 
 
 def _people_imports(session: Any, world: Any) -> dict[str, str]:
@@ -208,11 +232,14 @@ def _people_imports(session: Any, world: Any) -> dict[str, str]:
             "iqa@example.org,2025-09-01,2026-08-31\n"
             "Lee Learner,learner@example.org,Acme,Leeds,R/506/2151,assessor@example.org,,"
             "01/09/2025,31/08/2024\n")
+    from portfolio.job_states import MACHINE
+
     _pending, preview = imports.stash_upload(session, filename="september.csv", text=rows,
                                              row_count=2, actor=world.admin)
     done, finished = imports.stash_upload(session, filename="august.csv", text=rows,
                                           row_count=2, actor=world.admin)
     done.mode, done.total_rows = "good", 3
+    MACHINE.move(done, "confirm")  # as the confirming request claims it
     imports.finish(done, imports.Outcome(people_created=2, people_reused=1,
                                          enrolments_created=2, skipped=[(4, "Changed.")]))
     session.commit()

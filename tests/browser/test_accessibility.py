@@ -156,6 +156,9 @@ CASES = [
         ("eqa-enrolment", "/enrolments/{enrolment}"), ("eqa-evidence", "/evidence/{evidence}"),
         ("eqa-evidence-pictures", "/evidence/{evidence_pictures}"),
     ]),
+    *(Case(f"eqa-pack-job-{state}", "eqa",
+           "/eqa/packs/{eqa_pack}/downloads/{eqa_pack_job_" + state + "}")
+      for state in ("running", "failed", "ready")),
     Case("eqa-packs", "eqa", "/eqa"),
     Case("eqa-pack-expired", "eqa", "/eqa/packs/{eqa_pack_expired}"),
     Case("eqa-admin-packs", "admin", "/admin/eqa-packs"),

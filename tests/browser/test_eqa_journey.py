@@ -102,8 +102,12 @@ def test_eqa_visit_from_sharing_to_revocation(browser, live_server: str, demo, a
 
     # The signed ZIP.
     eqa.get_by_role("link", name="Sample", exact=True).click()
-    with eqa.expect_download(timeout=120_000) as info:
-        eqa.get_by_role("button", name="Download signed PDFs (ZIP)").click()
+    eqa.get_by_role("button", name="Prepare the signed PDFs (ZIP)").click()
+    # The job's page polls its progress, then offers the download (issue 14).
+    expect(eqa.locator("#pack-job-title")).to_have_text("Your pack is ready", timeout=120_000)
+    _shot(eqa, "eqa-pack-ready")
+    with eqa.expect_download(timeout=30_000) as info:
+        eqa.get_by_role("link", name=re.compile("Download the ZIP")).click()
     data = Path(info.value.path()).read_bytes()
     archive = zipfile.ZipFile(io.BytesIO(data))
     names = archive.namelist()

@@ -1,0 +1,311 @@
+"""EQA pack downloads as background jobs: ask, watch the progress, then download the ZIP.
+
+Asking for a pack adds an `EqaPackJob` (or hands back the one already waiting or running for
+that pack, so a double click starts one job, or the finished one when nothing in the pack has
+changed since). The job runs where export jobs run: an RQ worker when REDIS_URL is set, in the
+request with EXPORT_RUN_INLINE (tests), otherwise a thread. It beats a heartbeat while it
+works; a job whose worker died is marked failed by the same sweep as export jobs. Finished
+ZIPs are removed, and their jobs expired, EQA_PACK_KEEP_HOURS after they were made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portfolio.audit import record_event
+from portfolio.db import get_database, must_get, rowcount, utcnow
+from portfolio.eqa import services
+from portfolio.errors import StoredFileDamaged
+from portfolio.evidence.storage import file_store_for, record_file_damaged
+from portfolio.export.files import export_files
+from portfolio.export.jobs import DIED, NEVER_STARTED, heartbeat_every
+from portfolio.job_states import ACTIVE, MACHINE, JobStatus
+from portfolio.models import AuditEvent, EqaPack, EqaPackJob, Export, Role, User
+
+QUEUE_NAME = "exports"  # the export workers' queue: packs are exports too
+JOB_TIMEOUT = 3600  # seconds: a 20-learner pack fits well inside
+# Audit actions a pack's own making writes: they do not change what the pack would hold.
+_OWN_ACTIONS = ("eqa.", "export.")
+
+
+class JobAbandoned(Exception):
+    """The job was marked failed (its heartbeat was late) while it still ran: stop working."""
+
+
+def content_key(session: Session, pack: EqaPack) -> str:
+    """What the pack would hold, as a SHA-256: its facts and sample, and the last recorded
+    change in its centre (evidence, decisions, sampling...), read from the audit trail."""
+    last = session.scalar(select(func.max(AuditEvent.id)).where(
+        AuditEvent.centre_id == pack.centre_id,
+        *(~AuditEvent.action.startswith(prefix) for prefix in _OWN_ACTIONS)))
+    facts = {"pack": services.summary(pack), "title": pack.title, "last_change": last or 0}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def stale_message(job: EqaPackJob, config: Mapping[str, Any], now: datetime) -> str | None:
+    """Why the job's worker must be taken for dead, or None while it may still be alive."""
+    if job.status == JobStatus.RUNNING:
+        last = job.heartbeat_at or job.started_at or job.created_at
+        if now - last > timedelta(seconds=float(config["EXPORT_HEARTBEAT_TIMEOUT"])):
+            return DIED.replace("export", "pack")
+    elif job.status == JobStatus.QUEUED and now - job.created_at > timedelta(
+            seconds=float(config["EXPORT_QUEUED_TIMEOUT"])):
+        return NEVER_STARTED.replace("export", "pack")
+    return None
+
+
+def fail_if_stale(session: Session, job: EqaPackJob, config: Mapping[str, Any]) -> bool:
+    """Mark the job failed if its worker died; True when it did. Flushes, never commits."""
+    now = utcnow()
+    message = stale_message(job, config, now)
+    if message is None:
+        return False
+    last: Any
+    if job.status == JobStatus.RUNNING:
+        cutoff = now - timedelta(seconds=float(config["EXPORT_HEARTBEAT_TIMEOUT"]))
+        last = func.coalesce(EqaPackJob.heartbeat_at, EqaPackJob.started_at,
+                             EqaPackJob.created_at)
+    else:
+        cutoff = now - timedelta(seconds=float(config["EXPORT_QUEUED_TIMEOUT"]))
+        last = EqaPackJob.created_at
+    where, values = MACHINE.claim_clause(EqaPackJob.status, "fail")
+    # Judged again in the database, so a heartbeat that lands in between wins.
+    changed = rowcount(session.execute(
+        update(EqaPackJob).where(EqaPackJob.id == job.id, EqaPackJob.status == job.status,
+                                 where, last < cutoff)
+        .values(**values, message=message, finished_at=now)
+        .execution_options(synchronize_session=False)))
+    session.refresh(job)
+    return bool(changed)
+
+
+def fail_stale_jobs(session: Session, config: Mapping[str, Any]) -> int:
+    """Mark failed every pack job whose worker died; how many. Flushes, never commits."""
+    return sum(fail_if_stale(session, job, config) for job in list(session.scalars(
+        select(EqaPackJob).where(EqaPackJob.status.in_(ACTIVE)))))
+
+
+def expire_old_packs(session: Session, config: Mapping[str, Any], store: Any = None) -> int:
+    """Remove finished ZIPs older than EQA_PACK_KEEP_HOURS and mark their jobs expired."""
+    cutoff = utcnow() - timedelta(hours=float(config["EQA_PACK_KEEP_HOURS"]))
+    files = export_files(config, store)
+    count = 0
+    for job in list(session.scalars(select(EqaPackJob).where(
+            EqaPackJob.status == JobStatus.DONE, EqaPackJob.finished_at < cutoff))):
+        if job.filename:
+            files.delete(f"eqa/{job.filename}")
+        MACHINE.move(job, "expire")
+        job.message = "This pack was removed after a while. Ask for it again."
+        count += 1
+    session.flush()
+    return count
+
+
+def reusable(session: Session, job: EqaPackJob | None, config: Mapping[str, Any]) -> bool:
+    return (job is not None and job.status == JobStatus.DONE and job.filename is not None
+            and export_files(config).exists(f"eqa/{job.filename}"))
+
+
+def ask_for_pack(session: Session, pack: EqaPack, *, actor: User,
+                 config: Mapping[str, Any]) -> tuple[EqaPackJob, bool]:
+    """The job making this pack: the one already waiting or running, the finished one while
+    the pack is unchanged, or a new queued one. Returns (job, new?). Flushes, never commits.
+
+    The caller has checked the actor may download the pack (its EQA, open today).
+    """
+    # A no-op write to the pack's row: a second request for the same pack (a double click)
+    # waits here for the first to commit, on PostgreSQL (row lock) and SQLite (write lock).
+    session.execute(update(EqaPack).where(EqaPack.id == pack.id).values(title=EqaPack.title))
+    for job in session.scalars(select(EqaPackJob).where(
+            EqaPackJob.pack_id == pack.id, EqaPackJob.status.in_(ACTIVE))):
+        if not fail_if_stale(session, job, config):
+            return job, False
+    key = content_key(session, pack)
+    done = session.scalar(select(EqaPackJob).where(
+        EqaPackJob.pack_id == pack.id, EqaPackJob.status == JobStatus.DONE,
+        EqaPackJob.content_key == key).order_by(EqaPackJob.id.desc()).limit(1))
+    if done is not None and reusable(session, done, config):
+        return done, False
+    job = EqaPackJob(pack_id=pack.id, requested_by_id=actor.id, content_key=key,
+                     status=JobStatus.QUEUED, export_ids=[])
+    try:
+        with session.begin_nested():
+            session.add(job)
+            session.flush()
+    except IntegrityError:
+        # Another request's job got in first (the one-active-job index): show that one.
+        return session.scalars(select(EqaPackJob).where(
+            EqaPackJob.pack_id == pack.id, EqaPackJob.status.in_(ACTIVE))).one(), False
+    record_event(session, action="eqa.pack_request", subject_type="eqa_pack",
+                 subject_id=pack.id, actor=actor, actor_role=Role.EQA.value,
+                 centre_id=pack.centre_id, detail={"job_id": job.id})
+    return job, True
+
+
+def record_download(session: Session, job: EqaPackJob, *, actor: User) -> None:
+    """Write the audit event of the EQA taking the pack's ZIP away."""
+    record_event(session, action="eqa.pack_download", subject_type="eqa_pack",
+                 subject_id=job.pack_id, actor=actor, actor_role=Role.EQA.value,
+                 centre_id=job.pack.centre_id,
+                 detail={"sha256": job.sha256, "file": job.filename, "job_id": job.id,
+                         "export_ids": list(job.export_ids or [])})
+
+
+def _mark_failed(app: Flask, job_id: int, message: str) -> None:
+    with app.app_context(), get_database(app).sessionmaker() as s:
+        row = s.get(EqaPackJob, job_id)
+        if row is not None and row.status in MACHINE["fail"].sources:
+            MACHINE.move(row, "fail")
+            row.message, row.finished_at = message[:300], utcnow()
+            s.commit()
+
+
+def dispatch(app: Flask, job_id: int, verify_base: str) -> None:
+    """Start the job: queue it for a worker, run it now, or run it in a thread."""
+    if app.config.get("REDIS_URL"):
+        from redis.exceptions import RedisError
+
+        from portfolio.export.jobs import FAILURE_TTL, RESULT_TTL, queue_for
+
+        try:
+            queue_for(app.config["REDIS_URL"]).enqueue(
+                run_queued, job_id, verify_base, job_timeout=JOB_TIMEOUT,
+                result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+                description=f"EQA pack job {job_id}")
+        except RedisError as exc:
+            app.logger.error("EQA pack job %s could not be queued: %s", job_id, exc)
+            _mark_failed(app, job_id, "The pack could not be queued: the job queue is not "
+                                      "reachable. Try again later.")
+    elif app.config["EXPORT_RUN_INLINE"]:
+        run_job(app, job_id, verify_base)
+    else:
+        threading.Thread(target=run_job, args=(app, job_id, verify_base), daemon=True,
+                         name=f"eqa-pack-job-{job_id}").start()
+
+
+def run_queued(job_id: int, verify_base: str) -> None:
+    """Run one queued pack job (in the worker's horse), configured like the web app."""
+    from portfolio import create_app
+
+    app = create_app()
+    try:
+        run_job(app, job_id, verify_base)
+    finally:
+        get_database(app).engine.dispose()
+
+
+def run_job(app: Flask, job_id: int, verify_base: str) -> None:
+    """Claim the queued job and make its pack, with progress and a heartbeat as it goes."""
+    with app.app_context():
+        maker = get_database(app).sessionmaker
+        with maker() as claim:
+            where, values = MACHINE.claim_clause(EqaPackJob.status, "start")
+            now = utcnow()
+            claimed = rowcount(claim.execute(
+                update(EqaPackJob).where(EqaPackJob.id == job_id, where)
+                .values(**values, message="Starting", started_at=now, heartbeat_at=now)))
+            claim.commit()
+        if not claimed:
+            return  # already given up on, or run by another worker
+        stop = threading.Event()
+        beat = threading.Thread(target=_beat, args=(app, job_id, stop), daemon=True,
+                                name=f"eqa-pack-job-{job_id}-heartbeat")
+        beat.start()
+        try:
+            _make(app, job_id, verify_base, file_store_for(app.config))
+        finally:
+            stop.set()
+            beat.join(timeout=5)
+
+
+def _beat(app: Flask, job_id: int, stop: threading.Event) -> None:
+    maker = get_database(app).sessionmaker
+    while not stop.wait(heartbeat_every(app.config)):
+        try:
+            with maker() as s:
+                s.execute(update(EqaPackJob).where(EqaPackJob.id == job_id,
+                                                   EqaPackJob.status == JobStatus.RUNNING)
+                          .values(heartbeat_at=utcnow()))
+                s.commit()
+        except Exception as exc:  # noqa: BLE001 - a missed beat is retried; never crash
+            app.logger.warning("EQA pack job %s heartbeat failed: %s", job_id, exc)
+
+
+def _forget_exports(session: Session, export_ids: list[int]) -> None:
+    """Remove the rows of the portfolio PDFs a failed pack had made (their files are already
+    gone): nothing of a failed pack is left to list or hand out. Their audit events stay."""
+    if export_ids:
+        session.execute(delete(Export).where(Export.id.in_(export_ids)))
+        session.commit()
+
+
+def _make(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
+    from portfolio.eqa.download import build_pack_zip
+
+    maker = get_database(app).sessionmaker
+    with maker() as s:
+        job = must_get(s, EqaPackJob, job_id)
+        pack = must_get(s, EqaPack, job.pack_id)
+
+        def progress(percent: int, message: str) -> None:
+            with maker() as p:
+                row = must_get(p, EqaPackJob, job_id)
+                if row.status != JobStatus.RUNNING:  # given up on as dead: stop
+                    raise JobAbandoned(row.message)
+                row.progress, row.message, row.heartbeat_at = percent, message, utcnow()
+                p.commit()
+
+        exports: list[int] = []
+        try:
+            made = build_pack_zip(
+                s, pack, config=app.config, instance_path=Path(app.instance_path),
+                static_dir=Path(app.static_folder or "static"), store=store,
+                verify_base=verify_base, progress=progress, checkpoint=s.commit,
+                made=exports, scratch_dir=Path(app.config["STORAGE_DIR"]) / "tmp")
+        except JobAbandoned:
+            s.rollback()
+            _forget_exports(s, exports)
+            app.logger.warning("EQA pack job %s was marked failed while running; stopped",
+                               job_id)
+            return
+        except Exception as exc:  # noqa: BLE001 - the job records why and the page says so
+            s.rollback()
+            _forget_exports(s, exports)
+            with maker() as f:
+                row = must_get(f, EqaPackJob, job_id)
+                if row.status in MACHINE["fail"].sources:
+                    MACHINE.move(row, "fail")
+                    row.message = str(exc)[:300]  # says where it stopped, or which file
+                    row.finished_at = utcnow()
+                damaged = getattr(exc, "sha256", None)
+                if isinstance(exc, StoredFileDamaged) and damaged:
+                    record_file_damaged(f, damaged, "EQA pack job")
+                f.commit()
+            cause = exc.__cause__  # its type only: the message may hold personal data
+            app.logger.warning("EQA pack job %s failed: %s%s", job_id, type(exc).__name__,
+                               f" ({type(cause).__name__})" if cause else "")
+            return
+        job = must_get(s, EqaPackJob, job_id)
+        s.refresh(job)
+        if job.status != JobStatus.RUNNING:  # failed by the sweep meanwhile: keep nothing
+            s.rollback()
+            export_files(app.config, store).delete(f"eqa/{made.filename}")
+            return
+        MACHINE.move(job, "finish")
+        job.progress, job.filename, job.sha256, job.size = 100, made.filename, made.sha256, \
+            made.size
+        job.export_ids, job.finished_at = made.export_ids, utcnow()
+        files = len(made.members)
+        job.message = f"Ready: {files} signed PDF{'s' if files != 1 else ''} and a manifest"
+        s.commit()
