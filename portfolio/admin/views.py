@@ -36,7 +36,8 @@ def _person_in_centre(user_id: int) -> User:
 def people() -> Any:
     search = (request.args.get("q") or "").strip()
     s = db.session()
-    page = paginate(s, accounts.users_query(current_user.centre_id, search))
+    page = paginate(s, accounts.users_query(current_user.centre_id, search),
+                    (User.full_name, User.id))
     invitations = resets.pending_invitations(s, current_user.centre_id)
     return render_template("admin/people.html", people=page.items, page=page, q=search,
                            invitations=invitations, now=utcnow(), invite_form=ConfirmForm(),
@@ -169,6 +170,7 @@ def enrolments_list() -> Any:
     search = (request.args.get("q") or "").strip()
     s = db.session()
     page = paginate(s, centre_enrolment_ids(current_user.centre_id, search),
+                    (User.full_name, Enrolment.id),
                     load=lambda ids: load_enrolments(s, ids))
     return render_template("admin/enrolments.html", enrolments=page.items, page=page, q=search)
 

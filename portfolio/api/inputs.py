@@ -67,9 +67,10 @@ def keyset_query(session: Any, query: Any, id_column: Any, *,
     """One page of a query in SQL: the rows after `?after=` in id order, one more than the page
     to know whether another follows (LIMIT, no OFFSET and no COUNT, so every page costs the
     same however far along it is)."""
+    from portfolio.paging import seek
+
     after, limit = page_params()
-    result = session.scalars(query.where(id_column > after).order_by(None)
-                             .order_by(id_column).limit(limit + 1))
+    result = session.scalars(seek(query, (id_column,), (after,), limit=limit + 1))
     rows = list(result.unique() if unique else result)
     if len(rows) <= limit:
         return rows, None

@@ -62,9 +62,11 @@ def home() -> Any:
     # (the assessor's whole caseload, with filters, is on /caseload).
     if Role.ASSESSOR in roles:
         panels["assessor"] = paginate(s, visible_enrolment_ids(current_user, role=Role.ASSESSOR),
+                                      (User.full_name, Enrolment.id),
                                       size=HOME_PAGE_SIZE, param="caseload", load=load)
     if Role.IQA in roles:
         panels["iqa"] = paginate(s, visible_enrolment_ids(current_user, role=Role.IQA),
+                                 (User.full_name, Enrolment.id),
                                  size=HOME_PAGE_SIZE, param="iqa", load=load)
     if Role.EQA in roles:
         panels["eqa"] = [p for p in packs_of(s, current_user) if p.state(date.today()) == "open"]
