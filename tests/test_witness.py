@@ -221,6 +221,17 @@ def test_declining_is_recorded(app, session):
     assert session.get(WitnessRequest, request.id).status == "declined"
     assert any("related" in w for w in services.warnings_for(
         session, session.get(WitnessRequest, request.id), 17))
+    # A pending request offers its learner "Send again"; a declined one, and anyone who may
+    # not ask for testimony (the IQA), get no buttons.
+    pending, _token = ask_witness(session, world.enrolment, world.learner)
+    session.commit()
+    for email, offered in ((world.learner.email, {pending.id}), (world.iqa.email, set())):
+        web = Browserless(app.test_client())
+        web.login(email, PASSWORD)
+        page = web.client.get(f"/enrolments/{world.enrolment.id}/witnesses").get_data(True)
+        shown = {n for n in (request.id, pending.id)
+                 if f"/witness-requests/{n}/resend" in page}
+        assert shown == offered, email
 
 
 def test_link_pages_are_rate_limited(make_app, session):

@@ -81,10 +81,13 @@ def _list_page(enrolment: Any, form: RequestForm, status: int = 200) -> Any:
     unit_criteria = len(form.criterion_ids.choices or [])
     numbers = {c.id: c.number for c in s.scalars(select(Criterion).where(
         Criterion.unit_id == enrolment.unit_id))}
+    can_request = can_add_evidence(current_user, enrolment, services.ADDED_BY)
     return render_template(
         "witness/index.html", enrolment=enrolment, form=form, requests=requests,
-        numbers=numbers, can_request=can_add_evidence(current_user, enrolment,
-                                                      services.ADDED_BY),
+        numbers=numbers, can_request=can_request,
+        # Send again, correct and cancel: what this person may do to each request now.
+        changeable={r.id for r in requests
+                    if can_request and "cancel" in states.MACHINE.possible(r.status)},
         warnings={r.id: services.warnings_for(s, r, unit_criteria) for r in requests},
         recorded_warnings=services.recorded_testimony_warnings(s, enrolment),
         paper=services.paper_testimonies(s, enrolment),
