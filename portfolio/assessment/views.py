@@ -200,9 +200,12 @@ def _countersign_page() -> Any:
         current_user.assessor_status, d.enrolment.iqa_id)}
     returned = [(d, services.returned_decision(db.session(), d))
                 for d in list_returned_to(db.session(), current_user.id)]
+    qualified = current_user.assessor_status == "qualified"
+    # Why a qualified assessor may not countersign some: they are that learner's IQA.
+    as_iqa = {d.id for d in decisions if qualified and d.enrolment.iqa_id == current_user.id}
     return render_template("assessment/countersign.html", decisions=decisions, returned=returned,
-                           can_sign=current_user.assessor_status == "qualified",
-                           signable=signable, sign_form=SignFields())
+                           can_sign=qualified, signable=signable, as_iqa=as_iqa,
+                           sign_form=SignFields())
 
 
 @bp.route("/decisions/<int:decision_id>/countersign", methods=["POST"])
