@@ -216,3 +216,15 @@ def test_learner_submits_several_drafts_under_one_signing(app, session, world):
     # The assessor cannot submit on the learner's behalf this way.
     assert _as(app, world.assessor).post(url, {"evidence_ids": [str(unmapped.id)]}
                                          ).status_code == 403
+
+
+def test_only_the_learner_is_offered_their_drafts_to_tick(app, session, world):
+    """The evidence list offers a tick box on the learner's own drafts (and referred items),
+    never on submitted ones, and to nobody else: the batch submission allows only them."""
+    draft = make_evidence(session, world.enrolment, world.learner, maps=("1.1",))
+    session.commit()
+    for person, offered in ((world.learner, {draft.id}), (world.assessor, set())):
+        page = _as(app, person).client.get(
+            f"/enrolments/{world.enrolment.id}/evidence").get_data(True)
+        ticks = {int(n) for n in re.findall(r'id="pick-(\d+)"', page)}
+        assert ticks == offered, person.email

@@ -25,6 +25,7 @@ from portfolio.criteria.queries import get_unit_view
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import NotFound, ValidationFailed
 from portfolio.evidence import services
+from portfolio.evidence import states as evidence_states
 from portfolio.evidence.checks import checks_for
 from portfolio.evidence.coverage import (
     compute_coverage,
@@ -52,8 +53,11 @@ def render_index(enrolment: Any) -> Any:
     # Referred-back items lead the list: they are what the learner must act on first.
     rows.sort(key=lambda r: r.status != "referred")
     addable = [k for k in KINDS.values() if can_add_evidence(current_user, enrolment, k.added_by)]
+    # The learner ticks drafts to submit together (the batch view allows only them).
+    submittable = {r.id for r in rows if current_user.id == enrolment.learner_id
+                   and "submit" in evidence_states.MACHINE.possible(r.status)}
     return render_template("evidence/index.html", enrolment=enrolment, rows=rows, kinds=KINDS,
-                           addable=addable, kind=kind, status=status)
+                           addable=addable, kind=kind, status=status, submittable=submittable)
 
 
 def _version_or_404(evidence: Evidence, number: int) -> EvidenceVersion:
