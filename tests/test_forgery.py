@@ -352,11 +352,15 @@ def test_rotated_keys_still_verify_and_another_centres_key_is_named(app, session
     check(crossed, "not signed by this centre", "Far Centre", "belongs to Main Centre")
 
 
-def test_verify_uploads_have_a_size_limit_and_leave_no_temporary_file(make_app):
+def test_verify_uploads_have_a_size_limit_and_leave_no_temporary_file(make_app, tmp_path,
+                                                                       monkeypatch):
     app = make_app(VERIFY_MAX_MB=1, WITNESS_RATE_LIMIT=1000)
     client = app.test_client()
     page = client.get("/verify").get_data(True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    # A temporary folder of this test's own: the other database's run, side by side, makes
+    # and removes its own verify-* files in the shared one.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     folder = Path(tempfile.gettempdir())
     before = set(folder.glob("verify-*"))
 
