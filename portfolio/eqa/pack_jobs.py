@@ -29,7 +29,7 @@ from portfolio.eqa import services
 from portfolio.errors import StoredFileDamaged
 from portfolio.evidence.storage import file_store_for, record_file_damaged
 from portfolio.export.files import export_files
-from portfolio.export.jobs import DIED, NEVER_STARTED, heartbeat_every
+from portfolio.export.jobs import DIED, NEVER_STARTED, heartbeat_every, start_off_request
 from portfolio.job_states import ACTIVE, MACHINE, JobStatus
 from portfolio.models import AuditEvent, EqaPack, EqaPackJob, Export, Role, User
 
@@ -173,25 +173,12 @@ def _mark_failed(app: Flask, job_id: int, message: str) -> None:
 
 def dispatch(app: Flask, job_id: int, verify_base: str) -> None:
     """Start the job: queue it for a worker, run it now, or run it in a thread."""
-    if app.config.get("REDIS_URL"):
-        from redis.exceptions import RedisError
-
-        from portfolio.export.jobs import FAILURE_TTL, RESULT_TTL, queue_for
-
-        try:
-            queue_for(app.config["REDIS_URL"]).enqueue(
-                run_queued, job_id, verify_base, job_timeout=JOB_TIMEOUT,
-                result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
-                description=f"EQA pack job {job_id}")
-        except RedisError as exc:
-            app.logger.error("EQA pack job %s could not be queued: %s", job_id, exc)
-            _mark_failed(app, job_id, "The pack could not be queued: the job queue is not "
-                                      "reachable. Try again later.")
-    elif app.config["EXPORT_RUN_INLINE"]:
-        run_job(app, job_id, verify_base)
-    else:
-        threading.Thread(target=run_job, args=(app, job_id, verify_base), daemon=True,
-                         name=f"eqa-pack-job-{job_id}").start()
+    start_off_request(
+        app, queued=run_queued, run=run_job, args=(job_id, verify_base), timeout=JOB_TIMEOUT,
+        description=f"EQA pack job {job_id}",
+        unqueued=lambda _exc: _mark_failed(
+            app, job_id, "The pack could not be queued: the job queue is not reachable. "
+                         "Try again later."))
 
 
 def run_queued(job_id: int, verify_base: str) -> None:

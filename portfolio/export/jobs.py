@@ -162,26 +162,38 @@ def queue_for(redis_url: str) -> Any:
     return Queue(QUEUE_NAME, connection=Redis.from_url(redis_url))
 
 
-def dispatch_export(app: Flask, job_id: int, verify_base: str) -> None:
-    """Start the export job: queue it for a worker, run it now, or run it in a thread."""
+def start_off_request(app: Flask, *, queued: Any, run: Any, args: tuple[Any, ...],
+                      timeout: int, description: str, unqueued: Any) -> None:
+    """Start a job out of the request: on the exports queue for `portfolio worker` when Redis
+    is configured (`queued(*args)` in the worker), now when EXPORT_RUN_INLINE, else in a
+    thread (`run(app, *args)`). When Redis cannot take it, `unqueued(exc)` says so on the
+    job's page rather than leave it waiting for ever. Exports and EQA packs share this."""
     if app.config.get("REDIS_URL"):
         from redis.exceptions import RedisError
 
         try:
             queue_for(app.config["REDIS_URL"]).enqueue(
-                run_queued, job_id, verify_base, job_timeout=JOB_TIMEOUT,
-                result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
-                description=f"export job {job_id}")
+                queued, *args, job_timeout=timeout, result_ttl=RESULT_TTL,
+                failure_ttl=FAILURE_TTL, description=description)
         except RedisError as exc:
-            # Say so on the job's page rather than leave it waiting for ever.
-            app.logger.error("export job %s could not be queued: %s", job_id, exc)
-            _mark_failed(app, job_id, "The export could not be queued: the job queue is not "
-                                      "reachable. Try again later or tell your centre admin.")
+            app.logger.error("%s could not be queued: %s", description, exc)
+            unqueued(exc)
     elif app.config["EXPORT_RUN_INLINE"]:
-        run_job(app, job_id, verify_base)
+        run(app, *args)
     else:
         # Rendering is CPU-heavy: out of the request, so the page can show progress.
-        threading.Thread(target=run_job, args=(app, job_id, verify_base), daemon=True).start()
+        threading.Thread(target=run, args=(app, *args), daemon=True,
+                         name=description.replace(" ", "-")).start()
+
+
+def dispatch_export(app: Flask, job_id: int, verify_base: str) -> None:
+    """Start the export job: queue it for a worker, run it now, or run it in a thread."""
+    start_off_request(
+        app, queued=run_queued, run=run_job, args=(job_id, verify_base), timeout=JOB_TIMEOUT,
+        description=f"export job {job_id}",
+        unqueued=lambda _exc: _mark_failed(
+            app, job_id, "The export could not be queued: the job queue is not reachable. "
+                         "Try again later or tell your centre admin."))
 
 
 def run_queued(job_id: int, verify_base: str) -> None:
