@@ -113,6 +113,7 @@ def _register_blueprints(app: Flask) -> None:
     from portfolio.ops import bp as ops_bp
     from portfolio.outbox.views import bp as outbox_bp
     from portfolio.people_import.views import bp as people_import_bp
+    from portfolio.retention.views import bp as retention_bp
     from portfolio.sampling.views import bp as sampling_bp
     from portfolio.search.views import bp as search_bp  # also keeps the search index current
     from portfolio.witness.views import bp as witness_bp
@@ -120,7 +121,7 @@ def _register_blueprints(app: Flask) -> None:
     blueprints = (auth_bp, dashboard_bp, criteria_bp, enrolments_bp, evidence_bp,
                   assessment_bp, witness_bp, export_bp, outbox_bp, admin_bp, api_bp,
                   eqa_bp, eqa_admin_bp, sampling_bp, bundle_bp, notifications_bp, comments_bp,
-                  ops_bp, search_bp, people_import_bp)
+                  ops_bp, search_bp, people_import_bp, retention_bp)
     from portfolio.api import limits
 
     limits.init_app(app, api_bp)

@@ -359,9 +359,9 @@ def witness_minimise(days: int | None) -> None:
 def maintenance() -> None:
     """Run the periodic upkeep once (from a timer or cron, e.g. hourly): witness contact
     minimisation, the sweep for export and EQA pack jobs whose worker died, removing old EQA
-    pack ZIPs, an audit checkpoint, removing upload temp files a killed process left, and
-    trimming the render cache. Each step runs
-    even if another failed; exit 1 if any failed."""
+    pack ZIPs, removing learner work past its centre's retention period, an audit
+    checkpoint, removing upload temp files a killed process left, and trimming the render
+    cache. Each step runs even if another failed; exit 1 if any failed."""
     from pathlib import Path
 
     from portfolio.audit import current_checkpoint, write_checkpoint
@@ -421,9 +421,16 @@ def maintenance() -> None:
         removed = prune_cache(folder, int(config["RENDER_CACHE_MB"]) * 1024 * 1024)
         return f"removed {removed} cached PDF part(s) and image(s) beyond RENDER_CACHE_MB"
 
+    def retention() -> str:
+        from portfolio.evidence.storage import file_store_for
+        from portfolio.export.files import export_files
+        from portfolio.retention.services import run
+
+        return str(run(database.sessionmaker, file_store_for(config), export_files(config)))
+
     failed = 0
     for name, step in (("witnesses", witnesses), ("export jobs", jobs),
-                       ("EQA packs", eqa_packs), ("audit", checkpoint),
+                       ("EQA packs", eqa_packs), ("retention", retention), ("audit", checkpoint),
                        ("upload temp files", staging),
                        ("render cache", cache)):
         try:
@@ -433,6 +440,28 @@ def maintenance() -> None:
             click.secho(f"{name}: FAILED ({type(exc).__name__}: {exc})", fg="red", err=True)
     if failed:
         sys.exit(1)
+
+
+@cli.command("retention")
+@click.option("--dry-run", is_flag=True, help="List what is due; remove nothing.")
+@with_appcontext
+def retention_command(dry_run: bool) -> None:
+    """Remove learner work past its centre's retention period (also part of `maintenance`).
+
+    Enrolments on legal hold are skipped. Assessment and IQA records are kept, and every
+    removal is in the audit trail."""
+    from portfolio.evidence.storage import file_store_for
+    from portfolio.export.files import export_files
+    from portfolio.retention.services import run
+
+    config = current_app.config
+    report = run(db.get_database().sessionmaker, file_store_for(config), export_files(config),
+                 dry_run=dry_run)
+    if dry_run:
+        ids = ", ".join(f"#{r.enrolment_id}" for r in report.removed) or "none"
+        click.echo(f"due for removal: {len(report.removed)} enrolment(s) ({ids})")
+    else:
+        click.echo(str(report))
 
 
 @cli.group("keys")

@@ -35,6 +35,13 @@ class InvalidTransition(DomainError):
     title = "Not possible in the current state"
 
 
+class Removed(DomainError):
+    """Removed on purpose (under the centre's retention policy): gone for good, not missing."""
+
+    status = 410
+    title = "Removed under the retention policy"
+
+
 class Throttled(DomainError):
     status = 429
     title = "Too many attempts"

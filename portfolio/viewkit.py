@@ -12,7 +12,7 @@ from flask import current_app, flash, make_response, request, send_file
 
 from portfolio import db
 from portfolio.assessment.services import SignerConfirmation
-from portfolio.errors import DomainError, NotFound, ValidationFailed
+from portfolio.errors import DomainError, NotFound, Removed, ValidationFailed
 from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
 from portfolio.evidence.screen_copy import ensure_screen_copy, has_screen_copy, screen_mimetype
 from portfolio.evidence.services import MappingInput
@@ -115,6 +115,17 @@ def send_checked(handle: Any, *, mimetype: str, filename: str, etag: str,
     return response
 
 
+def refuse_removed(item: Any) -> None:
+    """A file of a version whose work was removed under retention is gone on purpose (410).
+
+    :raises Removed: with the day it was removed.
+    """
+    removed_at = item.version.removed_at
+    if removed_at is not None:
+        raise Removed(f"This file was removed on {removed_at:%d %B %Y} under the centre's "
+                   "retention policy. The record of its assessment is kept.")
+
+
 def send_evidence_file(item: Any, *, download: bool, missing: str) -> Any:
     """Answer with a stored evidence file whose access was already checked.
 
@@ -126,6 +137,7 @@ def send_evidence_file(item: Any, *, download: bool, missing: str) -> Any:
 
     :raises StoredFileDamaged: the stored bytes no longer match (a 409 page or problem+json).
     """
+    refuse_removed(item)
     store = file_store()
     try:
         handle = store.open_verified(item.sha256, route=request.endpoint or "file")
@@ -148,6 +160,7 @@ def send_screen_copy(item: Any, *, missing: str) -> Any:
 
     :raises StoredFileDamaged: the original's bytes no longer match (a 409 page).
     """
+    refuse_removed(item)
     none = "There is no preview image for this file. Download it to see it."
     if not has_screen_copy(item.media_type) \
             or Preview.from_json(item.preview).kind not in ("page", "image"):

@@ -33,6 +33,7 @@ from portfolio.models import (
     EvidenceVersion,
     Signature,
 )
+from portfolio.retention.services import removal_hashes
 from portfolio.seals import Sealer, sealer_for
 
 
@@ -90,7 +91,8 @@ def imported_seal_ids(signature: Signature, recorded: AuditEvent | None
 
 
 def evidence_snapshot(session: Session, evidence: Evidence, version: EvidenceVersion,
-                      *, include_mappings: bool = True) -> dict[str, Any]:
+                      *, include_mappings: bool = True,
+                      body_sha256: str | None = None) -> dict[str, Any]:
     """Return exactly what a signature over one evidence version covers."""
     mappings = session.execute(
         select(EvidenceMapping.criterion_id)
@@ -103,7 +105,7 @@ def evidence_snapshot(session: Session, evidence: Evidence, version: EvidenceVer
         "title": version.title,
         "activity_on": version.activity_on.isoformat() if version.activity_on else None,
         "activity_place": version.activity_place,
-        "body_sha256": hashlib.sha256(version.body_md.encode()).hexdigest(),
+        "body_sha256": body_sha256 or hashlib.sha256(version.body_md.encode()).hexdigest(),
         "details": version.details,
         "is_simulated": version.is_simulated,
         "files": [{"sha256": f.sha256, "filename": f.filename, "size": f.size}
@@ -122,6 +124,8 @@ class Prefetched:
         self.events: dict[tuple[str, str], AuditEvent] = {}
         self.versions: dict[tuple[int, int], EvidenceVersion | None] = {}
         self.covered: set[int] = set()
+        # The text hash of each version removed under retention, from its removal's audit event.
+        self.removed: dict[tuple[int, int], str] = {}
         self.held: list[Any] = []
         if not signatures:
             return
@@ -150,6 +154,9 @@ class Prefetched:
                            .in_(sorted(pairs)))
                     .options(selectinload(EvidenceVersion.files))):
                 self.versions[(version.evidence_id, version.version)] = version
+            if any(v is not None and v.removed_at is not None
+                   for v in self.versions.values()):
+                self.removed = removal_hashes(session, {eid for eid, _ in pairs})
 
     def covers(self, signature: Signature) -> bool:
         return signature.id in self.covered
@@ -174,7 +181,17 @@ def recompute_evidence(session: Session, item: dict[str, Any],
                else _version(session, item["evidence_id"], item["version"]))
     if evidence is None or version is None:
         return None
-    rebuilt = evidence_snapshot(session, evidence, version, include_mappings=False)
+    body_sha256 = None
+    if version.removed_at is not None:
+        # Its text is gone: only the removal's hash-chained audit event says what it hashed to
+        # (a version marked removed without one was altered outside the app).
+        body_sha256 = (prefetched.removed.get((evidence.id, version.version)) if prefetched
+                       else removal_hashes(session, {evidence.id}).get(
+                           (evidence.id, version.version)))
+        if body_sha256 is None:
+            return None
+    rebuilt = evidence_snapshot(session, evidence, version, include_mappings=False,
+                                body_sha256=body_sha256)
     # Mappings change legitimately after signing (they are not part of a version); what was
     # recorded at signing time is kept as signed.
     rebuilt["mapped_to"] = item.get("mapped_to", [])
@@ -237,13 +254,16 @@ def verify_signature(session: Session, signature: Signature, _depth: int = 0, *,
     if problem:
         return Verdict(signature.id, "broken", problem)
     newer: list[str] = []
+    removed = 0
     for item in _evidence_items(signature.content):
         rebuilt = recompute_evidence(session, item, prefetched)
         if rebuilt is None or sha256_of(rebuilt) != sha256_of(item):
             return Verdict(signature.id, "broken",
                            f"evidence #{item['evidence_id']} version {item['version']} was "
                            "altered outside the app after it was signed")
-        if store is not None:
+        if _was_removed(session, item, prefetched):
+            removed += 1  # its files were deleted on purpose: nothing left to re-hash
+        elif store is not None:
             from portfolio.evidence.storage import damaged_objects
 
             bad = damaged_objects(store, [f["sha256"] for f in item.get("files", [])])
@@ -272,7 +292,18 @@ def verify_signature(session: Session, signature: Signature, _depth: int = 0, *,
                        signature.invalidated_reason or "content changed after signing")
     if newer:
         return Verdict(signature.id, "invalidated", "; ".join(newer))
+    if removed:
+        return Verdict(signature.id, "valid",
+                       f"the text and files of {removed} evidence item(s) it covers were "
+                       "removed under the centre's retention policy; checked against the "
+                       "hashes recorded when they were removed")
     return Verdict(signature.id, "valid", "")
+
+
+def _was_removed(session: Session, item: dict[str, Any], prefetched: Prefetched | None) -> bool:
+    version = (prefetched.version(item["evidence_id"], item["version"]) if prefetched
+               else _version(session, item["evidence_id"], item["version"]))
+    return version is not None and version.removed_at is not None
 
 
 def verify_all(session: Session, enrolment_ids: list[int] | None = None, *,

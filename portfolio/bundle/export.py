@@ -23,7 +23,7 @@ from portfolio.assessment.signing import verify_all
 from portfolio.audit import chain_head, record_event
 from portfolio.bundle.schema import FORMAT, FORMAT_VERSION
 from portfolio.db import utcnow
-from portfolio.errors import PermissionDenied
+from portfolio.errors import PermissionDenied, Removed
 from portfolio.evidence.storage import FileStore, StoredFileDamaged
 from portfolio.models import (
     AuditEvent,
@@ -251,6 +251,12 @@ def export_bundle(session: Session, learner: User, *, store: FileStore, out: Bin
     if not session.scalar(select(func.count(Enrolment.id))
                           .where(Enrolment.learner_id == learner.id)):
         raise PermissionDenied(f"{learner.full_name} has no enrolment to export.")
+    if session.scalar(select(func.count(Enrolment.id)).where(
+            Enrolment.learner_id == learner.id, Enrolment.work_removed_at.is_not(None))):
+        # Another instance could not check the signatures over work that is no longer here.
+        raise Removed(f"{learner.full_name}'s work was removed under the centre's retention "
+                      "policy, so no complete bundle can be made. The PDF export still shows "
+                      "the record of the assessment.")
     manifest = build_manifest(session, learner)
     data = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode()
     manifest_sha = hashlib.sha256(data).hexdigest()

@@ -119,9 +119,12 @@ def _check_input(kind: Kind, data: EvidenceInput, file_count: int, today: date, 
 def _attach(session: Session, version: EvidenceVersion, staged: list[StagedFile],
             start: int = 0) -> None:
     for position, item in enumerate(staged, start=start):
-        if session.get(StoredFile, item.sha256) is None:
+        stored = session.get(StoredFile, item.sha256)
+        if stored is None:
             session.add(StoredFile(sha256=item.sha256, size=item.size,
                                    media_type=item.sniffed.media_type))
+        elif stored.removed_at is not None:
+            stored.removed_at = None  # removed under retention, and just uploaded again
         version.files.append(EvidenceFile(
             sha256=item.sha256, filename=item.filename, media_type=item.sniffed.media_type,
             category=item.sniffed.category, size=item.size, position=position,

@@ -335,7 +335,8 @@ def scrub_store(session: Session, store: FileStore) -> ScrubReport:
     """Re-hash every object in the store (streamed, never from the cache) and compare the
     store with the StoredFile rows. Reads only; the caller decides what to record."""
     report = ScrubReport()
-    referenced = set(session.scalars(select(StoredFile.sha256)))
+    referenced = set(session.scalars(select(StoredFile.sha256).where(
+        StoredFile.removed_at.is_(None))))
     present: set[str] = set()
     for key in store.blobs.iter_keys("objects/"):
         name = key.rsplit("/", 1)[-1]

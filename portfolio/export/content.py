@@ -156,8 +156,13 @@ def gather(session: Session, enrolment: Enrolment, *, now: datetime, verify_url:
         evidence.append(EvidenceItem(
             id=item.id, anchor=f"ev-{item.id}", kind_label=kind.label, title=version.title,
             status=item.status, version=version.version, activity_on=version.activity_on,
-            activity_place=version.activity_place, body_md=version.body_md, details=details,
-            files=[_file_item(f) for f in version.files],
+            activity_place=version.activity_place,
+            body_md=(version.body_md if version.removed_at is None else
+                     f"*Its text and files were removed on {version.removed_at:%d %B %Y} under "
+                     "the centre's retention policy. The record of its assessment is kept.*"),
+            details=details,
+            files=([_file_item(f) for f in version.files] if version.removed_at is None
+                   else []),
             reviews=[{"outcome": r.outcome, "by": r.reviewer.full_name,
                       "at": r.created_at, "feedback_md": r.feedback_md, "varcs": r.varcs}
                      for r in list_reviews(session, item.id)],

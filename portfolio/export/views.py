@@ -25,7 +25,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from portfolio import db
 from portfolio.enrolments.queries import get_enrolment
-from portfolio.errors import NotFound, ValidationFailed
+from portfolio.errors import NotFound, Removed, ValidationFailed
 from portfolio.export.files import export_files
 from portfolio.export.jobs import (
     TooManyExports,
@@ -131,6 +131,11 @@ def download(export_id: int) -> Any:
     export = s.get(Export, export_id)
     if export is None or not can_view_enrolment(current_user, export.enrolment):
         raise NotFound("No such export.")
+    removed_at = export.enrolment.work_removed_at
+    if removed_at is not None and export.created_at <= removed_at:
+        raise Removed(f"This PDF held learner work that was removed on {removed_at:%d %B %Y} "
+                      "under the centre's retention policy. A new export shows the record of "
+                      "the assessment.")
     gone = "The file of this export is no longer on the server."
     files = export_files(current_app.config)
     path = files.local_path(export.filename)

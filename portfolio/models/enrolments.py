@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from portfolio.db import Base, UTCDateTime, utcnow
 from portfolio.models.qualifications import Unit
@@ -49,11 +49,28 @@ class Enrolment(Base):
     workplace: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default=EnrolmentStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When it last became completed or withdrawn (None while active): retention counts from it.
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A legal hold keeps everything, whatever the retention period, until an admin lifts it.
+    hold_reason: Mapped[str | None] = mapped_column(String(300))
+    hold_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hold_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # When the learner's work (text and files) was removed under retention.
+    work_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     learner: Mapped[User] = relationship(foreign_keys=[learner_id])
     assessor: Mapped[User] = relationship(foreign_keys=[assessor_id])
     iqa: Mapped[User | None] = relationship(foreign_keys=[iqa_id])
     unit: Mapped[Unit] = relationship()
+
+    @validates("status")
+    def _mark_finished(self, _key: str, status: str) -> str:
+        """Start (or stop) the retention clock when the enrolment ends (or is reopened)."""
+        if status == EnrolmentStatus.ACTIVE:
+            self.finished_at = None
+        elif status != self.status or self.finished_at is None:
+            self.finished_at = utcnow()
+        return status
 
     @property
     def centre_id(self) -> int:

@@ -66,6 +66,9 @@ class StoredFile(Base):
     size: Mapped[int]
     media_type: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Its bytes were deleted under the centre's retention policy (`portfolio.retention`): no
+    # version still in use holds it. Uploading the same bytes again clears it.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Evidence(Base):
@@ -129,6 +132,9 @@ class EvidenceVersion(Base):
     redacted_from: Mapped[int | None] = mapped_column(Integer)
     # A descriptor's note of where the original is kept at work and who can show it.
     original_held_at: Mapped[str | None] = mapped_column(String(300))
+    # The text and files were removed under the centre's retention policy; the hashes they had
+    # are in the hash-chained audit event that removed them, so signatures stay checkable.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     evidence: Mapped[Evidence] = relationship(back_populates="versions")
     files: Mapped[list[EvidenceFile]] = relationship(

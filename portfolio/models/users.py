@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import true
 
 from portfolio.db import Base, UTCDateTime, utcnow
 
@@ -69,6 +70,11 @@ class Centre(Base):
         Text, default=DEFAULT_UNIT_DECLARATION, server_default=DEFAULT_UNIT_DECLARATION)
     # The IANA time zone people at the centre read times in; None: DEFAULT_TIMEZONE.
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # Retention of learner work (text and files): removed this many months after an enrolment
+    # ends (None: kept until the centre sets a period), and, when `work_until_eqa`, only once an
+    # external quality assurer's pack that included the enrolment has closed.
+    work_keep_months: Mapped[int | None] = mapped_column(Integer)
+    work_until_eqa: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -1,0 +1,1 @@
+"""Retention: per-centre periods for learner work, legal holds, and audited removal."""
