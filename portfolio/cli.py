@@ -674,7 +674,6 @@ def worker(burst: bool) -> None:
     """Run queued emails and PDF exports (needs REDIS_URL); each job runs in a process of its
     own, and an email that cannot be delivered is tried again later."""
     from redis.exceptions import RedisError
-    from rq import Worker
 
     from portfolio.db import get_database
     from portfolio.export.jobs import QUEUE_NAME, fail_stale_jobs, horse_killed, queue_for
@@ -713,10 +712,12 @@ def worker(burst: bool) -> None:
                f"'{PREPARE_QUEUE}'" + (" (burst)" if burst else "") + "; Ctrl+C to stop.")
     # Emails first: they are quick, and should not wait behind a long export. Laying out
     # PDFs ahead of time comes last: it only saves time later.
-    Worker([mail_queue(redis_url), queue, import_queue_for(redis_url),
-            prepare_queue_for(redis_url)],
-           connection=queue.connection,
-           work_horse_killed_handler=horse_killed).work(burst=burst)
+    from portfolio.rqworker import PortfolioWorker
+
+    PortfolioWorker([mail_queue(redis_url), queue, import_queue_for(redis_url),
+                     prepare_queue_for(redis_url)],
+                    connection=queue.connection,
+                    work_horse_killed_handler=horse_killed).work(burst=burst)
 
 
 @cli.group("notifications")
