@@ -244,3 +244,27 @@ def test_notifications_are_paged_newest_first_by_keyset(app, session):
     assert session.query(Notification).filter(Notification.recipient_id == learner.id,
                                               Notification.read_at.is_(None)).count() == 0
     assert web.client.get("/notifications?page=a%%%").status_code == 400
+
+
+def test_a_learners_audit_history_is_paged_newest_first_and_nothing_is_cut_off(app, session):
+    """It used to stop at the newest 500 events: an assessor or IQA with a long-running
+    portfolio could not see its beginning. Now every event is on a page."""
+    from portfolio.audit import record_event
+    from portfolio.models import AuditEvent
+
+    world = make_world(session)
+    for n in range(130):
+        record_event(session, action="evidence.update", subject_type="evidence",
+                     subject_id=n, actor=world.learner, learner_id=world.learner.id)
+    session.commit()
+    expected = list(session.scalars(session.query(AuditEvent.seq).filter(
+        AuditEvent.learner_id == world.learner.id).order_by(AuditEvent.seq.desc())
+        .statement))
+    web = _signed_in(app, world.assessor.email)
+    url: str | None = f"/enrolments/{world.enrolment.id}/audit"
+    seen: list[int] = []
+    while url:
+        page = web.client.get(url).get_data(as_text=True)
+        seen += [int(n) for n in re.findall(r"<tr>\s*<td>(\d+)</td>", _body(page))]
+        url = _link(page, "next")
+    assert seen == expected and len(expected) > 130
