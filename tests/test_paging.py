@@ -268,3 +268,27 @@ def test_a_learners_audit_history_is_paged_newest_first_and_nothing_is_cut_off(a
         seen += [int(n) for n in re.findall(r"<tr>\s*<td>(\d+)</td>", _body(page))]
         url = _link(page, "next")
     assert seen == expected and len(expected) > 130
+
+
+def test_an_eqa_packs_access_log_is_paged_and_nothing_is_cut_off(app, session):
+    """It showed the newest 200 requests only; the admin can now read every one."""
+    from portfolio.models import EqaAccessLog
+    from tests.factories import make_eqa_pack
+
+    world = make_world(session)
+    pack = make_eqa_pack(session, world)
+    for n in range(230):
+        session.add(EqaAccessLog(pack_id=pack.id, user_id=world.eqa.id, method="GET",
+                                 path=f"/eqa/packs/{pack.id}/page-{n:03d}", status=200))
+    session.commit()
+    admin = _signed_in(app, world.admin.email)
+    url: str | None = f"/admin/eqa-packs/{pack.id}"
+    seen: list[str] = []
+    pages = []
+    while url:
+        page = admin.client.get(url).get_data(as_text=True)
+        pages.append(page)
+        seen += re.findall(r"page-(\d{3})</code>", page)
+        url = _link(page, "next")
+    assert seen == [f"{n:03d}" for n in range(229, -1, -1)]
+    assert len(pages) == 2 and '<span class="count">230</span>' in pages[0]
