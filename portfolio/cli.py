@@ -426,7 +426,8 @@ def maintenance() -> None:
         from portfolio.export.files import export_files
         from portfolio.retention.services import run
 
-        return str(run(database.sessionmaker, file_store_for(config), export_files(config)))
+        return str(run(database.sessionmaker, file_store_for(config), export_files(config),
+                       cache_dir=render_cache_dir(config, Path(current_app.instance_path))))
 
     failed = 0
     for name, step in (("witnesses", witnesses), ("export jobs", jobs),
@@ -450,12 +451,16 @@ def retention_command(dry_run: bool) -> None:
 
     Enrolments on legal hold are skipped. Assessment and IQA records are kept, and every
     removal is in the audit trail."""
+    from pathlib import Path
+
     from portfolio.evidence.storage import file_store_for
     from portfolio.export.files import export_files
+    from portfolio.export.services import render_cache_dir
     from portfolio.retention.services import run
 
     config = current_app.config
     report = run(db.get_database().sessionmaker, file_store_for(config), export_files(config),
+                 cache_dir=render_cache_dir(config, Path(current_app.instance_path)),
                  dry_run=dry_run)
     if dry_run:
         ids = ", ".join(f"#{r.enrolment_id}" for r in report.removed) or "none"
