@@ -142,3 +142,36 @@ def test_coverage_uses_a_fixed_number_of_queries(session, portfolio):
     session.commit()
     assert enrolment.unit is not None
     assert _count_queries(session, enrolment) == baseline
+
+
+def test_the_matrix_shows_each_cell_in_its_column(app, session):
+    """The matrix's cells are drawn in Python (one string per criterion): each cell is in the
+    column of its item and says what the item means for the criterion, in words too."""
+    import re
+
+    from tests.conftest import Browserless
+    from tests.factories import PASSWORD, accept, make_world
+
+    world = make_world(session)
+    accepted = make_evidence(session, world.enrolment, world.learner, maps=("1.1",), submit=True)
+    accept(session, accepted, world.assessor)
+    draft = make_evidence(session, world.enrolment, world.learner, maps=("1.1", "1.2"))
+    session.commit()
+    web = Browserless(app.test_client())
+    web.login(world.learner.email, PASSWORD)
+    page = web.client.get(f"/enrolments/{world.enrolment.id}/coverage").get_data(True)
+    head = page.split('<table class="matrix">', 1)[1].split("</thead>", 1)[0]
+    columns = [int(n) for n in re.findall(r'href="/evidence/(\d+)"', head)]
+    assert set(columns) == {accepted.id, draft.id}
+
+    def row(number: str) -> list[str]:
+        found = re.search(rf">{re.escape(number)}</a></th>(.*?)<td><span class=\"tag", page,
+                          re.S)
+        assert found, number
+        return re.findall(r'<td class="cell cell-([a-z_]+)">', found.group(1))
+
+    expected_11 = {accepted.id: "counts", draft.id: "not_yet"}
+    assert row("1.1") == [expected_11[c] for c in columns]
+    assert row("1.2") == ["not_yet" if c == draft.id else "none" for c in columns]
+    assert row("1.3") == ["none", "none"]
+    assert "accepted: counts towards the criterion" in page

@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
+from markupsafe import Markup
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
@@ -44,6 +45,13 @@ CELL_STATES: tuple[tuple[str, str, str], ...] = (
 )
 CELL_SYMBOLS = {state: symbol for state, symbol, _ in CELL_STATES}
 CELL_MEANINGS = {state: meaning for state, _, meaning in CELL_STATES}
+# Each state's matrix cell, escaped once: a matrix of 30 criteria by 200 items is 6,000 cells,
+# and drawing them one by one in the template was most of the coverage page's time.
+CELL_HTML: dict[str | None, Markup] = {
+    None: Markup('<td class="cell cell-none"></td>'),
+    **{state: Markup('<td class="cell cell-{}"><span aria-hidden="true">{}</span>'
+                     '<span class="visually-hidden">{}</span></td>').format(state, symbol, meaning)
+       for state, symbol, meaning in CELL_STATES}}
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,12 @@ class Coverage:
     @property
     def gaps(self) -> list[CriterionCoverage]:
         return [c for c in self.criteria if c.status not in ("evidenced", "met")]
+
+    def matrix_row(self, criterion_id: int) -> Markup:
+        """One criterion's cells of the matrix, in column order, as HTML."""
+        cells = self.cells
+        return Markup("").join([CELL_HTML[cells.get((criterion_id, column.evidence_id))]
+                                for column in self.columns])
 
     def next_steps(self, limit: int = 3) -> list[tuple[CriterionCoverage, Reason]]:
         """Return the first few things to do, most basic first."""
