@@ -95,9 +95,16 @@ def test_months_before_keeps_the_day_or_takes_the_months_last():
 def test_what_is_due_respects_the_period_holds_activity_and_the_eqa(app, session, world):
     centre = world.learner.centre
     assert [e.id for e in retention.work_due(session, centre)] == [world.enrolment.id]
-    # Not yet 12 months: kept.
+    # Not yet 12 months: kept, and listed as reaching the period soon when it is 20 days away.
     world.enrolment.finished_at = retention.months_before(utcnow(), 11)
     assert retention.work_due(session, centre) == []
+    world.enrolment.finished_at = retention.months_before(utcnow() + timedelta(days=45), 12)
+    assert retention.overview(session, centre).soon == []  # 45 days away: not yet listed
+    world.enrolment.finished_at = retention.months_before(utcnow() - timedelta(days=20), 11)
+    (soon, day), = retention.overview(session, centre).soon
+    assert soon.id == world.enrolment.id
+    assert day == retention.months_before(world.enrolment.finished_at, -12).date()
+    assert 9 <= (day - utcnow().date()).days <= 12
     world.enrolment.finished_at = retention.months_before(utcnow(), 13)
     # No period chosen: nothing is ever due.
     centre.work_keep_months = None

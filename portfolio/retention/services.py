@@ -18,7 +18,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,11 @@ class Overview:
     waiting_for_eqa: list[Enrolment]
     held: list[Enrolment]
     removed: int
+    # Reaching the period within SOON_DAYS, with the day each does: time to place a hold.
+    soon: list[tuple[Enrolment, date]] = field(default_factory=list)
+
+
+SOON_DAYS = 30
 
 
 def overview(session: Session, centre: Centre, now: datetime | None = None) -> Overview:
@@ -120,7 +125,19 @@ def overview(session: Session, centre: Centre, now: datetime | None = None) -> O
         Enrolment.hold_reason.is_not(None)).order_by(Enrolment.hold_at, Enrolment.id)))
     removed = session.scalar(_centre_enrolments(centre).where(
         Enrolment.work_removed_at.is_not(None)).with_only_columns(func.count(Enrolment.id))) or 0
-    return Overview(due=due, waiting_for_eqa=waiting, held=held, removed=removed)
+    soon: list[tuple[Enrolment, date]] = []
+    if centre.work_keep_months is not None:
+        months = centre.work_keep_months
+        soon = [(e, months_before(e.finished_at, -months).date())
+                for e in session.scalars(_centre_enrolments(centre).where(
+                    Enrolment.status != EnrolmentStatus.ACTIVE,
+                    Enrolment.finished_at > months_before(now, months),
+                    Enrolment.finished_at <= months_before(now + timedelta(days=SOON_DAYS),
+                                                           months),
+                    Enrolment.hold_reason.is_(None), _not_removed_since_it_ended())
+                    .order_by(Enrolment.finished_at, Enrolment.id))
+                if e.finished_at is not None]
+    return Overview(due=due, waiting_for_eqa=waiting, held=held, removed=removed, soon=soon)
 
 
 def set_policy(session: Session, centre: Centre, *, actor: User, keep_months: int | None,
