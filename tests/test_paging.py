@@ -292,3 +292,22 @@ def test_an_eqa_packs_access_log_is_paged_and_nothing_is_cut_off(app, session):
         url = _link(page, "next")
     assert seen == [f"{n:03d}" for n in range(229, -1, -1)]
     assert len(pages) == 2 and '<span class="count">230</span>' in pages[0]
+
+
+def test_a_portfolios_exports_are_paged_newest_first(app, session):
+    from portfolio.models import Export
+
+    world = make_world(session)
+    for n in range(30):
+        session.add(Export(enrolment_id=world.enrolment.id, created_by_id=world.learner.id,
+                           public_id=f"paged-export-{n:02d}", filename=f"e{n:02d}.pdf",
+                           sha256=f"{n:02d}" * 32, size=1, pages=n + 1, manifest={}))
+    session.commit()
+    web = _signed_in(app, world.learner.email)
+    url: str | None = f"/enrolments/{world.enrolment.id}/exports"
+    seen: list[str] = []
+    while url:
+        page = web.client.get(url).get_data(as_text=True)
+        seen += re.findall(r'<code title="(\d\d)', page)
+        url = _link(page, "next")
+    assert seen == [f"{n:02d}" for n in range(29, -1, -1)]

@@ -36,12 +36,15 @@ from portfolio.export.jobs import (
 from portfolio.export.services import verdict_for_link, verify_export
 from portfolio.job_states import JobStatus, is_active
 from portfolio.models import AuditEvent, EqaPack, Export, ExportJob
+from portfolio.paging import paginate
 from portfolio.permissions import can_view_enrolment
 from portfolio.security import client_address
 from portfolio.viewkit import send_checked
 from portfolio.witness.services import rate_limited
 
 bp = Blueprint("export", __name__)
+# A portfolio's past exports, newest first, a page at a time.
+EXPORTS_PAGE = 25
 VERIFY_CHUNK = 1024 * 1024
 
 
@@ -67,10 +70,11 @@ def index(enrolment_id: int) -> Any:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         dispatch_export(app, job.id, _verify_base())
         return redirect(url_for("export.job", job_id=job.id))
-    exports = list(s.scalars(select(Export).where(Export.enrolment_id == enrolment.id)
-                             .order_by(Export.id.desc())))
+    page = paginate(s, select(Export).where(Export.enrolment_id == enrolment.id),
+                    (Export.id,), size=EXPORTS_PAGE, descending=True)
+    exports = page.items
     return render_template("export/index.html", enrolment=enrolment, exports=exports,
-                           made_for=_made_for_eqa(s, enrolment, exports))
+                           page=page, made_for=_made_for_eqa(s, enrolment, exports))
 
 
 def _made_for_eqa(s: Any, enrolment: Any, exports: list[Export]) -> dict[int, str]:
