@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from portfolio.config import read_secret_file
+
 __all__ = ["BACKENDS", "Backend", "StorageSettings", "as_backend", "open_backend",
            "settings_from_config"]
 
@@ -115,8 +117,6 @@ def settings_from_config(config: Mapping[str, Any], *, backend: str | None = Non
 
     :raises ValueError: an unknown backend, or S3 without a bucket.
     """
-    from portfolio.config import read_secret_file
-
     name = (backend or config.get("STORAGE_BACKEND") or "local").strip().lower()
     if name not in BACKENDS:
         raise ValueError(f"STORAGE_BACKEND must be one of {', '.join(BACKENDS)}, not {name!r}")
