@@ -253,7 +253,8 @@ def _unneeded_late_imports() -> list[str]:
             if target is None or target == module or (module, target) in LAZY:
                 continue
             if not heavy[target] - heavy[module]:
-                problems.append(f"{where}: no cycle and nothing heavy, import it at the top")
+                problems.append(f"{where}: not a listed cycle and loads nothing heavy; "
+                                "import it at the top")
     return problems
 
 
