@@ -5,9 +5,15 @@ TYPE_CHECKING are left out: they run late, so they cannot make a circle at impor
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "portfolio"
+
+
+@functools.cache
+def _parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"))
 
 
 def _modules() -> dict[str, Path]:
@@ -31,7 +37,7 @@ def _import_graph() -> dict[str, set[str]]:
 
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        for node in _parse(path).body:
             targets: list[str] = []
             if isinstance(node, ast.ImportFrom) and node.module \
                     and node.module.startswith("portfolio"):
@@ -186,7 +192,7 @@ def _late_imports() -> list[tuple[str, str, int, list[str]]]:
     found = []
     for name, path in _modules().items():
         is_package = path.name == "__init__.py"
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = _parse(path)
         functions = [node for node in ast.walk(tree)
                      if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
         seen: set[int] = set()
@@ -205,7 +211,7 @@ def _heavy_at_top(graph: dict[str, set[str]]) -> dict[str, set[str]]:
     direct: dict[str, set[str]] = {}
     for name, path in _modules().items():
         tops = set()
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        for node in _parse(path).body:
             if isinstance(node, ast.Import):
                 tops |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
