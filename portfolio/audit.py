@@ -287,13 +287,3 @@ def chain_head(session: Session) -> str:
     """Return the hash of the newest event (the genesis hash for an empty trail)."""
     head = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
     return head or GENESIS_HASH
-
-
-def checkpoint_in_pdf(pdf: bytes, source: str) -> Checkpoint | str:
-    """Return the checkpoint embedded in an exported PDF's manifest; a message when none."""
-    from portfolio.export.services import read_manifest
-
-    manifest = read_manifest(pdf)
-    if manifest is None or "audit_checkpoint" not in manifest:
-        return f"{source} holds no audit checkpoint"
-    return read_checkpoint(manifest["audit_checkpoint"], source)

@@ -760,7 +760,8 @@ def audit_verify(checkpoint_dir: str | None, pdfs: tuple[str, ...]) -> None:
     Exit codes: 0 intact; 1 broken (edited, deleted, reordered or rewritten events, a forged
     checkpoint, or a tail cut off); 2 no seal key.
     """
-    from portfolio.audit import checkpoint_in_pdf, load_checkpoints
+    from portfolio.audit import load_checkpoints
+    from portfolio.export.services import checkpoint_in_pdf
     from portfolio.seals import SealKeyMissing
 
     sealer = db.get_database().sealer

@@ -148,8 +148,6 @@ HEAVY = {
 LAZY = {
     ("portfolio.db", "portfolio.audit"):
         "audit writes through the database layer; db runs audit's hooks after each commit",
-    ("portfolio.audit", "portfolio.export.services"):
-        "the export services record audit events; audit verifies an export's manifest",
     ("portfolio.evidence.services", "portfolio.assessment.services"):
         "decisions rest on evidence and a changed piece of evidence reopens its decisions",
     ("portfolio.evidence.services", "portfolio.evidence.redaction"):
