@@ -152,9 +152,6 @@ LAZY = {
         "decisions rest on evidence and a changed piece of evidence reopens its decisions",
     ("portfolio.evidence.services", "portfolio.evidence.redaction"):
         "redaction makes new versions through the evidence services, which check redaction",
-    ("portfolio.storage", "portfolio.storage.local"):
-        "each backend implements the interface defined in portfolio.storage, which picks one",
-    ("portfolio.storage", "portfolio.storage.s3"): "the same",
     ("portfolio.evidence.parsing.rendering", "PIL"):
         "the preview child process loads a decoder only for the kind of file it reads",
     ("portfolio.evidence.parsing.rendering", "pillow_heif"): "the same",
