@@ -1,6 +1,7 @@
 """The code's layout, read from its imports: no circle of imports between modules, and no view
 module leaning on another blueprint's views (issue 15). Imports inside functions and under
-TYPE_CHECKING are left out: they run late, so they cannot make a circle at import time."""
+TYPE_CHECKING are left out: they run late, so they cannot make a circle at import time. An
+import inside a function needs a reason, though: see HEAVY and LAZY below."""
 
 from __future__ import annotations
 
