@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,6 @@ def _configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     ):
         # Plain http on 127.0.0.1 for `make run`; production keeps Secure cookies.
         app.config["SESSION_COOKIE_SECURE"] = False
-    from datetime import timedelta
-
     lifetime = timedelta(minutes=int(app.config["SESSION_LIFETIME_MINUTES"]))
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,

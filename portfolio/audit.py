@@ -11,6 +11,7 @@ no longer reaches.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from portfolio.db import utcnow
 from portfolio.models import AuditEvent, User
+from portfolio.notifications.rules import on_event
 from portfolio.seals import Sealer, sealer_for
 
 GENESIS_HASH = "0" * 64
@@ -89,8 +91,6 @@ def record_event(
     # Written outside the database once the transaction commits (see `write_checkpoint`).
     session.info["audit_head"] = (event.seq, event.hash)
     # People who must now act (or should know) are told, in the same transaction.
-    from portfolio.notifications.rules import on_event
-
     on_event(session, event)
     return event
 
@@ -193,8 +193,6 @@ def checkpoint_after_commit(session: Session) -> None:
         write_checkpoint(sealer.checkpoint_dir, make_checkpoint(sealer, seq, head_hash),
                          keep=keep)
     except OSError as exc:  # the commit stands; the operator sees it in the log
-        import logging
-
         logging.getLogger(__name__).error("audit checkpoint not written: %s", exc.strerror)
 
 
@@ -289,13 +287,3 @@ def chain_head(session: Session) -> str:
     """Return the hash of the newest event (the genesis hash for an empty trail)."""
     head = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
     return head or GENESIS_HASH
-
-
-def checkpoint_in_pdf(pdf: bytes, source: str) -> Checkpoint | str:
-    """Return the checkpoint embedded in an exported PDF's manifest; a message when none."""
-    from portfolio.export.services import read_manifest
-
-    manifest = read_manifest(pdf)
-    if manifest is None or "audit_checkpoint" not in manifest:
-        return f"{source} holds no audit checkpoint"
-    return read_checkpoint(manifest["audit_checkpoint"], source)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import sys
-from datetime import date
+import tempfile
+import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
+from werkzeug.serving import run_simple
 
 from portfolio import create_app, db, schema
 from portfolio.assessment.signing import verify_all
@@ -301,8 +307,6 @@ def serve(host: str, port: int) -> None:
     # Notification emails go out from this thread, never inside a request.
     start_background_sender(current_app._get_current_object())  # type: ignore[attr-defined]
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl+C to stop)")
-    from werkzeug.serving import run_simple
-
     run_simple(host, port, current_app._get_current_object(), threaded=True,  # type: ignore[attr-defined]
                use_reloader=False, use_debugger=False)
 
@@ -362,8 +366,6 @@ def maintenance() -> None:
     pack ZIPs, removing learner work past its centre's retention period, an audit
     checkpoint, removing upload temp files a killed process left, and trimming the render
     cache. Each step runs even if another failed; exit 1 if any failed."""
-    from pathlib import Path
-
     from portfolio.audit import current_checkpoint, write_checkpoint
     from portfolio.export.jobs import fail_stale_jobs
     from portfolio.export.pipeline import prune_cache
@@ -407,8 +409,6 @@ def maintenance() -> None:
         return f"audit checkpoint at event #{point.seq} written"
 
     def staging() -> str:
-        from datetime import timedelta
-
         from portfolio.evidence.storage import sweep_staging
 
         hours = int(config["STAGING_MAX_AGE_HOURS"])
@@ -765,7 +765,8 @@ def audit_verify(checkpoint_dir: str | None, pdfs: tuple[str, ...]) -> None:
     Exit codes: 0 intact; 1 broken (edited, deleted, reordered or rewritten events, a forged
     checkpoint, or a tail cut off); 2 no seal key.
     """
-    from portfolio.audit import checkpoint_in_pdf, load_checkpoints
+    from portfolio.audit import load_checkpoints
+    from portfolio.export.services import checkpoint_in_pdf
     from portfolio.seals import SealKeyMissing
 
     sealer = db.get_database().sealer
@@ -818,9 +819,6 @@ def audit_checkpoint() -> None:
               help="Write the new key to this file (created with mode 0600, never overwritten).")
 def seal_key(out: str | None) -> None:
     """Make a new random seal key for PORTFOLIO_SEAL_KEY_FILE (printed, or written to --out)."""
-    import os
-    import secrets
-
     key = secrets.token_urlsafe(48)
     if not out:
         click.echo(key)
@@ -847,9 +845,6 @@ def bundle_group() -> None:
 @with_appcontext
 def bundle_export(learner_email: str, out: str) -> None:
     """Write a learner's portfolio (every unit, version, file and signature) as a bundle."""
-    import os
-    import tempfile
-
     from portfolio.bundle.export import export_bundle
 
     s = db.session()
@@ -940,9 +935,6 @@ def files_verify(as_json: bool) -> None:
     file record points at it, the store does not hold it); unreferenced files are a note.
     Each damaged or missing file is recorded once in the audit trail.
     """
-    import json
-    import time
-
     from portfolio.evidence.storage import record_file_damaged, scrub_store
     from portfolio.models import EvidenceFile, EvidenceVersion
 
@@ -1012,8 +1004,6 @@ def storage_migrate(to: str, as_json: bool) -> None:
     Exits 1 when a local file is damaged (not copied) or a file in the bucket does not match
     after the upload. Then set STORAGE_BACKEND=s3.
     """
-    import json
-
     from portfolio.storage import open_backend, settings_from_config
     from portfolio.storage.local import LocalBackend
     from portfolio.storage.migrate import migrate_store

@@ -8,7 +8,7 @@ from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -139,8 +139,6 @@ def session() -> Session:
 
 def rowcount(result: Any) -> int:
     """The rows an UPDATE or DELETE touched (a CursorResult's count, typed for the checker)."""
-    from sqlalchemy.engine import CursorResult
-
     return cast(CursorResult[Any], result).rowcount
 
 

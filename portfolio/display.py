@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask import current_app, has_app_context, has_request_context
+from flask_login import current_user
+
 DECISION_STATES = {
     "met": "Met",
     "awaiting_countersignature": "Awaiting countersignature",
@@ -138,12 +141,8 @@ def valid_timezone(name: str) -> bool:
 
 def viewer_zone() -> ZoneInfo:
     """The zone times are shown in: the signed-in person's centre's, else DEFAULT_TIMEZONE."""
-    from flask import current_app, has_app_context, has_request_context
-
     name = None
     if has_request_context():
-        from flask_login import current_user
-
         centre = getattr(current_user, "centre", None) if current_user else None
         name = getattr(centre, "timezone", None)
     if not name and has_app_context():

@@ -28,6 +28,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, has_app_context
 
+from portfolio import create_app
 from portfolio.atomic import write_atomically
 from portfolio.config import PROJECT_ROOT
 
@@ -261,8 +262,6 @@ def deliver(to: list[str], subject: str, body: str) -> str:
     message = Message(to=tuple(to), subject=subject, body=body)
     if has_app_context():
         return send(message, config=current_app.config)
-    from portfolio import create_app
-
     app = create_app()
     with app.app_context():
         return send(message, config=app.config)

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, has_request_context, jsonify, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -33,9 +33,16 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import func, select, text
 
+from portfolio.config import is_production
 from portfolio.db import get_database
+from portfolio.job_states import ACTIVE
+from portfolio.models import ExportJob
+from portfolio.schema import current_revision, head_revision
+from portfolio.storage import open_backend, settings_from_config
+from portfolio.storage.local import LocalBackend
 
 bp = Blueprint("ops", __name__)
 log = logging.getLogger("portfolio.requests")
@@ -60,8 +67,6 @@ class RequestIdFilter(logging.Filter):
     """Give every log record the id of the request it was written in ("-" outside one)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from flask import has_request_context
-
         record.request_id = g.get("request_id", "-") if has_request_context() else "-"
         return True
 
@@ -92,12 +97,8 @@ def _finish(response: Response) -> Response:
 def configure_logging(app: Flask, stream: Any = None) -> None:
     """One JSON object per line (LOG_FORMAT=json, the default in production) or plain text,
     each with the request id; at LOG_LEVEL; on standard error unless another stream is given."""
-    from pythonjsonlogger.json import JsonFormatter
-
     handler = logging.StreamHandler(stream)
     handler.addFilter(RequestIdFilter())
-    from portfolio.config import is_production
-
     chosen = app.config["LOG_FORMAT"] or ("json" if is_production(app.config) else "text")
     if chosen == "json":
         handler.setFormatter(JsonFormatter(
@@ -141,8 +142,6 @@ def _check_database() -> str | None:
 
 
 def _check_migrations() -> str | None:
-    from portfolio.schema import current_revision, head_revision
-
     try:
         current, head = current_revision(current_app), head_revision(current_app)
     except Exception as exc:  # noqa: BLE001
@@ -170,9 +169,6 @@ def _check_redis() -> str | None:
 def _check_storage() -> str | None:
     """The configured backend answers (the bucket, with S3); uploads are still staged in
     the local STORAGE_DIR, so that must be writable too."""
-    from portfolio.storage import open_backend, settings_from_config
-    from portfolio.storage.local import LocalBackend
-
     try:
         settings = settings_from_config(current_app.config)
     except (ValueError, RuntimeError) as exc:
@@ -220,9 +216,6 @@ def _may_read_metrics() -> bool:
 
 
 def _refresh_queue() -> None:
-    from portfolio.job_states import ACTIVE
-    from portfolio.models import ExportJob
-
     try:
         with get_database(current_app).sessionmaker() as s:
             counts = dict(s.execute(

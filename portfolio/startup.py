@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 
 from portfolio.config import is_production
-from portfolio.db import get_database
+from portfolio.db import get_database, session
+from portfolio.export.keys import missing_signing_keys
+from portfolio.storage import settings_from_config
 
 
 class NotConfigured(RuntimeError):
@@ -25,18 +29,11 @@ def production_problems(app: Flask) -> list[str]:
                         "`portfolio seal-key` (the same on every machine, kept outside the "
                         "database and its backups).")
     with app.app_context():
-        from pathlib import Path
-
-        from portfolio.db import session
-        from portfolio.export.keys import missing_signing_keys
-
         try:
             missing = missing_signing_keys(app.config, Path(app.instance_path), session())
         except Exception as exc:  # noqa: BLE001 - an un-migrated database is reported elsewhere
             missing = []
             app.logger.debug("signing keys not checked: %s", type(exc).__name__)
-    from portfolio.storage import settings_from_config
-
     try:
         settings_from_config(app.config)
     except (ValueError, RuntimeError) as exc:

@@ -135,8 +135,6 @@ def review_batch(enrolment_id: int) -> Any:
 @login_required
 def submit_batch(enrolment_id: int) -> Any:
     """The learner submits the ticked drafts under one signed declaration each, signed once."""
-    from portfolio.models import Evidence
-
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, current_user)
     if current_user.id != enrolment.learner_id:

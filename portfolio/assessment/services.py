@@ -493,8 +493,6 @@ def submit_many(session: Session, items: list[Evidence], *, actor: User,
                 lockout_minutes: int) -> list[Signature]:
     """A learner submits several items under one signing: one name, one password; each item
     still gets its own declaration over its own version. All or nothing, the item named."""
-    from portfolio.evidence.services import check_submittable, submit_evidence
-
     if not items:
         raise ValidationFailed("Tick at least one draft to submit.", field="evidence_ids")
     for evidence in items:

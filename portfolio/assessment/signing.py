@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
+from portfolio.evidence.storage import damaged_objects
 from portfolio.models import (
     AuditEvent,
     CriterionDecision,
@@ -264,8 +265,6 @@ def verify_signature(session: Session, signature: Signature, _depth: int = 0, *,
         if _was_removed(session, item, prefetched):
             removed += 1  # its files were deleted on purpose: nothing left to re-hash
         elif store is not None:
-            from portfolio.evidence.storage import damaged_objects
-
             bad = damaged_objects(store, [f["sha256"] for f in item.get("files", [])])
             if bad:
                 return Verdict(signature.id, "broken",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import (
@@ -306,8 +306,6 @@ def cosign(enrolment_id: int) -> Any:
 @bp.route("/enrolments/<int:enrolment_id>/readiness")
 @login_required
 def readiness(enrolment_id: int) -> Any:
-    from datetime import date
-
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, current_user)
     return render_template("assessment/readiness.html", enrolment=enrolment,

@@ -24,6 +24,7 @@ from portfolio.db import utcnow
 from portfolio.eqa import services as eqa_services
 from portfolio.eqa.access import pack_page
 from portfolio.errors import ValidationFailed
+from portfolio.evidence.pages import render_evidence
 from portfolio.evidence.queries import get_evidence
 from portfolio.models import EqaPack, Evidence
 
@@ -97,8 +98,6 @@ def _back(evidence_id: int, comment_id: int | None = None) -> Any:
 @bp.route("/evidence/<int:evidence_id>/comments", methods=["POST"])
 @login_required
 def add(evidence_id: int) -> Any:
-    from portfolio.evidence.pages import render_evidence
-
     s = db.session()
     evidence = get_evidence(s, evidence_id, current_user)  # cannot see it: 404
     form = CommentForm(prefix="comment")

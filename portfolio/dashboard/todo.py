@@ -15,10 +15,12 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from portfolio.assessment.queries import list_awaiting_countersignature, list_returned_to
+from portfolio.auth.resets import pending_invitations
 from portfolio.db import utcnow
 from portfolio.job_states import JobStatus
 from portfolio.models import (
     ActionStatus,
+    Criterion,
     CriterionDecision,
     Enrolment,
     EnrolmentStatus,
@@ -36,6 +38,7 @@ from portfolio.models import (
     WitnessStatus,
 )
 from portfolio.permissions import can_countersign
+from portfolio.sampling.services import list_plans, live_items
 
 LIVE = ("met", "awaiting_countersignature")
 
@@ -154,8 +157,6 @@ def learner_todo(session: Session, learner: User, enrolments: list[Enrolment]) -
 
 
 def _all_met(session: Session, enrolment: Enrolment) -> bool:
-    from portfolio.models import Criterion
-
     criteria = session.scalar(select(func.count(Criterion.id)).where(
         Criterion.unit_id == enrolment.unit_id, Criterion.is_retired.is_(False)))
     met = session.scalar(select(func.count(CriterionDecision.id)).where(
@@ -257,8 +258,6 @@ def assessor_todo(session: Session, assessor: User) -> list[Todo]:
 # --- IQA and admin -------------------------------------------------------------------------
 
 def iqa_todo(session: Session, iqa: User, today: date) -> list[Todo]:
-    from portfolio.sampling.services import list_plans, live_items
-
     todos: list[Todo] = []
     ready = [i for p in list_plans(session, iqa) for i in live_items(p)
              if i.sample is None and i.decision.status == "met"]
@@ -307,8 +306,6 @@ def admin_todo(session: Session, admin: User) -> list[Todo]:
                           oldest=failed[0].created_at, urgent=True,
                           detail="The link opens the oldest: it says why, and offers to try "
                           "again."))
-    from portfolio.auth.resets import pending_invitations
-
     # Invitations sent more than INVITATION_NUDGE ago and still not accepted (expired too).
     waiting = [i for i in pending_invitations(session, admin.centre_id)
                if i.created_at <= utcnow() - INVITATION_NUDGE]

@@ -36,6 +36,7 @@ from portfolio.models import (
     Role,
     User,
     UserRole,
+    WitnessRequest,
     WitnessStatus,
 )
 from portfolio.permissions import is_admin_of
@@ -371,8 +372,6 @@ class WitnessRow:
 
 def witness_list(session: Session, enrolment: Enrolment) -> list[WitnessRow]:
     """Everyone whose testimony is in the portfolio: signed online, or recorded on paper."""
-    from portfolio.models import WitnessRequest
-
     rows: list[WitnessRow] = []
     online: set[int] = set()
     for w in session.scalars(select(WitnessRequest).where(

@@ -140,8 +140,6 @@ def render_evidence(evidence_id: int, *, posted: bool = False) -> str:
 
 def render_criterion(enrolment_id: int, criterion_id: int) -> str:
     """Render a criterion's page in a portfolio: coverage, evidence, guidance, decisions."""
-    from portfolio.assessment.signing import verify_signature
-
     s = db.session()
     enrolment = get_enrolment(s, enrolment_id, current_user)
     coverage = compute_coverage(s, enrolment, date.today())

@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pillow_heif
+from PIL import Image, ImageOps
 
 from portfolio.errors import StoredFileDamaged
 from portfolio.evidence.paths import object_key, object_path
+from portfolio.storage import as_backend
 
 PRINT_BOX = (1100, 1000)  # pixels: about 150 dpi over the printed image box (186 x 169 mm)
 QUALITY = 82
@@ -66,8 +68,6 @@ def make_print_copy(source: Path | BinaryIO) -> bytes:
 
     :raises OSError, ValueError, Image.DecompressionBombError: not an image Pillow can read.
     """
-    from PIL import Image, ImageOps
-
     with Image.open(source) as image:
         # JPEG can decode straight at a half, a quarter or an eighth of its size: far faster
         # for camera photos. Ask for no less than the printed size, so only the final
@@ -92,10 +92,6 @@ def ensure_print_copy(store: Any, sha256: str) -> bytes | None:
 
     :raises ValueError: sha256 is not a SHA-256.
     """
-    from PIL import Image
-
-    from portfolio.storage import as_backend
-
     backend = as_backend(store)
     target = print_copy_key(sha256)
     try:

@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from portfolio.errors import NotFound
+from portfolio.evidence.redaction import may_open
 from portfolio.models import (
     Criterion,
     Enrolment,
@@ -40,8 +41,6 @@ def get_evidence(session: Session, evidence_id: int, user: User) -> Evidence:
 
 def get_file(session: Session, file_id: int, user: User) -> EvidenceFile:
     """Return an evidence file the user may download."""
-    from portfolio.evidence.redaction import may_open
-
     row = session.execute(
         select(EvidenceFile, EvidenceVersion, Enrolment)
         .join(EvidenceVersion, EvidenceVersion.id == EvidenceFile.version_id)

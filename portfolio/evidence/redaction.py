@@ -166,8 +166,6 @@ def use_descriptor(session: Session, evidence: Evidence, *, actor: User, descrip
                    held_at: str, today: date, expected_version: int) -> EvidenceVersion:
     """Save a new version that describes the evidence instead of holding it, with where the
     original is kept at work; the original is kept for the assessor only."""
-    from portfolio.evidence.services import EvidenceInput, current_version, revise_evidence
-
     _check_own(evidence, actor)
     original = current_version(evidence)
     description = (description or "").strip()

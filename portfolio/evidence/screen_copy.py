@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 from portfolio.evidence.parsing.limits import MAX_IMAGE_PIXELS
 from portfolio.evidence.parsing.rendering import MAX_SIDE, SCREEN_FORMATS, render
 from portfolio.evidence.paths import object_path
+from portfolio.storage import as_backend
 
 FOLDER = "screen"
 MIMETYPES = {"png": "image/png", "jpg": "image/jpeg"}
@@ -52,15 +53,11 @@ def screen_mimetype(media_type: str) -> str:
 def write_screen_copy(store: Any, sha256: str, media_type: str, data: bytes) -> None:
     """Keep a screen copy just made (derived: made again if a crash loses it). `store` is a
     storage backend, a `FileStore`, or a local store's folder."""
-    from portfolio.storage import as_backend
-
     as_backend(store).put_bytes(screen_copy_key(sha256, media_type), data, durable=False)
 
 
 def remove_screen_copies(store: Any, sha256: str) -> None:
     """Delete whatever screen copy the object has."""
-    from portfolio.storage import as_backend
-
     backend = as_backend(store)
     for media_type in SCREEN_FORMATS:
         backend.delete(screen_copy_key(sha256, media_type))
@@ -74,8 +71,6 @@ def ensure_screen_copy(store: Any, sha256: str, media_type: str,
     `verified` is the original, opened and checked against its SHA-256 by the caller: a copy
     is only made from checked bytes.
     """
-    from portfolio.storage import as_backend
-
     backend = as_backend(store)
     try:
         return backend.read(screen_copy_key(sha256, media_type))

@@ -25,6 +25,7 @@ from portfolio.models import (
     EvidenceVersion,
     StoredFile,
     User,
+    current_version,
 )
 from portfolio.permissions import can_add_evidence, can_change_evidence, can_map_evidence
 
@@ -170,11 +171,6 @@ def _version_fields(clean: EvidenceInput) -> dict[str, Any]:
             "details": clean.details, "is_simulated": clean.is_simulated,
             "personal_data_confirmed": clean.personal_data_confirmed,
             "change_note": clean.change_note}
-
-
-def current_version(evidence: Evidence) -> EvidenceVersion:
-    """Return the evidence's current version."""
-    return next(v for v in evidence.versions if v.version == evidence.current_version)
 
 
 def _check_editable(actor: User, evidence: Evidence, expected_version: int | None) -> None:

@@ -22,14 +22,25 @@ from typing import Any, BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portfolio.audit import record_event
 from portfolio.errors import DomainError, ValidationFailed
 from portfolio.evidence.integrity import StoredFileDamaged, report_damage
-from portfolio.evidence.parsing import Preview, Sniffed, UnsupportedFile, build_preview, sniff
+from portfolio.evidence.parsing import (
+    TYPES,
+    Preview,
+    Sniffed,
+    UnsupportedFile,
+    build_preview,
+    safe_filename,
+    sniff,
+)
+from portfolio.evidence.parsing.rendering import SCREEN_FORMATS
 from portfolio.evidence.paths import HEX, object_key, object_path
 from portfolio.evidence.print_copy import ensure_print_copy, print_copy_key
 from portfolio.evidence.screen_copy import remove_screen_copies, write_screen_copy
 from portfolio.models import AuditEvent, EvidenceFile, StoredFile
-from portfolio.storage import Backend
+from portfolio.storage import Backend, open_backend, settings_from_config
+from portfolio.storage.local import LocalBackend
 
 logger = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -64,8 +75,6 @@ class FileStore:
     def __post_init__(self) -> None:
         self.root = Path(self.root)
         if self.backend is None:
-            from portfolio.storage.local import LocalBackend
-
             self.backend = LocalBackend(self.root)
 
     @property
@@ -91,8 +100,6 @@ class FileStore:
         :raises FileTooLarge: over max_bytes (nothing is kept).
         :raises ValidationFailed: empty, or a type not on the allow-list.
         """
-        from portfolio.evidence.parsing import safe_filename
-
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
@@ -260,8 +267,6 @@ def sweep_staging(root: Path, *, older_than: timedelta) -> int:
 
 def file_store_for(config: Mapping[str, Any]) -> FileStore:
     """Return the store an app's config describes (STORAGE_BACKEND, STORAGE_DIR, S3_*)."""
-    from portfolio.storage import open_backend, settings_from_config
-
     settings = settings_from_config(config)
     return FileStore(Path(settings.root), open_backend(settings))
 
@@ -298,8 +303,6 @@ def record_file_damaged(session: Session, sha256: str, route: str) -> bool:
 
     Flushes; the caller commits (after rolling back the failed work, so the event is kept).
     """
-    from portfolio.audit import record_event
-
     seen = session.scalar(select(AuditEvent.seq).where(
         AuditEvent.action == DAMAGED_ACTION, AuditEvent.subject_type == "file",
         AuditEvent.subject_id == sha256).limit(1))
@@ -378,9 +381,6 @@ def refresh_pictures(session: Session, store: FileStore) -> PictureRefresh:
     Only originals that still match their SHA-256 are read; the pictures and print copies are
     written as uploads write them. Flushes the rebuilt previews; the caller commits.
     """
-    from portfolio.evidence.parsing import TYPES
-    from portfolio.evidence.parsing.rendering import SCREEN_FORMATS
-
     report = PictureRefresh()
     sniffed_by_type = {t.media_type: t for t in TYPES.values()}
     groups: dict[tuple[str, str], list[EvidenceFile]] = {}

@@ -20,8 +20,10 @@ from portfolio.evidence.parsing.rendering import HEIF_MEDIA_TYPES
 from portfolio.evidence.services import current_version
 from portfolio.models import (
     AuditEvent,
+    CriterionDecision,
     Enrolment,
     Evidence,
+    Export,
     Signature,
     User,
     WitnessRequest,
@@ -115,8 +117,6 @@ def enrolment_events(session: Session, enrolment: Enrolment) -> list[AuditEvent]
     Events carry the learner but not the enrolment, so events about the learner's other units,
     and about their account (sign-ins, passwords), are left out by subject.
     """
-    from portfolio.models import CriterionDecision, Export
-
     def ids(column: Any, owner: Any) -> set[str]:
         return {str(i) for i in session.scalars(select(column).where(owner == enrolment.id))}
 

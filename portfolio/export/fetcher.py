@@ -19,6 +19,7 @@ from portfolio.evidence.integrity import StoredFileDamaged
 from portfolio.evidence.paths import object_key
 from portfolio.evidence.print_copy import ensure_print_copy
 from portfolio.export.schemes import EVIDENCE_SCHEME, PRINT_SCHEME, STATIC_SCHEME
+from portfolio.storage import as_backend
 
 __all__ = ["EVIDENCE_SCHEME", "STATIC_SCHEME", "PortfolioFetcher", "PrintFetcher", "RefusedURL",
            "make_fetcher"]
@@ -38,8 +39,6 @@ class PortfolioFetcher(URLFetcher):
     """Serve `portfolio-static:` from the static folder and `evidence:<sha256>` from the store."""
 
     def __init__(self, static_dir: Path, store: Any) -> None:
-        from portfolio.storage import as_backend
-
         super().__init__(allowed_protocols=("portfolio-static", "evidence"))
         self.static_root = static_dir.resolve()
         self.store = as_backend(store)  # a backend, a FileStore, or a local store's folder

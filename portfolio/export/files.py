@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from portfolio.storage import Backend, as_backend
+from portfolio.storage import Backend, as_backend, open_backend, settings_from_config
 from portfolio.storage.local import LocalBackend
 
 __all__ = ["ExportFiles", "export_files"]
@@ -64,12 +64,8 @@ class ExportFiles:
 
 def export_files(config: Mapping[str, Any], store: Any = None) -> ExportFiles:
     """Exports go where the evidence is: the bucket with the S3 backend, else EXPORTS_DIR."""
-    if store is None:
-        from portfolio.storage import open_backend, settings_from_config
-
-        backend = open_backend(settings_from_config(config))
-    else:
-        backend = as_backend(store)
+    backend = (open_backend(settings_from_config(config)) if store is None
+               else as_backend(store))
     if backend.name == "s3":
         return ExportFiles(backend, BUCKET_FOLDER)
     return ExportFiles(LocalBackend(Path(config["EXPORTS_DIR"])), "")

@@ -37,6 +37,8 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portfolio.models import Centre
+
 SIGNING_DIR = "signing"
 # The single-key layout from before keys were per centre (still written by init_centre_key).
 KEY_FILE = "centre-key.pem"
@@ -386,8 +388,6 @@ def missing_signing_keys(config: Mapping[str, Any], instance_path: Path,
     With one centre, SIGNING_PKCS12 or the old single key will do. With several, each centre
     needs its own key (`portfolio keys init --all`), so no two centres sign alike.
     """
-    from portfolio.models import Centre
-
     centres = list(session.execute(select(Centre.id, Centre.name).order_by(Centre.id)))
     shared_ok = len(centres) <= 1 and (
         _pkcs12_certificate(config) is not None

@@ -16,8 +16,12 @@ import qrcode.image.svg
 from flask import render_template
 from markupsafe import Markup
 
+from portfolio.evidence.integrity import StoredFileDamaged
+from portfolio.evidence.paths import object_key
 from portfolio.export.content import PortfolioContent
+from portfolio.export.pipeline import manifest_bytes
 from portfolio.export.schemes import STATIC_SCHEME
+from portfolio.storage import as_backend
 
 MANIFEST_NAME = "portfolio-manifest.json"
 
@@ -43,11 +47,6 @@ def attachments(content: PortfolioContent, store: Any) -> Iterator[tuple[str, by
     :raises StoredFileDamaged: a file is damaged or missing in the store; the message names
         the evidence item and file (never its contents).
     """
-    from portfolio.evidence.integrity import StoredFileDamaged
-    from portfolio.evidence.paths import object_key
-    from portfolio.export.pipeline import manifest_bytes
-    from portfolio.storage import as_backend
-
     backend = as_backend(store)
 
     yield MANIFEST_NAME, manifest_bytes(content.manifest)

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portfolio.atomic import write_atomically
-from portfolio.audit import record_event
+from portfolio.audit import Checkpoint, read_checkpoint, record_event
 from portfolio.db import utcnow
 from portfolio.errors import PermissionDenied
 from portfolio.export.content import enrolment_events, gather
@@ -179,6 +179,14 @@ def read_manifest(pdf: bytes | Path) -> dict[str, Any] | None:
     except ValueError:
         return None
     return manifest if isinstance(manifest, dict) else None
+
+
+def checkpoint_in_pdf(pdf: bytes, source: str) -> Checkpoint | str:
+    """Return the checkpoint embedded in an exported PDF's manifest; a message when none."""
+    manifest = read_manifest(pdf)
+    if manifest is None or "audit_checkpoint" not in manifest:
+        return f"{source} holds no audit checkpoint"
+    return read_checkpoint(manifest["audit_checkpoint"], source)
 
 
 def _exported_at(manifest: dict[str, Any]) -> datetime | None:

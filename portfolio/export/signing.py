@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import os
@@ -9,6 +10,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
@@ -85,9 +87,6 @@ def off_event_loop(function: Any, *args: Any, **kwargs: Any) -> Any:
     an event loop (an async server, or Playwright's sync API in the test suite): there the
     call is made in a short-lived worker thread instead.
     """
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -7,12 +7,15 @@ module without loading WeasyPrint, which only `render_part` and `warm_up` need.
 
 from __future__ import annotations
 
+import atexit
+import gc
+import json
 from pathlib import Path
 from typing import Any
 
 from portfolio.atomic import write_atomically
 from portfolio.export.schemes import PRINT_SCHEME, STATIC_SCHEME
-from portfolio.storage import StorageSettings
+from portfolio.storage import StorageSettings, open_backend
 
 __all__ = ["IMAGE_DIR", "PRINT_SCHEME", "SECTION_DIR", "STYLESHEETS", "render_part", "warm_up"]
 SECTION_DIR = "sections"
@@ -30,8 +33,6 @@ def _forget() -> None:
     global _FONT_CONFIG
     _STYLESHEETS.clear()
     _FONT_CONFIG = None
-    import gc
-
     gc.collect()
 
 
@@ -42,8 +43,6 @@ def warm_up() -> None:
     from weasyprint.text.fonts import FontConfiguration
 
     if _FONT_CONFIG is None:
-        import atexit
-
         _FONT_CONFIG = FontConfiguration()
         atexit.register(_forget)
 
@@ -62,12 +61,9 @@ def render_part(html: str, key: str, static_dir: str, store: StorageSettings | s
                 cache_dir: str) -> tuple[int, dict[str, int]]:
     """Lay out one part into the cache; return its page count and the page (from 0) of each
     element id in it, which page references need. Both are also kept beside the PDF."""
-    import json
-
     import weasyprint
 
     from portfolio.export.fetcher import PrintFetcher
-    from portfolio.storage import open_backend
 
     warm_up()  # one font configuration per process: fonts are found once, not for every part
     folder = Path(cache_dir) / SECTION_DIR

@@ -17,6 +17,7 @@ from portfolio.models.evidence import (
     EvidenceStatus,
     EvidenceVersion,
     StoredFile,
+    current_version,
 )
 from portfolio.models.exports import Export, ExportJob
 from portfolio.models.imports import PeopleImport
@@ -56,6 +57,7 @@ from portfolio.models.users import (
 from portfolio.models.witness import WitnessRequest, WitnessStatus
 
 __all__ = [
+    "current_version",
     "ActionStatus",
     "ROLES",
     "ApiToken",

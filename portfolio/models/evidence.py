@@ -102,6 +102,11 @@ class Evidence(Base):
     )
 
 
+def current_version(evidence: Evidence) -> EvidenceVersion:
+    """Return the evidence's current version."""
+    return next(v for v in evidence.versions if v.version == evidence.current_version)
+
+
 class EvidenceVersion(Base):
     """The content of an evidence item at one version; never changed once a newer one exists."""
 

@@ -33,6 +33,7 @@ from portfolio.models import (
     User,
     UserRole,
     WitnessRequest,
+    current_version,
 )
 from portfolio.permissions import can_countersign, can_manage_users, can_view_enrolment
 
@@ -57,8 +58,6 @@ def _day(value: date) -> str:
 
 
 def _evidence_title(evidence: Evidence) -> str:
-    from portfolio.evidence.services import current_version
-
     return current_version(evidence).title
 
 

@@ -28,6 +28,7 @@ from flask import Flask
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from portfolio.db import get_database, utcnow
 from portfolio.models import Notification, User
 from portfolio.notify import Message, send_quietly
 
@@ -156,8 +157,6 @@ def send_due_emails(session: Session, config: Mapping[str, Any], now: datetime) 
 
 def run_once(app: Flask, now: datetime | None = None) -> SendResult:
     """One sending run with the app's database and settings."""
-    from portfolio.db import get_database, utcnow
-
     with app.app_context(), get_database(app).sessionmaker() as session:
         return send_due_emails(session, app.config, now or utcnow())
 

@@ -9,6 +9,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from portfolio.db import rowcount, utcnow
+from portfolio.display import when as shown
 from portfolio.errors import NotFound, ValidationFailed
 from portfolio.models import Notification, User
 from portfolio.models.notifications import EMAIL_FREQUENCIES
@@ -73,6 +74,4 @@ def set_frequency(session: Session, user: User, frequency: str) -> None:
 
 def when(value: datetime) -> str:
     """"14 Mar 2025 09:30 GMT" in the reader's centre's time zone (see `portfolio.display`)."""
-    from portfolio.display import when as shown
-
     return shown(value)

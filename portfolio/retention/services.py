@@ -29,6 +29,7 @@ from portfolio.audit import record_event
 from portfolio.db import utcnow
 from portfolio.errors import InvalidTransition, ValidationFailed
 from portfolio.models import (
+    AuditEvent,
     Centre,
     Enrolment,
     EqaPack,
@@ -262,8 +263,6 @@ def remove_work(session: Session, enrolment: Enrolment, *, actor: User | None = 
 
 def removal_hashes(session: Session, evidence_ids: set[int]) -> dict[tuple[int, int], str]:
     """The body hash each removed version had, from the audit events that removed them."""
-    from portfolio.models import AuditEvent
-
     found: dict[tuple[int, int], str] = {}
     if not evidence_ids:
         return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, TypeVar
 
+from flask import request
 from flask_wtf import FlaskForm
 from wtforms import DateField, Field, IntegerField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional, Regexp
@@ -83,8 +84,6 @@ class StrategyForm(_Posted):
                                                                 "2,000 characters.")])
 
     def rates(self) -> dict[str, str]:
-        from flask import request
-
         return {name: (request.form.get(name) or "")[:10] for name in RATE_FIELDS}
 
 

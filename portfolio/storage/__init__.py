@@ -16,9 +16,13 @@ Kept free of boto3 unless the S3 backend is configured.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
+
+from portfolio.config import read_secret_file
+from portfolio.storage.local import LocalBackend
+from portfolio.storage.s3 import S3Backend
+from portfolio.storage.settings import StorageSettings
 
 __all__ = ["BACKENDS", "Backend", "StorageSettings", "as_backend", "open_backend",
            "settings_from_config"]
@@ -95,28 +99,12 @@ class Backend(Protocol):
         """Where the bytes are, for messages (never a secret)."""
 
 
-@dataclass(frozen=True)
-class StorageSettings:
-    """How to reach the store: picklable, for the PDF render processes."""
-
-    backend: str
-    root: str  # the local store, and the staging folder (root/tmp) for every backend
-    endpoint_url: str = ""
-    bucket: str = ""
-    region: str = ""
-    access_key_id: str = ""
-    secret_access_key: str = field(default="", repr=False)
-    prefix: str = ""
-
-
 def settings_from_config(config: Mapping[str, Any], *, backend: str | None = None
                          ) -> StorageSettings:
     """Read the store's settings from the app config (`backend` overrides STORAGE_BACKEND).
 
     :raises ValueError: an unknown backend, or S3 without a bucket.
     """
-    from portfolio.config import read_secret_file
-
     name = (backend or config.get("STORAGE_BACKEND") or "local").strip().lower()
     if name not in BACKENDS:
         raise ValueError(f"STORAGE_BACKEND must be one of {', '.join(BACKENDS)}, not {name!r}")
@@ -137,11 +125,7 @@ def settings_from_config(config: Mapping[str, Any], *, backend: str | None = Non
 def open_backend(settings: StorageSettings) -> Backend:
     """Return the backend the settings describe."""
     if settings.backend == "s3":
-        from portfolio.storage.s3 import S3Backend
-
         return S3Backend(settings)
-    from portfolio.storage.local import LocalBackend
-
     return LocalBackend(Path(settings.root))
 
 
@@ -149,8 +133,6 @@ def as_backend(store: Any) -> Backend:
     """The backend behind a store: a folder (the local store there), a `FileStore`, or a
     backend itself."""
     if isinstance(store, (str, Path)):
-        from portfolio.storage.local import LocalBackend
-
         return LocalBackend(Path(store))
     inner = getattr(store, "blobs", None)
     if inner is not None:

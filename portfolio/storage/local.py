@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from portfolio.atomic import write_atomically
 from portfolio.evidence import integrity
-from portfolio.storage import StorageSettings
+from portfolio.storage.settings import StorageSettings
 
 __all__ = ["LocalBackend"]
 

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 from portfolio.errors import StoredFileDamaged
 from portfolio.evidence.integrity import report_damage
-from portfolio.storage import StorageSettings
+from portfolio.storage.settings import StorageSettings
 
 __all__ = ["S3Backend", "S3Reader"]
 

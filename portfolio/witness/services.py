@@ -555,9 +555,6 @@ def recorded_testimony_warnings(session: Session, enrolment: Enrolment
                                 ) -> list[RecordedTestimonyWarning]:
     """Warn of testimonies added as evidence (paper, scanned) whose witness contact is the
     learner's own email or an account's at the centre: nobody independent can confirm them."""
-    from portfolio.evidence.services import current_version
-    from portfolio.models import Evidence
-
     learner = enrolment.learner
     found = []
     for evidence in session.scalars(select(Evidence).where(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import resource
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -105,8 +106,6 @@ class _Refused(Exception):
 
 
 def _limit_resources(seconds: int) -> None:
-    import resource
-
     resource.setrlimit(resource.RLIMIT_AS, (RENDER_MEMORY_BYTES, RENDER_MEMORY_BYTES))
     resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -12,6 +12,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import olefile
+
 from portfolio.evidence.parsing.limits import ALLOWED_SUMMARY, CSV_SNIFF_CHARS, HEAD_BYTES
 
 
@@ -205,8 +207,6 @@ def _is_mpeg_audio_frame(head: bytes) -> bool:
 
 
 def _ole_kind(head: bytes, extension: str, path: Path | None) -> str | None:
-    import olefile
-
     try:
         ole = olefile.OleFileIO(str(path) if path is not None else head)
         try:
