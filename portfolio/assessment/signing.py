@@ -34,7 +34,7 @@ from portfolio.models import (
     EvidenceVersion,
     Signature,
 )
-from portfolio.retention.services import removal_hashes
+from portfolio.retention.hashes import removal_hashes
 from portfolio.seals import Sealer, sealer_for
 
 

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 from portfolio.audit import record_event
 from portfolio.db import utcnow
 from portfolio.errors import InvalidTransition, ValidationFailed
+from portfolio.export.pipeline import forget_parts
 from portfolio.models import (
-    AuditEvent,
     Centre,
     Enrolment,
     EqaPack,
@@ -43,8 +43,8 @@ from portfolio.models import (
     WitnessRequest,
 )
 from portfolio.models.enrolments import EnrolmentStatus
+from portfolio.retention.hashes import REMOVED_ACTION
 
-REMOVED_ACTION = "retention.evidence_removed"
 WORK_REMOVED_ACTION = "retention.work_removed"
 MAX_KEEP_MONTHS = 240
 HOLD_REASON_CHARS = 300
@@ -261,19 +261,6 @@ def remove_work(session: Session, enrolment: Enrolment, *, actor: User | None = 
     return result
 
 
-def removal_hashes(session: Session, evidence_ids: set[int]) -> dict[tuple[int, int], str]:
-    """The body hash each removed version had, from the audit events that removed them."""
-    found: dict[tuple[int, int], str] = {}
-    if not evidence_ids:
-        return found
-    for event in session.scalars(select(AuditEvent).where(
-            AuditEvent.action == REMOVED_ACTION, AuditEvent.subject_type == "evidence",
-            AuditEvent.subject_id.in_([str(i) for i in evidence_ids]))):
-        for number, digest in ((event.detail or {}).get("body_sha256") or {}).items():
-            found.setdefault((int(event.subject_id), int(number)), digest)
-    return found
-
-
 def delete_removed(session: Session, removal: Removal, store: Any, exports: Any,
                    cache_dir: Path | None = None) -> int:
     """After the commit: delete the bytes the removal freed, the enrolment's exported PDFs and
@@ -282,8 +269,6 @@ def delete_removed(session: Session, removal: Removal, store: Any, exports: Any,
     back into use)."""
     deleted = 0
     if cache_dir is not None:
-        from portfolio.export.pipeline import forget_parts
-
         deleted += forget_parts(cache_dir, f"enrolment-{removal.enrolment_id}")
     for sha in removal.blobs:
         row = session.get(StoredFile, sha, populate_existing=True)
