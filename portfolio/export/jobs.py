@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from portfolio import create_app
 from portfolio.db import get_database, must_get, rowcount, utcnow
-from portfolio.errors import DomainError, StoredFileDamaged
+from portfolio.errors import DomainError, NotFound, StoredFileDamaged
 from portfolio.evidence.storage import file_store_for, record_file_damaged
 from portfolio.export.services import export_portfolio
 from portfolio.job_states import ACTIVE as JOB_ACTIVE
@@ -95,6 +95,14 @@ def fail_if_stale(session: Session, job: ExportJob, config: Mapping[str, Any]) -
         .execution_options(synchronize_session=False)))
     session.refresh(job)
     return bool(changed)
+
+
+def get_export_job(session: Session, job_id: int, user: User) -> ExportJob:
+    """A job the user asked for; NotFound for anyone else's."""
+    job = session.get(ExportJob, job_id)
+    if job is None or job.requested_by_id != user.id:
+        raise NotFound("No such export.")
+    return job
 
 
 def fail_stale_jobs(session: Session, config: Mapping[str, Any]) -> int:
