@@ -16,7 +16,11 @@ from sqlalchemy import select
 from portfolio import db
 from portfolio.assessment import services
 from portfolio.assessment.forms import SignFields
-from portfolio.assessment.queries import get_decision_to_countersign, list_reviews
+from portfolio.assessment.queries import (
+    get_centre_decision,
+    get_decision_to_countersign,
+    list_reviews,
+)
 from portfolio.assessment.views import _countersign_page, bp
 from portfolio.errors import NotFound
 from portfolio.evidence.kinds import KINDS
@@ -129,11 +133,7 @@ def countersign_batch() -> Any:
            if v.isascii() and v.isdigit() and len(v) < 12]
     decisions = []
     for decision_id in dict.fromkeys(ids):
-        decision = s.get(CriterionDecision, decision_id)
-        # Someone else's centre, or not there: as if it did not exist.
-        if decision is None or decision.enrolment.learner.centre_id != current_user.centre_id:
-            raise NotFound("No such decision.")
-        decisions.append(decision)
+        decisions.append(get_centre_decision(s, decision_id, current_user))
     refused, signatures = run_signed(lambda: services.countersign_decisions(
         s, decisions, actor=current_user, confirmation=confirmation_from(request.form),
         **limits()), _countersign_page)

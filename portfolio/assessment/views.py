@@ -20,6 +20,7 @@ from portfolio import db, notify
 from portfolio.assessment import services
 from portfolio.assessment.forms import ReviewForm, SignFields
 from portfolio.assessment.queries import (
+    get_centre_decision,
     list_audit_events,
     list_awaiting_countersignature,
     list_caseload,
@@ -35,7 +36,7 @@ from portfolio.evidence.pages import render_criterion, render_evidence
 from portfolio.evidence.queries import get_evidence, list_evidence
 from portfolio.evidence.services import set_mappings
 from portfolio.ids import parse_ids
-from portfolio.models import Criterion, CriterionDecision, Enrolment, Role, Signature, User
+from portfolio.models import Criterion, CriterionDecision, Role, Signature, User
 from portfolio.permissions import can_assess, can_countersign, can_view_audit
 from portfolio.sampling.services import open_actions_for_owner
 from portfolio.security import roles_required
@@ -43,6 +44,7 @@ from portfolio.viewkit import (  # noqa: F401
     confirmation_from,
     file_store,
     limits,
+    loads,
     mapping_inputs,
     refuse,
     run_signed,
@@ -210,29 +212,18 @@ def _countersign_page() -> Any:
 
 @bp.route("/decisions/<int:decision_id>/countersign", methods=["POST"])
 @roles_required(Role.ASSESSOR)
-def countersign(decision_id: int) -> Any:
+@loads(decision=get_centre_decision)
+def countersign(decision: CriterionDecision) -> Any:
     s = db.session()
-    decision = s.get(CriterionDecision, decision_id)
-    if decision is None:
-        raise NotFound("No such decision.")
-    enrolment = get_enrolment_for_countersign(decision)
     target = url_for("assessment.countersign_queue")
     refused, _ = run_signed(lambda: services.countersign_decision(
         s, decision, actor=current_user, confirmation=confirmation_from(request.form),
         **limits()), _countersign_page)
     if refused:
         return refused
-    flash(f"Countersigned: {decision.criterion.number} for {enrolment.learner.full_name} is "
-          "now met.", "success")
+    flash(f"Countersigned: {decision.criterion.number} for "
+          f"{decision.enrolment.learner.full_name} is now met.", "success")
     return redirect(target)
-
-
-def get_enrolment_for_countersign(decision: CriterionDecision) -> Any:
-    """Return the decision's enrolment if it is in the countersigner's centre (else 404)."""
-    enrolment = db.session().get(Enrolment, decision.enrolment_id)
-    if enrolment is None or enrolment.learner.centre_id != current_user.centre_id:
-        raise NotFound("No such decision.")
-    return enrolment
 
 
 @bp.route("/enrolments/<int:enrolment_id>/sign-off")
