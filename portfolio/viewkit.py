@@ -140,8 +140,9 @@ def send_checked(handle: Any, *, mimetype: str, filename: str, etag: str,
     try:
         size = handle.seek(0, os.SEEK_END)
         handle.seek(0)
-        response = send_file(handle, mimetype=mimetype, as_attachment=attachment,
-                             download_name=filename, conditional=False, etag=etag, max_age=0)
+        response: Any = send_file(handle, mimetype=mimetype, as_attachment=attachment,
+                                  download_name=filename, conditional=False, etag=etag,
+                                  max_age=0)
         response.content_length = size
         response = response.make_conditional(request.environ, accept_ranges=True,
                                              complete_length=size)
@@ -231,7 +232,8 @@ def mapping_inputs(form: Any) -> list[MappingInput]:
 
 def show_error(form: Any, exc: DomainError) -> None:
     """Put a refused action's message on the form field it names, or above the form."""
-    field = getattr(form, exc.field, None) if getattr(exc, "field", None) else None
+    name = getattr(exc, "field", None)
+    field = getattr(form, name, None) if name else None
     if field is not None:
         field.errors = [*field.errors, exc.message]
     else:
