@@ -426,7 +426,8 @@ def maintenance() -> None:
         from portfolio.export.files import export_files
         from portfolio.retention.services import run
 
-        return str(run(database.sessionmaker, file_store_for(config), export_files(config)))
+        return str(run(database.sessionmaker, file_store_for(config), export_files(config),
+                       cache_dir=render_cache_dir(config, Path(current_app.instance_path))))
 
     failed = 0
     for name, step in (("witnesses", witnesses), ("export jobs", jobs),
@@ -450,12 +451,16 @@ def retention_command(dry_run: bool) -> None:
 
     Enrolments on legal hold are skipped. Assessment and IQA records are kept, and every
     removal is in the audit trail."""
+    from pathlib import Path
+
     from portfolio.evidence.storage import file_store_for
     from portfolio.export.files import export_files
+    from portfolio.export.services import render_cache_dir
     from portfolio.retention.services import run
 
     config = current_app.config
     report = run(db.get_database().sessionmaker, file_store_for(config), export_files(config),
+                 cache_dir=render_cache_dir(config, Path(current_app.instance_path)),
                  dry_run=dry_run)
     if dry_run:
         ids = ", ".join(f"#{r.enrolment_id}" for r in report.removed) or "none"
@@ -674,7 +679,6 @@ def worker(burst: bool) -> None:
     """Run queued emails and PDF exports (needs REDIS_URL); each job runs in a process of its
     own, and an email that cannot be delivered is tried again later."""
     from redis.exceptions import RedisError
-    from rq import Worker
 
     from portfolio.db import get_database
     from portfolio.export.jobs import QUEUE_NAME, fail_stale_jobs, horse_killed, queue_for
@@ -713,10 +717,12 @@ def worker(burst: bool) -> None:
                f"'{PREPARE_QUEUE}'" + (" (burst)" if burst else "") + "; Ctrl+C to stop.")
     # Emails first: they are quick, and should not wait behind a long export. Laying out
     # PDFs ahead of time comes last: it only saves time later.
-    Worker([mail_queue(redis_url), queue, import_queue_for(redis_url),
-            prepare_queue_for(redis_url)],
-           connection=queue.connection,
-           work_horse_killed_handler=horse_killed).work(burst=burst)
+    from portfolio.rqworker import PortfolioWorker
+
+    PortfolioWorker([mail_queue(redis_url), queue, import_queue_for(redis_url),
+                     prepare_queue_for(redis_url)],
+                    connection=queue.connection,
+                    work_horse_killed_handler=horse_killed).work(burst=burst)
 
 
 @cli.group("notifications")

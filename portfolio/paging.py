@@ -149,10 +149,11 @@ def _python_type(column: Any) -> type:
 
 
 def paginate(session: Session, query: Select, key: Sequence[Any], *, size: int = PAGE_SIZE,
-             param: str = "page",
+             param: str = "page", descending: bool = False,
              load: Callable[[list[Any]], list[Any]] | None = None) -> Page:
     """One page of `query` in `key` order (the list's visible order, ending in the id), the
     page named by the cursor in `?<param>=` (two lists on one page each have their own).
+    With `descending`, the list shows the largest key first (the newest, by id).
 
     With `load`, the query selects ids only (cheap to seek and cut, whatever the joins a row
     needs) and `load` reads the rows of the one page.
@@ -172,8 +173,9 @@ def paginate(session: Session, query: Select, key: Sequence[Any], *, size: int =
     backwards = direction == "b"
 
     def fetch(after: list[Any] | None, back: bool) -> tuple[list[Any], bool]:
+        # A descending list is walked like an ascending one read from its end.
         rows = list(session.execute(seek(query.add_columns(*key), key, after,
-                                         backwards=back, limit=size + 1)))
+                                         backwards=back != descending, limit=size + 1)))
         return rows[:size][::-1] if back else rows[:size], len(rows) > size
 
     rows, more = fetch(values, backwards)

@@ -173,6 +173,15 @@ def make_app(database_url: str):
 
 
 @pytest.fixture
+def own_instance(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An instance folder of this test's own, for apps made after it: the signing keys a test
+    makes there (`portfolio keys init`) cannot sign another test's exports."""
+    path = tmp_path / "instance"
+    monkeypatch.setenv("PORTFOLIO_INSTANCE_PATH", str(path))
+    return path
+
+
+@pytest.fixture
 def app(make_app):
     return make_app()
 

@@ -207,3 +207,40 @@ def test_a_dead_job_found_on_asking_is_failed_and_replaced(app, session, world, 
     assert fetched.zip.status_code == 200
     assert [j.status for j in jobs(session)] == [JobStatus.FAILED, JobStatus.DONE]
     assert "never started" in jobs(session)[0].message
+
+
+def test_with_redis_a_pack_waits_for_a_real_worker_which_builds_it(own_instance, make_app,
+                                                                   redis_url):
+    """The whole way on RQ: asked in the web app, queued, built by `portfolio worker` in a
+    process of its own (the real builder: signed PDFs in a ZIP), downloaded from the web."""
+    import subprocess
+    import sys
+    import zipfile
+    from io import BytesIO
+
+    from portfolio.export.jobs import queue_for
+    from tests.test_export_jobs import _centre_keys, _worker_env
+
+    app = make_app(REDIS_URL=redis_url)
+    with app.extensions["portfolio.db"].sessionmaker() as s:
+        w = make_world(s, app.config["STORAGE_DIR"])
+        pack_id, eqa_email = make_eqa_pack(s, w).id, w.eqa.email
+        s.commit()
+    _centre_keys(app)
+    web = Browserless(app.test_client())
+    assert web.login(eqa_email, PASSWORD).status_code == 302
+    asked = fetch_pack(web, pack_id)
+    assert asked.status["active"] and asked.zip is None  # queued: the web app does not build
+    assert queue_for(redis_url).count == 1
+    root = Path(__file__).resolve().parent.parent
+    worker = subprocess.run(
+        [sys.executable, "-c", "from portfolio.cli import cli; cli()", "worker", "--burst"],
+        env=_worker_env(app) | {"PYTHONPATH": str(root)}, cwd=root, capture_output=True,
+        text=True, timeout=300, check=False)
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    status = web.client.get(asked.job_url + ".json").get_json()
+    assert status["download"], (status, worker.stderr[-2000:])
+    archive = zipfile.ZipFile(BytesIO(web.client.get(status["download"]).data))
+    assert "manifest.json" in archive.namelist()
+    assert any(name.startswith("portfolio-") and name.endswith(".pdf")
+               for name in archive.namelist())

@@ -29,6 +29,9 @@ from tests.factories import PASSWORD, make_world
 PORTFOLIO = Path(sys.executable).with_name("portfolio")
 
 
+# `portfolio keys init` makes keys in the instance folder: each test gets its own.
+pytestmark = pytest.mark.usefixtures("own_instance")
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

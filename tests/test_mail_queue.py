@@ -102,7 +102,7 @@ def test_an_error_response_sends_nothing(make_app, smtp):
 
 
 def test_with_redis_emails_wait_on_the_queue_for_the_worker(make_app, smtp, redis_url):
-    from rq import SimpleWorker
+    from portfolio.rqworker import PortfolioSimpleWorker
 
     handler, settings = smtp()
     app = make_app(MAIL_SEND_INLINE=False, REDIS_URL=redis_url, **settings)
@@ -112,14 +112,15 @@ def test_with_redis_emails_wait_on_the_queue_for_the_worker(make_app, smtp, redi
     time.sleep(0.1)
     assert handler.attempts == 0  # nothing is sent until a worker takes it
     with app.app_context():
-        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        PortfolioSimpleWorker([queue], connection=queue.connection).work(burst=True)
     assert len(handler.received) == 1
     assert queue.count == 0
 
 
 def test_a_refused_queued_email_is_tried_again_later(make_app, smtp, redis_url):
-    from rq import SimpleWorker
     from rq.job import Job
+
+    from portfolio.rqworker import PortfolioSimpleWorker
 
     handler, settings = smtp(refuse=99)
     app = make_app(MAIL_SEND_INLINE=False, REDIS_URL=redis_url, **settings)
@@ -127,8 +128,35 @@ def test_a_refused_queued_email_is_tried_again_later(make_app, smtp, redis_url):
     queue = notify.mail_queue(redis_url)
     job_id = queue.job_ids[0]
     with app.app_context():
-        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        PortfolioSimpleWorker([queue], connection=queue.connection).work(burst=True)
     job = Job.fetch(job_id, connection=queue.connection)
     assert handler.attempts == 1 and handler.received == []
     assert job.get_status() == "scheduled"  # back in 10 s, then 1 min, 5 min, 15 min, 1 h
     assert job.retries_left == len(notify.RETRY_INTERVALS) - 1
+
+
+def test_a_worker_stops_at_once_even_when_the_machine_is_busy(redis_url, monkeypatch):
+    """RQ's pub/sub thread waits 60 s for a message. On a busy machine the reply to
+    UNSUBSCRIBE could arrive before the thread was told to stop, and each burst run (and each
+    shutdown) hung for a minute. Here the main thread is held up after UNSUBSCRIBE, as a busy
+    machine does, and the worker must still stop within seconds."""
+    from redis import Redis
+    from redis.client import PubSub
+    from rq import Queue
+
+    from portfolio.rqworker import PortfolioSimpleWorker
+
+    sent = PubSub.unsubscribe
+
+    def slow_unsubscribe(self, *args, **kwargs):
+        result = sent(self, *args, **kwargs)
+        time.sleep(0.5)  # the reply arrives while this thread is descheduled
+        return result
+
+    monkeypatch.setattr(PubSub, "unsubscribe", slow_unsubscribe)
+    connection = Redis.from_url(redis_url)
+    worker = PortfolioSimpleWorker([Queue("idle", connection=connection)],
+                                   connection=connection)
+    started = time.monotonic()
+    worker.work(burst=True)  # in the main thread: RQ installs signal handlers
+    assert time.monotonic() - started < 15, "the worker hung on its pub/sub thread"

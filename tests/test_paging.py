@@ -196,3 +196,99 @@ def test_a_page_costs_the_same_statements_however_long_the_list(app, session):
         # Deeper pages cost no more than the second: no COUNT and no OFFSET.
         third = statements(_link(second[1], "next"))
         assert third[0] <= second[0] <= n
+
+
+def test_notifications_are_paged_newest_first_by_keyset(app, session):
+    """60 notifications: three pages of 25, 25 and 10, newest first, each shown once; a new
+    one arriving between two clicks shifts nothing; Previous walks back; page 1 counts."""
+    from portfolio.models import Notification
+
+    world = make_world(session)
+    learner = world.learner
+    session.query(Notification).filter_by(recipient_id=learner.id).delete()
+    for n in range(60):
+        session.add(Notification(recipient_id=learner.id, kind="enrolled",
+                                 title=f"Paged note {n:02d}", link="/"))
+    session.commit()
+    web = _signed_in(app, learner.email)
+
+    def titles(page: str) -> list[str]:
+        return re.findall(r"Paged note (\d\d)", page)
+
+    url: str | None = "/notifications"
+    seen: list[str] = []
+    pages = []
+    while url:
+        page = web.client.get(url).get_data(as_text=True)
+        pages.append(page)
+        seen += titles(page)
+        if len(pages) == 1:
+            session.add(Notification(recipient_id=learner.id, kind="enrolled",
+                                     title="Paged note 99", link="/"))
+            session.commit()
+        url = _link(page, "next")
+    assert [len(titles(p)) for p in pages] == [25, 25, 10]
+    assert seen == [f"{n:02d}" for n in range(59, -1, -1)]  # newest first, each once
+    assert '<span class="count">60</span>' in pages[0]
+    back = web.client.get(_link(pages[-1], "prev")).get_data(as_text=True)
+    assert titles(back) == titles(pages[1])
+    # The newest arrived meanwhile: the page before page 2 is still 59..35, and one more step
+    # back reaches the first page, which now starts with it.
+    before = web.client.get(_link(back, "prev")).get_data(as_text=True)
+    assert titles(before) == titles(pages[0]) and _link(before, "prev")
+    first = web.client.get(_link(before, "prev")).get_data(as_text=True)
+    assert titles(first)[:2] == ["99", "59"] and _link(first, "prev") is None
+    assert '<span class="count">61</span>' in first
+    # Every row shown was marked read.
+    session.expire_all()
+    assert session.query(Notification).filter(Notification.recipient_id == learner.id,
+                                              Notification.read_at.is_(None)).count() == 0
+    assert web.client.get("/notifications?page=a%%%").status_code == 400
+
+
+def test_a_learners_audit_history_is_paged_newest_first_and_nothing_is_cut_off(app, session):
+    """It used to stop at the newest 500 events: an assessor or IQA with a long-running
+    portfolio could not see its beginning. Now every event is on a page."""
+    from portfolio.audit import record_event
+    from portfolio.models import AuditEvent
+
+    world = make_world(session)
+    for n in range(130):
+        record_event(session, action="evidence.update", subject_type="evidence",
+                     subject_id=n, actor=world.learner, learner_id=world.learner.id)
+    session.commit()
+    expected = list(session.scalars(session.query(AuditEvent.seq).filter(
+        AuditEvent.learner_id == world.learner.id).order_by(AuditEvent.seq.desc())
+        .statement))
+    web = _signed_in(app, world.assessor.email)
+    url: str | None = f"/enrolments/{world.enrolment.id}/audit"
+    seen: list[int] = []
+    while url:
+        page = web.client.get(url).get_data(as_text=True)
+        seen += [int(n) for n in re.findall(r"<tr>\s*<td>(\d+)</td>", _body(page))]
+        url = _link(page, "next")
+    assert seen == expected and len(expected) > 130
+
+
+def test_an_eqa_packs_access_log_is_paged_and_nothing_is_cut_off(app, session):
+    """It showed the newest 200 requests only; the admin can now read every one."""
+    from portfolio.models import EqaAccessLog
+    from tests.factories import make_eqa_pack
+
+    world = make_world(session)
+    pack = make_eqa_pack(session, world)
+    for n in range(230):
+        session.add(EqaAccessLog(pack_id=pack.id, user_id=world.eqa.id, method="GET",
+                                 path=f"/eqa/packs/{pack.id}/page-{n:03d}", status=200))
+    session.commit()
+    admin = _signed_in(app, world.admin.email)
+    url: str | None = f"/admin/eqa-packs/{pack.id}"
+    seen: list[str] = []
+    pages = []
+    while url:
+        page = admin.client.get(url).get_data(as_text=True)
+        pages.append(page)
+        seen += re.findall(r"page-(\d{3})</code>", page)
+        url = _link(page, "next")
+    assert seen == [f"{n:03d}" for n in range(229, -1, -1)]
+    assert len(pages) == 2 and '<span class="count">230</span>' in pages[0]

@@ -445,7 +445,8 @@ def test_an_invited_person_has_no_password_until_they_choose_one(app, session):
                                                                                        401)
 
 
-def test_with_redis_a_large_import_waits_for_the_worker(make_app, session, redis_url):
+def test_with_redis_a_large_import_waits_for_the_worker(own_instance, make_app, session,
+                                                         redis_url):
     import subprocess
     import sys
 

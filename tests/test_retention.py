@@ -5,6 +5,7 @@ removed by hand, a file shared with a live portfolio)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -308,3 +309,39 @@ def _exports(app):
     from portfolio.export.files import export_files
 
     return export_files(app.config)
+
+
+def test_reopened_after_removal_its_new_work_is_removed_when_it_ends_again(app, session, world):
+    retention.run(_sessionmaker(app), store(app), _exports(app))
+    session.expire_all()
+    enrolment = session.get(Enrolment, world.enrolment.id)
+    # The first removal was long ago; then an IQA disagreed and the unit opened again.
+    enrolment.work_removed_at = first_removal = retention.months_before(utcnow(), 14)
+    enrolment.status = EnrolmentStatus.ACTIVE
+    session.flush()
+    assert retention.work_due(session, world.learner.centre) == []
+    late = make_evidence(session, enrolment, world.learner, body="Added after reopening.")
+    _end(session, enrolment, months_ago=13)
+    session.commit()
+    assert [e.id for e in retention.work_due(session, world.learner.centre)] == [enrolment.id]
+    retention.run(_sessionmaker(app), store(app), _exports(app))
+    session.expire_all()
+    assert session.get(EvidenceVersion, late.versions[0].id).removed_at is not None
+    assert session.get(Enrolment, enrolment.id).work_removed_at > first_removal
+    assert {v.state for v in verify_all(session, [enrolment.id])} == {"valid"}
+
+
+def test_the_laid_out_pages_of_its_last_export_are_deleted_too(app, session, world):
+    from portfolio.export.pipeline import LAST_PARTS_DIR, SECTION_DIR
+
+    cache = Path(app.config["RENDER_CACHE_DIR"])
+    (cache / SECTION_DIR).mkdir(parents=True, exist_ok=True)
+    (cache / LAST_PARTS_DIR).mkdir(parents=True, exist_ok=True)
+    part = cache / SECTION_DIR / "abc123.pdf"
+    kept = cache / SECTION_DIR / "def456.pdf"
+    part.write_bytes(b"%PDF-1.7 laid out")
+    kept.write_bytes(b"%PDF-1.7 someone else's")
+    note = cache / LAST_PARTS_DIR / f"enrolment-{world.enrolment.id}.json"
+    note.write_text('["abc123"]')
+    retention.run(_sessionmaker(app), store(app), _exports(app), cache_dir=cache)
+    assert not part.exists() and not note.exists() and kept.exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from portfolio.db import UTCDateTime
@@ -115,11 +115,10 @@ def list_awaiting_countersignature(session: Session, centre_id: int) -> list[Cri
         .order_by(CriterionDecision.decided_at)))
 
 
-def list_audit_events(session: Session, learner_id: int, limit: int = 500) -> list[AuditEvent]:
-    """Return a learner's audit history, newest first."""
-    return list(session.scalars(
-        select(AuditEvent).where(AuditEvent.learner_id == learner_id)
-        .order_by(AuditEvent.seq.desc()).limit(limit)))
+def audit_events_query(learner_id: int) -> Select[AuditEvent]:
+    """A learner's audit history; listed newest first by seq (`portfolio.paging.paginate`
+    with descending=True), a page at a time: nothing older is ever cut off."""
+    return select(AuditEvent).where(AuditEvent.learner_id == learner_id)
 
 
 def list_decisions(session: Session, enrolment_id: int) -> list[CriterionDecision]:

@@ -20,8 +20,8 @@ from portfolio import db, notify
 from portfolio.assessment import services
 from portfolio.assessment.forms import ReviewForm, SignFields
 from portfolio.assessment.queries import (
+    audit_events_query,
     get_centre_decision,
-    list_audit_events,
     list_awaiting_countersignature,
     list_caseload,
     list_decisions,
@@ -36,7 +36,15 @@ from portfolio.evidence.pages import render_criterion, render_evidence
 from portfolio.evidence.queries import get_evidence, list_evidence
 from portfolio.evidence.services import set_mappings
 from portfolio.ids import parse_ids
-from portfolio.models import Criterion, CriterionDecision, Role, Signature, User
+from portfolio.models import (
+    AuditEvent,
+    Criterion,
+    CriterionDecision,
+    Role,
+    Signature,
+    User,
+)
+from portfolio.paging import paginate
 from portfolio.permissions import can_assess, can_countersign, can_view_audit
 from portfolio.sampling.services import open_actions_for_owner
 from portfolio.security import roles_required
@@ -51,6 +59,8 @@ from portfolio.viewkit import (  # noqa: F401
 )
 
 bp = Blueprint("assessment", __name__)
+# A learner's audit history, newest first, a page at a time.
+AUDIT_PAGE_SIZE = 100
 
 
 SORTS = {
@@ -301,8 +311,10 @@ def audit(enrolment_id: int) -> Any:
     enrolment = get_enrolment(s, enrolment_id, current_user)
     if not can_view_audit(current_user, enrolment):
         abort(403)
-    events = list_audit_events(s, enrolment.learner_id)
+    page = paginate(s, audit_events_query(enrolment.learner_id), (AuditEvent.seq,),
+                    size=AUDIT_PAGE_SIZE, descending=True)
+    events = page.items
     actors = {u.id: u.full_name for u in s.query(User).filter(
         User.id.in_({e.actor_id for e in events if e.actor_id}))}
     return render_template("assessment/audit.html", enrolment=enrolment, events=events,
-                           actors=actors)
+                           actors=actors, page=page)

@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from portfolio import db
 from portfolio.admin.forms import choices
@@ -16,6 +15,7 @@ from portfolio.eqa import services
 from portfolio.eqa.forms import PackForm, RevokeForm
 from portfolio.errors import InvalidTransition, ValidationFailed
 from portfolio.models import EqaAccessLog, Role
+from portfolio.paging import paginate
 from portfolio.security import roles_required
 from portfolio.viewkit import form_action
 
@@ -78,12 +78,11 @@ def new_pack() -> Any:
 def pack(pack_id: int) -> Any:
     s = db.session()
     item = services.admin_pack(s, pack_id, current_user)
-    total = s.scalar(select(func.count(EqaAccessLog.id))
-                     .where(EqaAccessLog.pack_id == item.id)) or 0
+    log = paginate(s, services.access_log_query(item), (EqaAccessLog.id,),
+                   size=services.LOG_PAGE, param="log", descending=True)
     return render_template("eqa/admin_pack.html", pack=item, today=today(),
                            enrolments=services.pack_enrolments(s, item),
-                           staff=services.staff_list(s, item),
-                           log=services.access_log(s, item), log_total=total,
+                           staff=services.staff_list(s, item), log=log,
                            revoke_form=RevokeForm())
 
 

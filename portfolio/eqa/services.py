@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from portfolio.audit import record_event
@@ -208,12 +208,11 @@ def log_counts(session: Session, pack_ids: list[int]) -> dict[int, int]:
         .where(EqaAccessLog.pack_id.in_(pack_ids)).group_by(EqaAccessLog.pack_id)).all())
 
 
-def access_log(session: Session, pack: EqaPack, limit: int = LOG_PAGE) -> list[EqaAccessLog]:
-    """The newest rows of a pack's access log."""
-    return list(session.scalars(
-        select(EqaAccessLog).where(EqaAccessLog.pack_id == pack.id)
-        .options(joinedload(EqaAccessLog.user))
-        .order_by(EqaAccessLog.at.desc(), EqaAccessLog.id.desc()).limit(limit)))
+def access_log_query(pack: EqaPack) -> Select[EqaAccessLog]:
+    """A pack's access log with who made each request; listed newest first by id
+    (`portfolio.paging.paginate` with descending=True), a page at a time."""
+    return (select(EqaAccessLog).where(EqaAccessLog.pack_id == pack.id)
+            .options(joinedload(EqaAccessLog.user)))
 
 
 # ---------------------------------------------------------------- the EQA's side

@@ -313,6 +313,26 @@ def remember_parts(cache_dir: Path, name: str, keys: list[str]) -> None:
                      durable=False)
 
 
+def forget_parts(cache_dir: Path, name: str) -> int:
+    """Delete the cached parts the last export (or preparation) of `name` was made of, and the
+    note of them; return how many parts went. For learner work removed under retention: the
+    laid-out pages hold its text. Parts of earlier exports are left to `prune_cache`."""
+    note = cache_dir / LAST_PARTS_DIR / f"{name}.json"
+    try:
+        keys = json.loads(note.read_text())
+    except (OSError, ValueError):
+        return 0
+    removed = 0
+    for key in keys if isinstance(keys, list) else []:
+        if isinstance(key, str) and key.isalnum():
+            path = cache_dir / SECTION_DIR / f"{key}.pdf"
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
+    note.unlink(missing_ok=True)
+    return removed
+
+
 def start_early(cache_dir: Path, name: str, evidence_items: int) -> bool:
     """Whether to start the render processes before the content is even read.
 

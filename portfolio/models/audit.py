@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portfolio.db import Base, UTCDateTime, utcnow
@@ -13,6 +13,8 @@ from portfolio.db import Base, UTCDateTime, utcnow
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
+    # A learner's history pages by keyset, newest first: one index range per page.
+    __table_args__ = (Index("ix_audit_events_learner_seq", "learner_id", "seq"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Position in the chain; unique so two writers can never fork it.

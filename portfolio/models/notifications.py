@@ -26,6 +26,8 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_recipient_read", "recipient_id", "read_at"),
+        # The list pages by keyset, newest first: a page reads one index range.
+        Index("ix_notifications_recipient_id", "recipient_id", "id"),
         Index("ix_notifications_unsent", "emailed_at", "recipient_id"),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from portfolio.db import rowcount, utcnow
@@ -22,32 +22,16 @@ class Row:
     was_unread: bool
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[Notification]
-    number: int
-    has_previous: bool
-    has_next: bool
-    total: int
-
-
 def unread_count(session: Session, user_id: int) -> int:
     """The bell's figure: one COUNT over the recipient's unread rows (indexed)."""
     return session.scalar(select(func.count(Notification.id)).where(
         Notification.recipient_id == user_id, Notification.read_at.is_(None))) or 0
 
 
-def list_page(session: Session, user_id: int, number: int, size: int = PAGE_SIZE) -> Page:
-    """One page of the person's notifications, newest first."""
-    total = session.scalar(select(func.count(Notification.id))
-                           .where(Notification.recipient_id == user_id)) or 0
-    last = max(1, -(-total // size))
-    number = min(max(1, number), last)
-    items = list(session.scalars(
-        select(Notification).where(Notification.recipient_id == user_id)
-        .order_by(Notification.created_at.desc(), Notification.id.desc())
-        .offset((number - 1) * size).limit(size)))
-    return Page(items, number, number > 1, number < last, total)
+def own_query(user_id: int) -> Select[Notification]:
+    """The person's notifications; listed newest first by id (`portfolio.paging.paginate`
+    with descending=True)."""
+    return select(Notification).where(Notification.recipient_id == user_id)
 
 
 def get_own(session: Session, notification_id: int, user_id: int) -> Notification:

@@ -13,9 +13,10 @@ from flask_login import current_user, login_required
 
 from portfolio import db
 from portfolio.errors import ValidationFailed
-from portfolio.ids import parse_id
+from portfolio.models import Notification
 from portfolio.models.notifications import EMAIL_FREQUENCIES
 from portfolio.notifications import services
+from portfolio.paging import Page, paginate
 
 bp = Blueprint("notifications", __name__)
 
@@ -36,17 +37,17 @@ def _bell() -> dict[str, Any]:
     return {"unread_notifications": unread_notifications}
 
 
-def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    number = parse_id(raw)
-    return number if number is not None and number < 100000 else 1
+def _page() -> Page:
+    """The page of the person's notifications `?page=` names, newest first."""
+    return paginate(db.session(), services.own_query(current_user.id), (Notification.id,),
+                    size=services.PAGE_SIZE, descending=True)
 
 
 @bp.route("/notifications")
 @login_required
 def index() -> Any:
     s = db.session()
-    page = services.list_page(s, current_user.id, _page_number())
+    page = _page()
     rows = [services.Row(n, n.read_at is None) for n in page.items]
     services.mark_read(s, current_user.id, [n.id for n in page.items])
     s.commit()
@@ -89,7 +90,7 @@ def settings() -> Any:
     try:
         services.set_frequency(s, current_user, choice)
     except ValidationFailed as exc:
-        page = services.list_page(s, current_user.id, 1)
+        page = _page()
         return render_template(
             "notifications/index.html", page=page,
             rows=[services.Row(n, n.read_at is None) for n in page.items],

@@ -19,9 +19,10 @@ import calendar
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from portfolio.audit import record_event
@@ -64,6 +65,18 @@ def _pack_closed(today: date) -> Any:
         EqaPack.valid_to < today))
 
 
+def _not_removed_since_it_ended() -> Any:
+    """SQL: the work was never removed, or the enrolment was reopened (an IQA disagreed),
+    added work and ended again since the last removal."""
+    return or_(Enrolment.work_removed_at.is_(None),
+               Enrolment.work_removed_at < Enrolment.finished_at)
+
+
+def removed_since_it_ended(enrolment: Enrolment) -> bool:
+    return enrolment.work_removed_at is not None and (
+        enrolment.finished_at is None or enrolment.work_removed_at >= enrolment.finished_at)
+
+
 def _centre_enrolments(centre: Centre) -> Any:
     return select(Enrolment).join(User, User.id == Enrolment.learner_id).where(
         User.centre_id == centre.id)
@@ -77,7 +90,7 @@ def work_due(session: Session, centre: Centre, now: datetime | None = None) -> l
     query = _centre_enrolments(centre).where(
         Enrolment.status != EnrolmentStatus.ACTIVE, Enrolment.finished_at.is_not(None),
         Enrolment.finished_at <= months_before(now, centre.work_keep_months),
-        Enrolment.hold_reason.is_(None), Enrolment.work_removed_at.is_(None))
+        Enrolment.hold_reason.is_(None), _not_removed_since_it_ended())
     if centre.work_until_eqa:
         query = query.where(_pack_closed(now.date()))
     return list(session.scalars(query.order_by(Enrolment.finished_at, Enrolment.id)))
@@ -101,12 +114,12 @@ def overview(session: Session, centre: Centre, now: datetime | None = None) -> O
         waiting = list(session.scalars(_centre_enrolments(centre).where(
             Enrolment.status != EnrolmentStatus.ACTIVE, Enrolment.finished_at.is_not(None),
             Enrolment.finished_at <= months_before(now, centre.work_keep_months),
-            Enrolment.hold_reason.is_(None), Enrolment.work_removed_at.is_(None),
+            Enrolment.hold_reason.is_(None), _not_removed_since_it_ended(),
             ~_pack_closed(now.date())).order_by(Enrolment.finished_at, Enrolment.id)))
     held = list(session.scalars(_centre_enrolments(centre).where(
         Enrolment.hold_reason.is_not(None)).order_by(Enrolment.hold_at, Enrolment.id)))
-    removed = len(list(session.scalars(_centre_enrolments(centre).where(
-        Enrolment.work_removed_at.is_not(None)).with_only_columns(Enrolment.id))))
+    removed = session.scalar(_centre_enrolments(centre).where(
+        Enrolment.work_removed_at.is_not(None)).with_only_columns(func.count(Enrolment.id))) or 0
     return Overview(due=due, waiting_for_eqa=waiting, held=held, removed=removed)
 
 
@@ -181,7 +194,7 @@ def remove_work(session: Session, enrolment: Enrolment, *, actor: User | None = 
         raise InvalidTransition("This enrolment is on legal hold: nothing of it is removed.")
     if enrolment.status == EnrolmentStatus.ACTIVE:
         raise InvalidTransition("This enrolment is still active: its work is kept.")
-    if enrolment.work_removed_at is not None:
+    if removed_since_it_ended(enrolment):
         raise InvalidTransition("This enrolment's work was already removed.")
     now = now or utcnow()
     result = Removal(enrolment.id)
@@ -245,11 +258,17 @@ def removal_hashes(session: Session, evidence_ids: set[int]) -> dict[tuple[int, 
     return found
 
 
-def delete_removed(session: Session, removal: Removal, store: Any, exports: Any) -> int:
-    """After the commit: delete the bytes the removal freed and the enrolment's exported PDFs;
-    return how many objects went. A blob is deleted only while its row still says removed (an
-    upload of the same bytes since then brought it back into use)."""
+def delete_removed(session: Session, removal: Removal, store: Any, exports: Any,
+                   cache_dir: Path | None = None) -> int:
+    """After the commit: delete the bytes the removal freed, the enrolment's exported PDFs and
+    the laid-out parts of its last export; return how many objects went. A blob is deleted
+    only while its row still says removed (an upload of the same bytes since then brought it
+    back into use)."""
     deleted = 0
+    if cache_dir is not None:
+        from portfolio.export.pipeline import forget_parts
+
+        deleted += forget_parts(cache_dir, f"enrolment-{removal.enrolment_id}")
     for sha in removal.blobs:
         row = session.get(StoredFile, sha, populate_existing=True)
         if row is not None and row.removed_at is None:
@@ -274,8 +293,8 @@ class RunReport:
                 f"{self.objects_deleted} stored object(s) deleted)")
 
 
-def run(sessionmaker: Any, store: Any, exports: Any, *, dry_run: bool = False,
-        now: datetime | None = None) -> RunReport:
+def run(sessionmaker: Any, store: Any, exports: Any, *, cache_dir: Path | None = None,
+        dry_run: bool = False, now: datetime | None = None) -> RunReport:
     """Remove the work of every enrolment that is due, one enrolment per transaction."""
     now = now or utcnow()
     report = RunReport()
@@ -289,10 +308,11 @@ def run(sessionmaker: Any, store: Any, exports: Any, *, dry_run: bool = False,
         with sessionmaker() as session:
             enrolment = session.get(Enrolment, enrolment_id, with_for_update=True)
             if enrolment is None or enrolment.hold_reason is not None or \
-                    enrolment.work_removed_at is not None:
+                    removed_since_it_ended(enrolment):
                 continue  # held or removed since the list was read
             removal = remove_work(session, enrolment, now=now)
             session.commit()
-            report.objects_deleted += delete_removed(session, removal, store, exports)
+            report.objects_deleted += delete_removed(session, removal, store, exports,
+                                                     cache_dir)
             report.removed.append(removal)
     return report

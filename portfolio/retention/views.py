@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
@@ -10,6 +11,7 @@ from flask_login import current_user
 from portfolio import db
 from portfolio.enrolments.queries import get_centre_enrolment
 from portfolio.export.files import export_files
+from portfolio.export.services import render_cache_dir
 from portfolio.models import Enrolment, Role
 from portfolio.retention import services as retention
 from portfolio.retention.forms import ConfirmRemoval, HoldForm, PolicyForm
@@ -53,11 +55,12 @@ def remove_due() -> Any:
         return _page(PolicyForm(obj=current_user.centre), 422)
     s = db.session()
     store, exports = file_store(), export_files(current_app.config)
+    cache_dir = render_cache_dir(current_app.config, Path(current_app.instance_path))
     count = 0
     for enrolment in retention.work_due(s, current_user.centre):
         removal = retention.remove_work(s, enrolment, actor=current_user)
         s.commit()
-        retention.delete_removed(s, removal, store, exports)
+        retention.delete_removed(s, removal, store, exports, cache_dir)
         count += 1
     flash(f"Removed the learner work of {count} enrolment(s). Their assessment records are "
           "kept." if count else "Nothing was due for removal.", "success")
