@@ -6,7 +6,8 @@
 // message, active, failed, download) and data-active="yes" while it runs; data-failed-title and,
 // optionally, data-ready-title are the heading's words then (a ready job's bar gives way to its
 // heading). The parts are marked data-job-part="title | bar | message | download | link | retry |
-// hint"; any but bar and message may be left out.
+// hint" (retry: the "Try again" button, whose form is shown); any but bar and message may be
+// left out.
 (function () {
   "use strict";
   var box = document.querySelector("[data-job-progress]");
@@ -18,6 +19,7 @@
   var download = part("download");
   var link = part("link");
   var retry = part("retry");
+  if (retry && retry.form) { retry = retry.form; }
   var hint = part("hint");
   var readyTitle = box.getAttribute("data-ready-title");
   var failedTitle = box.getAttribute("data-failed-title");
