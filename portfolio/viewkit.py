@@ -1,4 +1,5 @@
-"""What views share: running a form's service call (a refusal shown on the form), signing
+"""What views share: loading and authorising a route's object before the view runs, running
+a form's service call (a refusal shown on the form), signing
 forms (throttle limits, the signer's confirmation, running a signing service and re-showing a
 refused page), the file store and serving a stored file, and the criteria ticked on a mapping
 form. Views import these from here, never from each other."""
@@ -6,9 +7,12 @@ form. Views import these from here, never from each other."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from flask import current_app, flash, make_response, request, send_file
+from flask_login import current_user
 
 from portfolio import db
 from portfolio.assessment.services import SignerConfirmation
@@ -19,6 +23,39 @@ from portfolio.evidence.services import MappingInput
 from portfolio.evidence.storage import FileStore, file_store_for
 from portfolio.ids import parse_id
 from portfolio.security import client_address
+
+# A loader: (session, the URL's id or token, the person asking) -> the object, or it raises
+# NotFound (or PermissionDenied) so the view never starts with an object the person may not have.
+Loader = Callable[[Any, Any, Any], Any]
+
+
+def loads(*, by: str | None = None, user: Callable[[], Any] | None = None,
+          **loader: Loader) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Load and authorise a route's object before the view body runs.
+
+    `@loads(job=get_export_job)` calls `get_export_job(session, job_id, current_user)` with the
+    URL's `job_id` and gives the view `job=` (the object) in place of the id; the loader's
+    NotFound or PermissionDenied answers 404 or 403 before the body runs (flaskr's
+    `get_post(id, check_author=True)`, Indico's `_process_args` and `_check_access`). `by`
+    names the URL argument when it is not `<name>_id`; `user` gives the person asking when it
+    is not the signed-in one (the API's token holder). One object a decorator; stack them for
+    more, outermost first.
+    """
+    if len(loader) != 1:
+        raise TypeError("loads() takes one name=loader")
+    ((name, load),) = loader.items()
+    arg = by or f"{name}_id"
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            who = user() if user is not None else current_user
+            kwargs[name] = load(db.session(), kwargs.pop(arg), who)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
 
 
 def limits() -> dict[str, int]:
@@ -103,8 +140,9 @@ def send_checked(handle: Any, *, mimetype: str, filename: str, etag: str,
     try:
         size = handle.seek(0, os.SEEK_END)
         handle.seek(0)
-        response = send_file(handle, mimetype=mimetype, as_attachment=attachment,
-                             download_name=filename, conditional=False, etag=etag, max_age=0)
+        response: Any = send_file(handle, mimetype=mimetype, as_attachment=attachment,
+                                  download_name=filename, conditional=False, etag=etag,
+                                  max_age=0)
         response.content_length = size
         response = response.make_conditional(request.environ, accept_ranges=True,
                                              complete_length=size)
@@ -194,7 +232,8 @@ def mapping_inputs(form: Any) -> list[MappingInput]:
 
 def show_error(form: Any, exc: DomainError) -> None:
     """Put a refused action's message on the form field it names, or above the form."""
-    field = getattr(form, exc.field, None) if getattr(exc, "field", None) else None
+    name = getattr(exc, "field", None)
+    field = getattr(form, name, None) if name else None
     if field is not None:
         field.errors = [*field.errors, exc.message]
     else:

@@ -24,10 +24,10 @@ EXPECTED = {
 JOB_CODE = ["portfolio/export/jobs.py", "portfolio/export/views.py",
             "portfolio/people_import/jobs.py", "portfolio/people_import/services.py",
             "portfolio/people_import/views.py", "portfolio/eqa/pack_jobs.py",
-            "portfolio/eqa/views.py", "portfolio/eqa/download.py"]
+            "portfolio/eqa/views.py", "portfolio/eqa/download.py", "portfolio/jobkit.py"]
 JOB_PAGES = ["templates/export/job.html", "templates/people_import/ended.html",
-             "templates/eqa/pack_job.html", "static/js/export-progress.js",
-             "static/js/import-progress.js", "static/js/eqa-pack-progress.js"]
+             "templates/eqa/pack_job.html", "static/js/job-progress.js",
+             "static/js/import-progress.js"]
 VALUES = {s.value for s in JobStatus}
 
 

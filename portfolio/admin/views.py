@@ -14,21 +14,19 @@ from portfolio.auth import services as accounts
 from portfolio.auth.forms import ConfirmForm
 from portfolio.db import utcnow
 from portfolio.enrolments import services as enrolments
-from portfolio.enrolments.queries import centre_enrolment_ids, list_units, load_enrolments
-from portfolio.errors import NotFound, ValidationFailed
+from portfolio.enrolments.queries import (
+    centre_enrolment_ids,
+    get_centre_enrolment,
+    list_units,
+    load_enrolments,
+)
+from portfolio.errors import ValidationFailed
 from portfolio.models import Enrolment, Role, Unit, User
 from portfolio.paging import paginate
 from portfolio.security import roles_required
-from portfolio.viewkit import form_action
+from portfolio.viewkit import form_action, loads
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-def _person_in_centre(user_id: int) -> User:
-    user = db.session().get(User, user_id)
-    if user is None or user.centre_id != current_user.centre_id:
-        raise NotFound("No such person in your centre.")
-    return user
 
 
 @bp.route("/people")
@@ -130,8 +128,8 @@ def new_person() -> Any:
 
 @bp.route("/people/<int:user_id>", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
-def edit_person(user_id: int) -> Any:
-    person = _person_in_centre(user_id)
+@loads(person=accounts.get_centre_person, by="user_id")
+def edit_person(person: User) -> Any:
     form = PersonForm(obj=person)
     if not form.is_submitted():
         form.roles.data = sorted(r.value for r in person.roles)
@@ -190,8 +188,12 @@ def _fill_choices(form: EnrolmentForm) -> None:
                                     for u in list_units(db.session())])
 
 
-def _centre_person(user_id: int | None) -> User | None:
-    return _person_in_centre(user_id) if user_id else None
+def _person(user_id: int) -> User:
+    return accounts.get_centre_person(db.session(), user_id, current_user)
+
+
+def _optional_person(user_id: int | None) -> User | None:
+    return _person(user_id) if user_id else None
 
 
 @bp.route("/enrolments/new", methods=["GET", "POST"])
@@ -208,9 +210,9 @@ def new_enrolment() -> Any:
             if unit is None:
                 raise ValidationFailed("Choose a unit.", field="unit_id")
             return enrolments.enrol_learner(
-                s, learner=_person_in_centre(form.learner_id.data), unit=unit,
-                assessor=_person_in_centre(form.assessor_id.data),
-                iqa=_centre_person(form.iqa_id.data), start_on=form.start_on.data,
+                s, learner=_person(form.learner_id.data), unit=unit,
+                assessor=_person(form.assessor_id.data),
+                iqa=_optional_person(form.iqa_id.data), start_on=form.start_on.data,
                 planned_end_on=form.planned_end_on.data, employer=form.employer.data,
                 workplace=form.workplace.data, actor=current_user,
             )
@@ -228,11 +230,9 @@ def new_enrolment() -> Any:
 
 @bp.route("/enrolments/<int:enrolment_id>", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
-def edit_enrolment(enrolment_id: int) -> Any:
+@loads(enrolment=get_centre_enrolment)
+def edit_enrolment(enrolment: Enrolment) -> Any:
     s = db.session()
-    enrolment = s.get(Enrolment, enrolment_id)
-    if enrolment is None or enrolment.centre_id != current_user.centre_id:
-        raise NotFound("No such enrolment in your centre.")
     form = EnrolmentForm(obj=enrolment)
     _fill_choices(form)
     form.learner_id.choices = choices([(enrolment.learner_id, enrolment.learner.full_name)])
@@ -243,8 +243,8 @@ def edit_enrolment(enrolment_id: int) -> Any:
     if form.validate_on_submit():
         refused, _ = form_action(form, lambda: enrolments.update_enrolment(
             s, enrolment, actor=current_user,
-            assessor=_person_in_centre(form.assessor_id.data),
-            iqa=_centre_person(form.iqa_id.data), start_on=form.start_on.data,
+            assessor=_person(form.assessor_id.data),
+            iqa=_optional_person(form.iqa_id.data), start_on=form.start_on.data,
             planned_end_on=form.planned_end_on.data, employer=form.employer.data,
             workplace=form.workplace.data, status=form.status.data))
         status = refused or 200

@@ -13,12 +13,12 @@ from portfolio.api import schemas
 from portfolio.api.evidence import evidence_json
 from portfolio.api.inputs import keyset_page, paged
 from portfolio.api.openapi import BAD_PAGE, CHANGE, PAGE_PARAMS, SIGN, operation
-from portfolio.api.views import bp
+from portfolio.api.views import api_loads, bp
 from portfolio.assessment import services
-from portfolio.assessment.queries import list_decisions
+from portfolio.assessment.queries import get_centre_decision, list_decisions
 from portfolio.assessment.signing import verify_all, verify_signature
 from portfolio.enrolments.queries import get_enrolment
-from portfolio.errors import NotFound, ValidationFailed
+from portfolio.errors import ValidationFailed
 from portfolio.evidence.queries import get_evidence
 from portfolio.ids import parse_ids
 from portfolio.models import Criterion, CriterionDecision, Signature
@@ -140,13 +140,10 @@ def decision_state(enrolment_id: int) -> Any:
 @operation(bp, "POST", "/decisions/<int:decision_id>/countersign",
            summary="Countersign a trainee's decision (qualified assessor)", errors=[SIGN],
            body=schemas.SignRequest, ok=("200", schemas.Decision, "Signed"))
-def decision_countersign(decision_id: int, read: Callable[[], schemas.SignRequest]) -> Any:
+@api_loads(decision=get_centre_decision)
+def decision_countersign(decision: CriterionDecision,
+                         read: Callable[[], schemas.SignRequest]) -> Any:
     s = db.session()
-    decision = s.get(CriterionDecision, decision_id)
-    if decision is None:
-        raise NotFound("No such decision.")
-    if decision.enrolment.learner.centre_id != g.api_user.centre_id:
-        raise NotFound("No such decision.")  # other centres' ids look like missing ones
     _commit_then(s, lambda: services.countersign_decision(
         s, decision, actor=g.api_user, confirmation=_confirmation(read()), **_limits()))
     return jsonify(decision_json(decision))

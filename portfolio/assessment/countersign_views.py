@@ -16,33 +16,25 @@ from sqlalchemy import select
 from portfolio import db
 from portfolio.assessment import services
 from portfolio.assessment.forms import SignFields
-from portfolio.assessment.queries import list_reviews
+from portfolio.assessment.queries import (
+    get_centre_decision,
+    get_decision_to_countersign,
+    list_reviews,
+)
 from portfolio.assessment.views import _countersign_page, bp
 from portfolio.errors import NotFound
 from portfolio.evidence.kinds import KINDS
 from portfolio.evidence.parsing import SAFE_INLINE_IMAGE_TYPES, Preview
 from portfolio.models import CriterionDecision, Evidence, EvidenceFile, EvidenceVersion, Role
-from portfolio.permissions import can_read_for_countersign
 from portfolio.security import roles_required
 from portfolio.viewkit import (
     confirmation_from,
     limits,
+    loads,
     run_signed,
     send_evidence_file,
     send_screen_copy,
 )
-
-
-def decision_for_countersigner(decision_id: int) -> CriterionDecision:
-    """The decision if the current user may read it to countersign it; 404 otherwise (a
-    decision already countersigned, or not theirs to sign, does not exist for them)."""
-    decision = db.session().get(CriterionDecision, decision_id)
-    if decision is None or not can_read_for_countersign(
-            current_user, decision.status, decision.enrolment.learner.centre_id,
-            decision.decided_by_id, decision.enrolment.learner_id,
-            current_user.assessor_status, decision.enrolment.iqa_id):
-        raise NotFound("No such decision waiting for your countersignature.")
-    return decision
 
 
 def cited_versions(decision: CriterionDecision) -> list[tuple[Evidence, EvidenceVersion]]:
@@ -62,8 +54,9 @@ def cited_versions(decision: CriterionDecision) -> list[tuple[Evidence, Evidence
 
 @bp.route("/decisions/<int:decision_id>/review")
 @roles_required(Role.ASSESSOR)
-def countersign_review(decision_id: int) -> Any:
-    return _review_page(decision_for_countersigner(decision_id))
+@loads(decision=get_decision_to_countersign)
+def countersign_review(decision: CriterionDecision) -> Any:
+    return _review_page(decision)
 
 
 def _review_page(decision: CriterionDecision, comment: str = "") -> Any:
@@ -82,9 +75,8 @@ def _review_page(decision: CriterionDecision, comment: str = "") -> Any:
                                       decision_id=decision.id, file_id=f.id))
 
 
-def _cited_file(decision_id: int, file_id: int) -> EvidenceFile:
-    """A file of the evidence a decision waiting for the current user cites; 404 otherwise."""
-    decision = decision_for_countersigner(decision_id)
+def _cited_file(decision: CriterionDecision, file_id: int) -> EvidenceFile:
+    """A file of the evidence the decision cites; 404 otherwise."""
     item = db.session().get(EvidenceFile, file_id)
     cited = {(ref["evidence_id"], ref["version"]) for ref in decision.evidence}
     if item is None or (item.version.evidence_id, item.version.version) not in cited:
@@ -94,24 +86,26 @@ def _cited_file(decision_id: int, file_id: int) -> EvidenceFile:
 
 @bp.route("/decisions/<int:decision_id>/files/<int:file_id>")
 @roles_required(Role.ASSESSOR)
-def countersign_file(decision_id: int, file_id: int) -> Any:
-    return send_evidence_file(_cited_file(decision_id, file_id),
+@loads(decision=get_decision_to_countersign)
+def countersign_file(decision: CriterionDecision, file_id: int) -> Any:
+    return send_evidence_file(_cited_file(decision, file_id),
                               download=bool(request.args.get("download")),
                               missing="The stored file is missing. Tell your centre admin.")
 
 
 @bp.route("/decisions/<int:decision_id>/files/<int:file_id>/preview")
 @roles_required(Role.ASSESSOR)
-def countersign_file_preview(decision_id: int, file_id: int) -> Any:
-    return send_screen_copy(_cited_file(decision_id, file_id),
+@loads(decision=get_decision_to_countersign)
+def countersign_file_preview(decision: CriterionDecision, file_id: int) -> Any:
+    return send_screen_copy(_cited_file(decision, file_id),
                             missing="The stored file is missing. Tell your centre admin.")
 
 
 @bp.route("/decisions/<int:decision_id>/return", methods=["POST"])
 @roles_required(Role.ASSESSOR)
-def return_to_trainee(decision_id: int) -> Any:
+@loads(decision=get_decision_to_countersign)
+def return_to_trainee(decision: CriterionDecision) -> Any:
     """Send a trainee's decision back with comments, signed; it then waits on the trainee."""
-    decision = decision_for_countersigner(decision_id)
     comment = request.form.get("comment_md", "")[:services.RETURN_COMMENT_LIMIT + 1]
 
     def again() -> Any:
@@ -139,11 +133,7 @@ def countersign_batch() -> Any:
            if v.isascii() and v.isdigit() and len(v) < 12]
     decisions = []
     for decision_id in dict.fromkeys(ids):
-        decision = s.get(CriterionDecision, decision_id)
-        # Someone else's centre, or not there: as if it did not exist.
-        if decision is None or decision.enrolment.learner.centre_id != current_user.centre_id:
-            raise NotFound("No such decision.")
-        decisions.append(decision)
+        decisions.append(get_centre_decision(s, decision_id, current_user))
     refused, signatures = run_signed(lambda: services.countersign_decisions(
         s, decisions, actor=current_user, confirmation=confirmation_from(request.form),
         **limits()), _countersign_page)

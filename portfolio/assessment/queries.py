@@ -9,6 +9,7 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from portfolio.db import UTCDateTime
+from portfolio.errors import NotFound
 from portfolio.models import (
     AuditEvent,
     Criterion,
@@ -18,6 +19,29 @@ from portfolio.models import (
     EvidenceReview,
     User,
 )
+from portfolio.permissions import can_read_for_countersign
+
+
+def get_centre_decision(session: Session, decision_id: int, user: User) -> CriterionDecision:
+    """A criterion decision on a learner of the user's centre; NotFound otherwise (other
+    centres' ids look like missing ones). Who may act on it is the service's check."""
+    decision = session.get(CriterionDecision, decision_id)
+    if decision is None or decision.enrolment.learner.centre_id != user.centre_id:
+        raise NotFound("No such decision.")
+    return decision
+
+
+def get_decision_to_countersign(session: Session, decision_id: int,
+                                user: User) -> CriterionDecision:
+    """The decision if the user may read it to countersign it; NotFound otherwise (a decision
+    already countersigned, or not theirs to sign, does not exist for them)."""
+    decision = session.get(CriterionDecision, decision_id)
+    if decision is None or not can_read_for_countersign(
+            user, decision.status, decision.enrolment.learner.centre_id,
+            decision.decided_by_id, decision.enrolment.learner_id,
+            user.assessor_status, decision.enrolment.iqa_id):
+        raise NotFound("No such decision waiting for your countersignature.")
+    return decision
 
 
 @dataclass(frozen=True)

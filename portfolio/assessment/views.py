@@ -21,6 +21,7 @@ from portfolio.assessment import services
 from portfolio.assessment.forms import ReviewForm, SignFields
 from portfolio.assessment.queries import (
     audit_events_query,
+    get_centre_decision,
     list_awaiting_countersignature,
     list_caseload,
     list_decisions,
@@ -39,7 +40,6 @@ from portfolio.models import (
     AuditEvent,
     Criterion,
     CriterionDecision,
-    Enrolment,
     Role,
     Signature,
     User,
@@ -52,6 +52,7 @@ from portfolio.viewkit import (  # noqa: F401
     confirmation_from,
     file_store,
     limits,
+    loads,
     mapping_inputs,
     refuse,
     run_signed,
@@ -221,29 +222,18 @@ def _countersign_page() -> Any:
 
 @bp.route("/decisions/<int:decision_id>/countersign", methods=["POST"])
 @roles_required(Role.ASSESSOR)
-def countersign(decision_id: int) -> Any:
+@loads(decision=get_centre_decision)
+def countersign(decision: CriterionDecision) -> Any:
     s = db.session()
-    decision = s.get(CriterionDecision, decision_id)
-    if decision is None:
-        raise NotFound("No such decision.")
-    enrolment = get_enrolment_for_countersign(decision)
     target = url_for("assessment.countersign_queue")
     refused, _ = run_signed(lambda: services.countersign_decision(
         s, decision, actor=current_user, confirmation=confirmation_from(request.form),
         **limits()), _countersign_page)
     if refused:
         return refused
-    flash(f"Countersigned: {decision.criterion.number} for {enrolment.learner.full_name} is "
-          "now met.", "success")
+    flash(f"Countersigned: {decision.criterion.number} for "
+          f"{decision.enrolment.learner.full_name} is now met.", "success")
     return redirect(target)
-
-
-def get_enrolment_for_countersign(decision: CriterionDecision) -> Any:
-    """Return the decision's enrolment if it is in the countersigner's centre (else 404)."""
-    enrolment = db.session().get(Enrolment, decision.enrolment_id)
-    if enrolment is None or enrolment.learner.centre_id != current_user.centre_id:
-        raise NotFound("No such decision.")
-    return enrolment
 
 
 @bp.route("/enrolments/<int:enrolment_id>/sign-off")

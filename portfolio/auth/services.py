@@ -18,7 +18,7 @@ from portfolio.audit import record_event
 from portfolio.auth.sessions import end_all_sessions
 from portfolio.auth.throttle import Limits, reserve_attempt, settle_attempt, wait_phrase
 from portfolio.db import utcnow
-from portfolio.errors import PermissionDenied, ValidationFailed
+from portfolio.errors import NotFound, PermissionDenied, ValidationFailed
 from portfolio.models import ApiToken, Centre, LoginAttempt, Role, User, UserRole
 from portfolio.models.users import ASSESSOR_STATUSES
 from portfolio.paging import contains
@@ -358,6 +358,15 @@ def users_query(centre_id: int, search: str = "") -> Any:
         query = query.where(func.lower(User.full_name).like(like, escape="\\")
                             | func.lower(User.email).like(like, escape="\\"))
     return query.order_by(User.full_name, User.id)
+
+
+def get_centre_person(session: Session, user_id: int, user: User) -> User:
+    """A person of the user's own centre; NotFound for anyone else (other centres' ids look
+    like missing ones)."""
+    person = session.get(User, user_id)
+    if person is None or person.centre_id != user.centre_id:
+        raise NotFound("No such person in your centre.")
+    return person
 
 
 def list_users(session: Session, centre_id: int) -> list[User]:

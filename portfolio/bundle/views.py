@@ -23,10 +23,11 @@ from flask_wtf.file import FileField
 from portfolio import db
 from portfolio.bundle.export import export_bundle
 from portfolio.bundle.importer import BundleRefused, import_and_commit
-from portfolio.errors import DomainError, NotFound
+from portfolio.enrolments.queries import get_centre_enrolment
+from portfolio.errors import DomainError
 from portfolio.models import Enrolment, Role
 from portfolio.security import roles_required
-from portfolio.viewkit import file_store
+from portfolio.viewkit import file_store, loads
 
 bp = Blueprint("bundle", __name__, url_prefix="/admin")
 CHUNK = 1024 * 1024
@@ -44,12 +45,10 @@ def _max_bytes() -> int:
 
 @bp.route("/enrolments/<int:enrolment_id>/bundle", methods=["POST"])
 @roles_required(Role.ADMIN)
-def download(enrolment_id: int) -> Any:
+@loads(enrolment=get_centre_enrolment)
+def download(enrolment: Enrolment) -> Any:
     """Send the learner's bundle (a POST with CSRF: every download is audited)."""
     s = db.session()
-    enrolment = s.get(Enrolment, enrolment_id)
-    if enrolment is None or enrolment.centre_id != current_user.centre_id:
-        raise NotFound("No such enrolment in your centre.")
     learner = enrolment.learner
     handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by send_file after the response
     try:
@@ -58,7 +57,7 @@ def download(enrolment_id: int) -> Any:
         handle.close()
         s.rollback()
         flash(getattr(exc, "message", str(exc)), "error")
-        return redirect(url_for("admin.edit_enrolment", enrolment_id=enrolment_id))
+        return redirect(url_for("admin.edit_enrolment", enrolment_id=enrolment.id))
     s.commit()
     handle.seek(0)
     slug = "".join(ch if ch.isalnum() else "-" for ch in learner.full_name.lower()).strip("-")

@@ -52,6 +52,14 @@ def get_enrolment(session: Session, enrolment_id: int, user: User) -> Enrolment:
     return enrolment
 
 
+def get_centre_enrolment(session: Session, enrolment_id: int, user: User) -> Enrolment:
+    """An enrolment of the user's own centre (for its admins); NotFound otherwise."""
+    enrolment = session.get(Enrolment, enrolment_id)
+    if enrolment is None or enrolment.centre_id != user.centre_id:
+        raise NotFound("No such enrolment in your centre.")
+    return enrolment
+
+
 def centre_enrolment_ids(centre_id: int, search: str = "") -> Select:
     """The ids of a centre's enrolments by learner name (to page; `load_enrolments` then reads
     one page); with `search`, those whose learner's name or email, or employer, contains it."""

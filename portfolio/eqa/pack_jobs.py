@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,24 +22,24 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portfolio import jobkit
 from portfolio.audit import record_event
 from portfolio.db import get_database, must_get, rowcount, utcnow
 from portfolio.eqa import services
 from portfolio.errors import StoredFileDamaged
 from portfolio.evidence.storage import file_store_for, record_file_damaged
+from portfolio.export import jobs as export_jobs
 from portfolio.export.files import export_files
-from portfolio.export.jobs import DIED, NEVER_STARTED, heartbeat_every, start_off_request
 from portfolio.job_states import ACTIVE, MACHINE, JobStatus
+from portfolio.jobkit import JobAbandoned
 from portfolio.models import AuditEvent, EqaPack, EqaPackJob, Export, Role, User
 
 QUEUE_NAME = "exports"  # the export workers' queue: packs are exports too
 JOB_TIMEOUT = 3600  # seconds: a 20-learner pack fits well inside
 # Audit actions a pack's own making writes: they do not change what the pack would hold.
 _OWN_ACTIONS = ("eqa.", "export.")
-
-
-class JobAbandoned(Exception):
-    """The job was marked failed (its heartbeat was late) while it still ran: stop working."""
+DIED = export_jobs.DIED.replace("export", "pack")
+NEVER_STARTED = export_jobs.NEVER_STARTED.replace("export", "pack")
 
 
 def content_key(session: Session, pack: EqaPack) -> str:
@@ -55,39 +54,12 @@ def content_key(session: Session, pack: EqaPack) -> str:
 
 def stale_message(job: EqaPackJob, config: Mapping[str, Any], now: datetime) -> str | None:
     """Why the job's worker must be taken for dead, or None while it may still be alive."""
-    if job.status == JobStatus.RUNNING:
-        last = job.heartbeat_at or job.started_at or job.created_at
-        if now - last > timedelta(seconds=float(config["EXPORT_HEARTBEAT_TIMEOUT"])):
-            return DIED.replace("export", "pack")
-    elif job.status == JobStatus.QUEUED and now - job.created_at > timedelta(
-            seconds=float(config["EXPORT_QUEUED_TIMEOUT"])):
-        return NEVER_STARTED.replace("export", "pack")
-    return None
+    return jobkit.stale_message(job, config, now, died=DIED, never_started=NEVER_STARTED)
 
 
 def fail_if_stale(session: Session, job: EqaPackJob, config: Mapping[str, Any]) -> bool:
     """Mark the job failed if its worker died; True when it did. Flushes, never commits."""
-    now = utcnow()
-    message = stale_message(job, config, now)
-    if message is None:
-        return False
-    last: Any
-    if job.status == JobStatus.RUNNING:
-        cutoff = now - timedelta(seconds=float(config["EXPORT_HEARTBEAT_TIMEOUT"]))
-        last = func.coalesce(EqaPackJob.heartbeat_at, EqaPackJob.started_at,
-                             EqaPackJob.created_at)
-    else:
-        cutoff = now - timedelta(seconds=float(config["EXPORT_QUEUED_TIMEOUT"]))
-        last = EqaPackJob.created_at
-    where, values = MACHINE.claim_clause(EqaPackJob.status, "fail")
-    # Judged again in the database, so a heartbeat that lands in between wins.
-    changed = rowcount(session.execute(
-        update(EqaPackJob).where(EqaPackJob.id == job.id, EqaPackJob.status == job.status,
-                                 where, last < cutoff)
-        .values(**values, message=message, finished_at=now)
-        .execution_options(synchronize_session=False)))
-    session.refresh(job)
-    return bool(changed)
+    return jobkit.fail_if_stale(session, job, config, died=DIED, never_started=NEVER_STARTED)
 
 
 def fail_stale_jobs(session: Session, config: Mapping[str, Any]) -> int:
@@ -162,34 +134,20 @@ def record_download(session: Session, job: EqaPackJob, *, actor: User) -> None:
                          "export_ids": list(job.export_ids or [])})
 
 
-def _mark_failed(app: Flask, job_id: int, message: str) -> None:
-    with app.app_context(), get_database(app).sessionmaker() as s:
-        row = s.get(EqaPackJob, job_id)
-        if row is not None and row.status in MACHINE["fail"].sources:
-            MACHINE.move(row, "fail")
-            row.message, row.finished_at = message[:300], utcnow()
-            s.commit()
-
-
 def dispatch(app: Flask, job_id: int, verify_base: str) -> None:
     """Start the job: queue it for a worker, run it now, or run it in a thread."""
-    start_off_request(
-        app, queued=run_queued, run=run_job, args=(job_id, verify_base), timeout=JOB_TIMEOUT,
-        description=f"EQA pack job {job_id}",
-        unqueued=lambda _exc: _mark_failed(
-            app, job_id, "The pack could not be queued: the job queue is not reachable. "
-                         "Try again later."))
+    jobkit.start_off_request(
+        app, queue=QUEUE_NAME, queued=run_queued, run=run_job, args=(job_id, verify_base),
+        timeout=JOB_TIMEOUT, description=f"EQA pack job {job_id}",
+        unqueued=lambda _exc: jobkit.mark_failed(
+            app, EqaPackJob, job_id,
+            "The pack could not be queued: the job queue is not reachable. "
+            "Try again later."))
 
 
 def run_queued(job_id: int, verify_base: str) -> None:
     """Run one queued pack job (in the worker's horse), configured like the web app."""
-    from portfolio import create_app
-
-    app = create_app()
-    try:
-        run_job(app, job_id, verify_base)
-    finally:
-        get_database(app).engine.dispose()
+    jobkit.run_in_new_app(run_job, job_id, verify_base)
 
 
 def run_job(app: Flask, job_id: int, verify_base: str) -> None:
@@ -205,28 +163,8 @@ def run_job(app: Flask, job_id: int, verify_base: str) -> None:
             claim.commit()
         if not claimed:
             return  # already given up on, or run by another worker
-        stop = threading.Event()
-        beat = threading.Thread(target=_beat, args=(app, job_id, stop), daemon=True,
-                                name=f"eqa-pack-job-{job_id}-heartbeat")
-        beat.start()
-        try:
+        with jobkit.heartbeat(app, EqaPackJob, job_id, f"EQA pack job {job_id}"):
             _make(app, job_id, verify_base, file_store_for(app.config))
-        finally:
-            stop.set()
-            beat.join(timeout=5)
-
-
-def _beat(app: Flask, job_id: int, stop: threading.Event) -> None:
-    maker = get_database(app).sessionmaker
-    while not stop.wait(heartbeat_every(app.config)):
-        try:
-            with maker() as s:
-                s.execute(update(EqaPackJob).where(EqaPackJob.id == job_id,
-                                                   EqaPackJob.status == JobStatus.RUNNING)
-                          .values(heartbeat_at=utcnow()))
-                s.commit()
-        except Exception as exc:  # noqa: BLE001 - a missed beat is retried; never crash
-            app.logger.warning("EQA pack job %s heartbeat failed: %s", job_id, exc)
 
 
 def _forget_exports(session: Session, export_ids: list[int]) -> None:
@@ -245,20 +183,13 @@ def _make(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
         job = must_get(s, EqaPackJob, job_id)
         pack = must_get(s, EqaPack, job.pack_id)
 
-        def progress(percent: int, message: str) -> None:
-            with maker() as p:
-                row = must_get(p, EqaPackJob, job_id)
-                if row.status != JobStatus.RUNNING:  # given up on as dead: stop
-                    raise JobAbandoned(row.message)
-                row.progress, row.message, row.heartbeat_at = percent, message, utcnow()
-                p.commit()
-
         exports: list[int] = []
         try:
             made = build_pack_zip(
                 s, pack, config=app.config, instance_path=Path(app.instance_path),
                 static_dir=Path(app.static_folder or "static"), store=store,
-                verify_base=verify_base, progress=progress, checkpoint=s.commit,
+                verify_base=verify_base, progress=jobkit.progress_writer(app, EqaPackJob, job_id),
+                checkpoint=s.commit,
                 made=exports, scratch_dir=Path(app.config["STORAGE_DIR"]) / "tmp")
         except JobAbandoned:
             s.rollback()

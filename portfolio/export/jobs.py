@@ -8,31 +8,29 @@ browser shows in every case.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from portfolio import create_app
-from portfolio.db import get_database, must_get, rowcount, utcnow
-from portfolio.errors import DomainError, StoredFileDamaged
+from portfolio import jobkit
+from portfolio.db import get_database, must_get, utcnow
+from portfolio.errors import DomainError, NotFound, StoredFileDamaged
 from portfolio.evidence.storage import file_store_for, record_file_damaged
 from portfolio.export.services import export_portfolio
 from portfolio.job_states import ACTIVE as JOB_ACTIVE
 from portfolio.job_states import MACHINE, JobStatus
-from portfolio.models import Enrolment, ExportJob, User
+from portfolio.jobkit import JobAbandoned
+from portfolio.models import Enrolment, EqaPackJob, ExportJob, User
 from portfolio.ops import record_export
 
 QUEUE_NAME = "exports"
 JOB_TIMEOUT = 600  # seconds; the horse is stopped after this and the job marked failed
-RESULT_TTL = 60  # run_queued returns nothing worth keeping
-FAILURE_TTL = 7 * 24 * 3600  # failed RQ jobs stay inspectable (rq info) for a week
 
 
 ACTIVE = JOB_ACTIVE  # kept for callers of this module
@@ -52,49 +50,22 @@ class TooManyExports(DomainError):
         self.running = running
 
 
-class JobAbandoned(Exception):
-    """The job was marked failed (its heartbeat was late) while it still ran: stop working."""
-
-
-def heartbeat_every(config: Mapping[str, Any]) -> float:
-    """Seconds between heartbeats: a quarter of the timeout, so one late beat is no failure."""
-    return max(0.2, min(30.0, float(config["EXPORT_HEARTBEAT_TIMEOUT"]) / 4))
-
-
 def stale_message(job: ExportJob, config: Mapping[str, Any], now: datetime) -> str | None:
     """Why the job's worker must be taken for dead, or None while it may still be alive."""
-    if job.status == JobStatus.RUNNING:
-        last = job.heartbeat_at or job.started_at or job.created_at
-        if now - last > timedelta(seconds=float(config["EXPORT_HEARTBEAT_TIMEOUT"])):
-            return DIED
-    elif job.status == JobStatus.QUEUED and now - job.created_at > timedelta(
-            seconds=float(config["EXPORT_QUEUED_TIMEOUT"])):
-        return NEVER_STARTED
-    return None
+    return jobkit.stale_message(job, config, now, died=DIED, never_started=NEVER_STARTED)
 
 
 def fail_if_stale(session: Session, job: ExportJob, config: Mapping[str, Any]) -> bool:
     """Mark a job failed if its worker died; True when it did. Flushes, never commits."""
-    now = utcnow()
-    message = stale_message(job, config, now)
-    if message is None:
-        return False
-    # Judged again in the database, so a heartbeat that lands in between wins.
-    where, values = MACHINE.claim_clause(ExportJob.status, "fail")
-    last: Any
-    if job.status == JobStatus.RUNNING:
-        cutoff = now - timedelta(seconds=float(config["EXPORT_HEARTBEAT_TIMEOUT"]))
-        last = func.coalesce(ExportJob.heartbeat_at, ExportJob.started_at, ExportJob.created_at)
-    else:
-        cutoff = now - timedelta(seconds=float(config["EXPORT_QUEUED_TIMEOUT"]))
-        last = ExportJob.created_at
-    changed = rowcount(session.execute(
-        update(ExportJob).where(ExportJob.id == job.id, ExportJob.status == job.status,
-                                where, last < cutoff)
-        .values(**values, message=message)
-        .execution_options(synchronize_session=False)))
-    session.refresh(job)
-    return bool(changed)
+    return jobkit.fail_if_stale(session, job, config, died=DIED, never_started=NEVER_STARTED)
+
+
+def get_export_job(session: Session, job_id: int, user: User) -> ExportJob:
+    """A job the user asked for; NotFound for anyone else's."""
+    job = session.get(ExportJob, job_id)
+    if job is None or job.requested_by_id != user.id:
+        raise NotFound("No such export.")
+    return job
 
 
 def fail_stale_jobs(session: Session, config: Mapping[str, Any]) -> int:
@@ -145,86 +116,41 @@ def start_export_job(session: Session, enrolment: Enrolment, *, actor: User,
     return job
 
 
-def _mark_failed(app: Flask, job_id: int, message: str) -> None:
-    with app.app_context(), get_database(app).sessionmaker() as s:
-        row = s.get(ExportJob, job_id)
-        if row is not None and row.status in MACHINE["fail"].sources:
-            MACHINE.move(row, "fail")
-            row.message = message[:300]
-            s.commit()
-
-
 def queue_for(redis_url: str) -> Any:
     """The RQ queue of export jobs on the Redis server at redis_url."""
-    from redis import Redis
-    from rq import Queue
-
-    return Queue(QUEUE_NAME, connection=Redis.from_url(redis_url))
-
-
-def start_off_request(app: Flask, *, queued: Any, run: Any, args: tuple[Any, ...],
-                      timeout: int, description: str, unqueued: Any) -> None:
-    """Start a job out of the request: on the exports queue for `portfolio worker` when Redis
-    is configured (`queued(*args)` in the worker), now when EXPORT_RUN_INLINE, else in a
-    thread (`run(app, *args)`). When Redis cannot take it, `unqueued(exc)` says so on the
-    job's page rather than leave it waiting for ever. Exports and EQA packs share this."""
-    if app.config.get("REDIS_URL"):
-        from redis.exceptions import RedisError
-
-        try:
-            queue_for(app.config["REDIS_URL"]).enqueue(
-                queued, *args, job_timeout=timeout, result_ttl=RESULT_TTL,
-                failure_ttl=FAILURE_TTL, description=description)
-        except RedisError as exc:
-            app.logger.error("%s could not be queued: %s", description, exc)
-            unqueued(exc)
-    elif app.config["EXPORT_RUN_INLINE"]:
-        run(app, *args)
-    else:
-        # Rendering is CPU-heavy: out of the request, so the page can show progress.
-        threading.Thread(target=run, args=(app, *args), daemon=True,
-                         name=description.replace(" ", "-")).start()
+    return jobkit.queue_for(redis_url, QUEUE_NAME)
 
 
 def dispatch_export(app: Flask, job_id: int, verify_base: str) -> None:
     """Start the export job: queue it for a worker, run it now, or run it in a thread."""
-    start_off_request(
-        app, queued=run_queued, run=run_job, args=(job_id, verify_base), timeout=JOB_TIMEOUT,
-        description=f"export job {job_id}",
-        unqueued=lambda _exc: _mark_failed(
-            app, job_id, "The export could not be queued: the job queue is not reachable. "
-                         "Try again later or tell your centre admin."))
+    jobkit.start_off_request(
+        app, queue=QUEUE_NAME, queued=run_queued, run=run_job, args=(job_id, verify_base),
+        timeout=JOB_TIMEOUT, description=f"export job {job_id}",
+        unqueued=lambda _exc: jobkit.mark_failed(
+            app, ExportJob, job_id,
+            "The export could not be queued: the job queue is not reachable. "
+            "Try again later or tell your centre admin."))
 
 
 def run_queued(job_id: int, verify_base: str) -> None:
     """Run one queued export job (in the worker's horse), configured like the web app."""
-    app = create_app()
-    try:
-        run_job(app, job_id, verify_base)
-    finally:
-        get_database(app).engine.dispose()
+    jobkit.run_in_new_app(run_job, job_id, verify_base)
 
 
 def horse_killed(rq_job: Any, _pid: int, _status: int, _rusage: Any) -> None:
     """Mark the export failed when its horse died (out of memory, killed), not left running."""
-    from portfolio import create_app
     from portfolio.eqa import pack_jobs
 
-    mark: Any
+    model: Any
     if rq_job.func_name == f"{__name__}.run_queued" and rq_job.args:
-        mark = _mark_failed
+        model = ExportJob
     elif rq_job.func_name == f"{pack_jobs.__name__}.run_queued" and rq_job.args:
-        mark = pack_jobs._mark_failed
+        model = EqaPackJob
     else:
         return
-    app = create_app()
-    try:
-        mark(app, int(rq_job.args[0]), "The export failed: the process making it "
-                                       "stopped unexpectedly (it may have run out of "
-                                       "memory).")
-    finally:
-        # The worker forks a horse per job: it must not hand pooled connections to the next.
-        get_database(app).engine.dispose()
+    jobkit.run_in_new_app(jobkit.mark_failed, model, int(rq_job.args[0]),
+                          "The export failed: the process making it stopped unexpectedly (it "
+                          "may have run out of memory).")
 
 
 def run_job(app: Flask, job_id: int, verify_base: str) -> None:
@@ -240,30 +166,8 @@ def run_job(app: Flask, job_id: int, verify_base: str) -> None:
             row.message = "Starting"
             row.started_at = row.heartbeat_at = now
             claim.commit()
-        stop = threading.Event()
-        beat = threading.Thread(target=_beat, args=(app, job_id, stop), daemon=True,
-                                name=f"export-job-{job_id}-heartbeat")
-        beat.start()
-        try:
+        with jobkit.heartbeat(app, ExportJob, job_id, f"export job {job_id}"):
             _render_job(app, job_id, verify_base, file_store_for(app.config))
-        finally:
-            stop.set()
-            beat.join(timeout=5)
-
-
-def _beat(app: Flask, job_id: int, stop: threading.Event) -> None:
-    """Record that the job's process is alive, until it ends (or the process dies)."""
-    maker = get_database(app).sessionmaker
-    every = heartbeat_every(app.config)
-    while not stop.wait(every):
-        try:
-            with maker() as s:
-                s.execute(update(ExportJob).where(ExportJob.id == job_id,
-                                                  ExportJob.status == JobStatus.RUNNING)
-                          .values(heartbeat_at=utcnow()))
-                s.commit()
-        except Exception as exc:  # noqa: BLE001 - a missed beat is retried; never crash
-            app.logger.warning("export job %s heartbeat failed: %s", job_id, exc)
 
 
 def _render_job(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
@@ -273,22 +177,14 @@ def _render_job(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
         enrolment = must_get(s, Enrolment, job.enrolment_id)
         actor = must_get(s, User, job.requested_by_id)
 
-        def progress(percent: int, message: str) -> None:
-            with maker() as p:
-                row = must_get(p, ExportJob, job_id)
-                if row.status != JobStatus.RUNNING:  # given up on as dead: stop, leave its message
-                    raise JobAbandoned(row.message)
-                row.progress, row.message = percent, message
-                row.heartbeat_at = utcnow()
-                p.commit()
-
         started = time.perf_counter()
         try:
             export = export_portfolio(
                 s, enrolment, actor=actor, config=app.config,
                 instance_path=Path(app.instance_path),
                 static_dir=Path(app.static_folder or "static"),
-                store=store, verify_base=verify_base, progress=progress)
+                store=store, verify_base=verify_base,
+                progress=jobkit.progress_writer(app, ExportJob, job_id))
             s.flush()
             job = must_get(s, ExportJob, job_id)
             MACHINE.move(job, "finish")

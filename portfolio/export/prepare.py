@@ -21,6 +21,7 @@ from flask import Flask, current_app, has_request_context
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from portfolio import jobkit
 from portfolio.db import get_database, utcnow
 from portfolio.evidence.storage import file_store_for
 from portfolio.export.content import gather
@@ -92,20 +93,11 @@ def run_prepare(app: Flask, enrolment_id: int) -> None:
 
 def run_queued(enrolment_id: int) -> None:
     """The RQ job: configured like the web app."""
-    from portfolio import create_app
-
-    app = create_app()
-    try:
-        run_prepare(app, enrolment_id)
-    finally:
-        get_database(app).engine.dispose()
+    jobkit.run_in_new_app(run_prepare, enrolment_id)
 
 
 def queue_for(redis_url: str) -> Any:
-    from redis import Redis
-    from rq import Queue
-
-    return Queue(QUEUE_NAME, connection=Redis.from_url(redis_url))
+    return jobkit.queue_for(redis_url, QUEUE_NAME)
 
 
 class _Backlog:

@@ -31,6 +31,7 @@ from portfolio.export.jobs import (
     TooManyExports,
     dispatch_export,
     fail_if_stale,
+    get_export_job,
     start_export_job,
 )
 from portfolio.export.services import verdict_for_link, verify_export
@@ -39,7 +40,7 @@ from portfolio.models import AuditEvent, EqaPack, Export, ExportJob
 from portfolio.paging import paginate
 from portfolio.permissions import can_view_enrolment
 from portfolio.security import client_address
-from portfolio.viewkit import send_checked
+from portfolio.viewkit import loads, send_checked
 from portfolio.witness.services import rate_limited
 
 bp = Blueprint("export", __name__)
@@ -96,19 +97,12 @@ def _made_for_eqa(s: Any, enrolment: Any, exports: list[Export]) -> dict[int, st
     return found
 
 
-def _job(job_id: int) -> ExportJob:
-    """The signed-in person's own job, marked failed first if its worker died."""
+def _job_view(job: ExportJob) -> dict[str, Any]:
+    """What the job's page and its poll show, decided here rather than in the template; a job
+    whose worker died is marked failed first."""
     s = db.session()
-    job = s.get(ExportJob, job_id)
-    if job is None or job.requested_by_id != current_user.id:
-        raise NotFound("No such export.")
     if fail_if_stale(s, job, current_app.config):
         s.commit()
-    return job
-
-
-def _job_view(job: ExportJob) -> dict[str, Any]:
-    """What the job's page and its poll show, decided here rather than in the template."""
     return {"status": str(job.status), "progress": job.progress, "message": job.message,
             "active": is_active(job.status), "failed": job.status == JobStatus.FAILED,
             "download": url_for("export.download", export_id=job.export_id)
@@ -117,15 +111,17 @@ def _job_view(job: ExportJob) -> dict[str, Any]:
 
 @bp.route("/export-jobs/<int:job_id>")
 @login_required
-def job(job_id: int) -> Any:
-    job = _job(job_id)
-    return render_template("export/job.html", job=job, view=_job_view(job))
+@loads(job=get_export_job)
+def job(job: ExportJob) -> Any:
+    view = _job_view(job)
+    return render_template("export/job.html", job=job, view=view)
 
 
 @bp.route("/export-jobs/<int:job_id>.json")
 @login_required
-def job_status(job_id: int) -> Any:
-    return jsonify(_job_view(_job(job_id)))
+@loads(job=get_export_job)
+def job_status(job: ExportJob) -> Any:
+    return jsonify(_job_view(job))
 
 
 @bp.route("/exports/<int:export_id>/download")

@@ -8,7 +8,6 @@ transaction.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from flask import Flask, url_for
 from sqlalchemy import func, update
 from sqlalchemy.orm import Session
 
-from portfolio import notify
+from portfolio import jobkit, notify
 from portfolio.auth import resets
 from portfolio.db import get_database, must_get, rowcount, utcnow
 from portfolio.job_states import MACHINE, JobStatus
@@ -74,38 +73,20 @@ def fail_if_stale(session: Session, upload: PeopleImport) -> bool:
 
 def queue_for(redis_url: str) -> Any:
     """The RQ queue import jobs wait on."""
-    from redis import Redis
-    from rq import Queue
-
-    return Queue(QUEUE_NAME, connection=Redis.from_url(redis_url))
+    return jobkit.queue_for(redis_url, QUEUE_NAME)
 
 
 def dispatch_import(app: Flask, import_id: int, link_base: str) -> None:
-    """Start a queued import: on the RQ queue with REDIS_URL, else in a thread."""
-    if app.config.get("REDIS_URL"):
-        from redis.exceptions import RedisError
-
-        try:
-            queue_for(app.config["REDIS_URL"]).enqueue(
-                run_queued, import_id, link_base, job_timeout=JOB_TIMEOUT, result_ttl=60,
-                failure_ttl=7 * 24 * 3600, description=f"people import {import_id}")
-            return
-        except RedisError as exc:
-            app.logger.warning("people import %s not queued (%s): running it in a thread",
-                               import_id, type(exc).__name__)
-    threading.Thread(target=run_import, args=(app, import_id, link_base), daemon=True,
-                     name=f"people-import-{import_id}").start()
+    """Start a queued import: on the RQ queue with REDIS_URL, else (or when the queue cannot
+    take it) in a thread; never in the request, whatever EXPORT_RUN_INLINE says."""
+    jobkit.start_off_request(
+        app, queue=QUEUE_NAME, queued=run_queued, run=run_import, args=(import_id, link_base),
+        timeout=JOB_TIMEOUT, description=f"people import {import_id}", inline=False)
 
 
 def run_queued(import_id: int, link_base: str) -> None:
     """The RQ job: run one import with the worker's settings."""
-    from portfolio import create_app
-
-    app = create_app()
-    try:
-        run_import(app, import_id, link_base)
-    finally:
-        get_database(app).engine.dispose()
+    jobkit.run_in_new_app(run_import, import_id, link_base)
 
 
 def run_import(app: Flask, import_id: int, link_base: str) -> None:

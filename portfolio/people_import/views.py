@@ -8,6 +8,8 @@ which is refused if what it would write no longer matches the preview.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from flask import (
@@ -145,13 +147,25 @@ def _already(upload: PeopleImport, token: str) -> Any:
     return redirect(url_for("people_import.show", token=token), code=303)
 
 
+def _pending(view: Callable[[PeopleImport, str], Any]) -> Callable[..., Any]:
+    """Confirm and discard act on the admin's own file while its preview waits: for any
+    other file (confirmed already by a second click or another tab, refused, expired) they
+    say what became of it and change nothing."""
+    @wraps(view)
+    def wrapped(token: str) -> Any:
+        upload = imports.get_import(db.session(), token, current_user)
+        if not imports.page_state(upload)["pending"]:
+            return _already(upload, token)
+        return view(upload, token)
+
+    return wrapped
+
+
 @bp.post("/<token>/confirm")
 @roles_required(Role.ADMIN)
-def confirm(token: str) -> Any:
+@_pending
+def confirm(upload: PeopleImport, token: str) -> Any:
     s = db.session()
-    upload = imports.get_import(s, token, current_user)
-    if not imports.page_state(upload)["pending"]:
-        return _already(upload, token)
     mode = request.form.get("mode", "")
     if mode not in ("all", "good"):
         return _preview(upload, token, 422, "Choose one of the buttons under the rows.")
@@ -227,12 +241,10 @@ def confirm(token: str) -> Any:
 
 @bp.post("/<token>/discard")
 @roles_required(Role.ADMIN)
-def discard(token: str) -> Any:
+@_pending
+def discard(upload: PeopleImport, token: str) -> Any:
     """Refuse the whole file: nothing is imported, and its content is forgotten."""
     s = db.session()
-    upload = imports.get_import(s, token, current_user)
-    if not imports.page_state(upload)["pending"]:
-        return _already(upload, token)
     rows = upload.row_count
     MACHINE.move(upload, "discard")
     upload.content, upload.finished_at = "", utcnow()

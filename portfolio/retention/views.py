@@ -9,23 +9,16 @@ from flask import Blueprint, current_app, flash, redirect, render_template, url_
 from flask_login import current_user
 
 from portfolio import db
-from portfolio.errors import NotFound
+from portfolio.enrolments.queries import get_centre_enrolment
 from portfolio.export.files import export_files
 from portfolio.export.services import render_cache_dir
 from portfolio.models import Enrolment, Role
 from portfolio.retention import services as retention
 from portfolio.retention.forms import ConfirmRemoval, HoldForm, PolicyForm
 from portfolio.security import roles_required
-from portfolio.viewkit import file_store, form_action
+from portfolio.viewkit import file_store, form_action, loads
 
 bp = Blueprint("retention", __name__, url_prefix="/admin")
-
-
-def _enrolment(enrolment_id: int) -> Enrolment:
-    enrolment = db.session().get(Enrolment, enrolment_id)
-    if enrolment is None or enrolment.centre_id != current_user.centre_id:
-        raise NotFound("No such enrolment in your centre.")
-    return enrolment
 
 
 def _page(form: PolicyForm, status: int = 200) -> Any:
@@ -76,8 +69,8 @@ def remove_due() -> Any:
 
 @bp.route("/enrolments/<int:enrolment_id>/hold", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
-def hold(enrolment_id: int) -> Any:
-    enrolment = _enrolment(enrolment_id)
+@loads(enrolment=get_centre_enrolment)
+def hold(enrolment: Enrolment) -> Any:
     form = HoldForm()
     status = 200
     if form.validate_on_submit():
@@ -96,8 +89,8 @@ def hold(enrolment_id: int) -> Any:
 
 @bp.post("/enrolments/<int:enrolment_id>/hold/lift")
 @roles_required(Role.ADMIN)
-def lift_hold(enrolment_id: int) -> Any:
-    enrolment = _enrolment(enrolment_id)
+@loads(enrolment=get_centre_enrolment)
+def lift_hold(enrolment: Enrolment) -> Any:
     form = ConfirmRemoval()
     if not form.validate_on_submit():
         return render_template("retention/hold.html", enrolment=enrolment, form=HoldForm(),

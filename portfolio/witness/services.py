@@ -22,7 +22,13 @@ from portfolio.auth.services import normalise_email
 from portfolio.auth.throttle import count_hits, counter_key
 from portfolio.criteria.unitfile import METHODS
 from portfolio.db import utcnow
-from portfolio.errors import DomainError, InvalidTransition, PermissionDenied, ValidationFailed
+from portfolio.errors import (
+    DomainError,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from portfolio.evidence.services import (
     RELATIVE_WORDS,
     EvidenceInput,
@@ -42,7 +48,7 @@ from portfolio.models import (
     User,
     WitnessRequest,
 )
-from portfolio.permissions import can_add_evidence
+from portfolio.permissions import can_add_evidence, can_view_enrolment
 from portfolio.witness import states
 
 ADDED_BY = ("learner", "assessor")
@@ -290,6 +296,14 @@ def request_testimony(session: Session, enrolment: Enrolment, *, actor: User,
                  detail={"criteria": fields["criterion_ids"], "expires_at":
                          request.expires_at.isoformat()})
     return request, raw
+
+
+def get_request(session: Session, request_id: int, user: User) -> WitnessRequest:
+    """A witness request of an enrolment the user may see; NotFound otherwise."""
+    request = session.get(WitnessRequest, request_id)
+    if request is None or not can_view_enrolment(user, request.enrolment):
+        raise NotFound("No such request.")
+    return request
 
 
 def _manage(actor: User, request: WitnessRequest) -> None:

@@ -21,11 +21,11 @@ from sqlalchemy import select
 
 from portfolio import db, notify
 from portfolio.enrolments.queries import get_enrolment
-from portfolio.errors import NotFound, ValidationFailed
+from portfolio.errors import ValidationFailed
 from portfolio.models import Criterion, WitnessRequest
-from portfolio.permissions import can_add_evidence, can_view_enrolment
+from portfolio.permissions import can_add_evidence
 from portfolio.security import client_address, csrf
-from portfolio.viewkit import form_action
+from portfolio.viewkit import form_action, loads
 from portfolio.witness import services, states
 from portfolio.witness.forms import DeclineForm, RequestForm, TestimonyForm
 
@@ -121,18 +121,11 @@ def index(enrolment_id: int) -> Any:
     return _list_page(enrolment, form)
 
 
-def _own_request(request_id: int) -> WitnessRequest:
-    req = db.session().get(WitnessRequest, request_id)
-    if req is None or not can_view_enrolment(current_user, req.enrolment):
-        raise NotFound("No such request.")
-    return req
-
-
 @bp.route("/witness-requests/<int:request_id>/resend", methods=["POST"])
 @login_required
-def resend(request_id: int) -> Any:
+@loads(req=services.get_request, by="request_id")
+def resend(req: WitnessRequest) -> Any:
     s = db.session()
-    req = _own_request(request_id)
     try:
         raw = services.resend(s, req, actor=current_user, link_days=_link_days())
     except ValidationFailed as exc:
@@ -148,9 +141,9 @@ def resend(request_id: int) -> Any:
 
 @bp.route("/witness-requests/<int:request_id>/cancel", methods=["POST"])
 @login_required
-def cancel(request_id: int) -> Any:
+@loads(req=services.get_request, by="request_id")
+def cancel(req: WitnessRequest) -> Any:
     s = db.session()
-    req = _own_request(request_id)
     services.cancel(s, req, actor=current_user)
     s.commit()
     flash(f"Request to {req.witness_name} cancelled; its link no longer works.", "success")
@@ -159,9 +152,9 @@ def cancel(request_id: int) -> Any:
 
 @bp.route("/witness-requests/<int:request_id>/replace", methods=["GET", "POST"])
 @login_required
-def replace(request_id: int) -> Any:
+@loads(req=services.get_request, by="request_id")
+def replace(req: WitnessRequest) -> Any:
     s = db.session()
-    req = _own_request(request_id)
     if not can_add_evidence(current_user, req.enrolment, services.ADDED_BY):
         abort(403)
     form = RequestForm(obj=None if request.method == "POST" else req)
