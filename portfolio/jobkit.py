@@ -19,6 +19,7 @@ from flask import Flask
 from sqlalchemy import func, update
 from sqlalchemy.orm import Session
 
+from portfolio import create_app
 from portfolio.db import get_database, must_get, rowcount, utcnow
 from portfolio.job_states import MACHINE, JobStatus
 
@@ -75,8 +76,6 @@ def start_off_request(app: Flask, *, queue: str, queued: Any, run: Any, args: tu
 def run_in_new_app(run: Callable[..., Any], *args: Any) -> None:
     """Run `run(app, *args)` in an app configured like the web app (an RQ job in the worker's
     horse); its pooled connections go with it, never handed to the next job."""
-    from portfolio import create_app
-
     app = create_app()
     try:
         run(app, *args)

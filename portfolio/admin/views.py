@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import available_timezones
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portfolio import db, notify
 from portfolio.admin.forms import EnrolmentForm, PersonForm, choices
+from portfolio.audit import record_event
 from portfolio.auth import resets
 from portfolio.auth import services as accounts
 from portfolio.auth.forms import ConfirmForm
 from portfolio.db import utcnow
+from portfolio.display import valid_timezone
 from portfolio.enrolments import services as enrolments
 from portfolio.enrolments.queries import (
     centre_enrolment_ids,
@@ -260,13 +263,6 @@ def edit_enrolment(enrolment: Enrolment) -> Any:
 @roles_required(Role.ADMIN)
 def centre() -> Any:
     """The centre's own settings: the time zone its people read times in."""
-    from zoneinfo import available_timezones
-
-    from flask import request
-
-    from portfolio.audit import record_event
-    from portfolio.display import valid_timezone
-
     s = db.session()
     here = current_user.centre
     default = current_app.config["DEFAULT_TIMEZONE"]

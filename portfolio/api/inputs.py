@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import jsonify, request, url_for
 
 from portfolio.errors import ValidationFailed
+from portfolio.ids import parse_id
+from portfolio.paging import seek
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 500
@@ -18,8 +20,6 @@ def page_params() -> tuple[int, int]:
 
     :raises ValidationFailed: either is not a whole number in range.
     """
-    from portfolio.ids import parse_id
-
     raw_limit = request.args.get("limit")
     limit = DEFAULT_PAGE
     if raw_limit is not None:
@@ -40,8 +40,6 @@ def page_params() -> tuple[int, int]:
 
 def next_page_url(last_id: int, limit: int) -> str:
     """This collection's address after `last_id`, keeping its other query parameters."""
-    from flask import url_for
-
     args = {k: v for k, v in request.args.items() if k not in ("after", "limit")}
     return url_for(request.endpoint or "", **(request.view_args or {}), **args,
                    after=last_id, limit=limit)
@@ -67,8 +65,6 @@ def keyset_query(session: Any, query: Any, id_column: Any, *,
     """One page of a query in SQL: the rows after `?after=` in id order, one more than the page
     to know whether another follows (LIMIT, no OFFSET and no COUNT, so every page costs the
     same however far along it is)."""
-    from portfolio.paging import seek
-
     after, limit = page_params()
     result = session.scalars(seek(query, (id_column,), (after,), limit=limit + 1))
     rows = list(result.unique() if unique else result)
@@ -81,8 +77,6 @@ def keyset_query(session: Any, query: Any, id_column: Any, *,
 def paged(items: list[Any], following: str | None, **extra: Any) -> Any:
     """The JSON body of one page, `{"items", "next", ...}`, with an RFC 8288 `Link` header to
     the next page when there is one."""
-    from flask import jsonify
-
     response = jsonify({"items": items, "next": following, **extra})
     if following:
         response.headers["Link"] = f'<{following}>; rel="next"'

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from portfolio import jobkit
 from portfolio.audit import record_event
 from portfolio.db import get_database, must_get, rowcount, utcnow
-from portfolio.eqa import services
+from portfolio.eqa import download, services
 from portfolio.errors import StoredFileDamaged
 from portfolio.evidence.storage import file_store_for, record_file_damaged
 from portfolio.export import jobs as export_jobs
@@ -176,8 +176,6 @@ def _forget_exports(session: Session, export_ids: list[int]) -> None:
 
 
 def _make(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
-    from portfolio.eqa.download import build_pack_zip
-
     maker = get_database(app).sessionmaker
     with maker() as s:
         job = must_get(s, EqaPackJob, job_id)
@@ -185,7 +183,7 @@ def _make(app: Flask, job_id: int, verify_base: str, store: Any) -> None:
 
         exports: list[int] = []
         try:
-            made = build_pack_zip(
+            made = download.build_pack_zip(
                 s, pack, config=app.config, instance_path=Path(app.instance_path),
                 static_dir=Path(app.static_folder or "static"), store=store,
                 verify_base=verify_base, progress=jobkit.progress_writer(app, EqaPackJob, job_id),

@@ -20,6 +20,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from portfolio import db, notify
+from portfolio.admin.forms import choices
 from portfolio.enrolments.queries import get_enrolment
 from portfolio.errors import ValidationFailed
 from portfolio.models import Criterion, WitnessRequest
@@ -37,8 +38,6 @@ def _link_days() -> int:
 
 
 def _criteria_choices(form: RequestForm, unit_id: int) -> list[Criterion]:
-    from portfolio.admin.forms import choices
-
     criteria = list(db.session().scalars(select(Criterion).where(
         Criterion.unit_id == unit_id, Criterion.is_retired.is_(False))
         .order_by(Criterion.position)))
