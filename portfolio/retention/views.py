@@ -58,6 +58,10 @@ def remove_due() -> Any:
     cache_dir = render_cache_dir(current_app.config, Path(current_app.instance_path))
     count = 0
     for enrolment in retention.work_due(s, current_user.centre):
+        # Locked and read again: a second click, or the scheduled run, may have removed it.
+        s.refresh(enrolment, with_for_update=True)
+        if enrolment.hold_reason is not None or retention.removed_since_it_ended(enrolment):
+            continue
         removal = retention.remove_work(s, enrolment, actor=current_user)
         s.commit()
         retention.delete_removed(s, removal, store, exports, cache_dir)
